@@ -1,0 +1,60 @@
+/** Store: a key-value store with databases and tables (go-micro store/store.go). */
+
+export interface StoreRecord {
+  key: string
+  value: Uint8Array
+  metadata?: Record<string, unknown>
+  /**
+   * On write: time to live in milliseconds (go-micro's `Record.Expiry`); <= 0 means already
+   * expired. On read: the remaining time to live, absent when the record never expires.
+   */
+  expiry?: number
+}
+
+export interface ScopeOptions {
+  /** Defaults to the store's database (`micro` unless configured). */
+  database?: string
+  /** Defaults to the store's table (`micro` unless configured). */
+  table?: string
+}
+
+export interface ReadOptions extends ScopeOptions {
+  /** Treat the key as a prefix. */
+  prefix?: boolean
+  /** Treat the key as a suffix (with `prefix`, a key must match both). */
+  suffix?: boolean
+  limit?: number
+  offset?: number
+}
+
+export interface WriteOptions extends ScopeOptions {
+  /** Time to live in milliseconds; wins over `expiry` and the record's own expiry. */
+  ttl?: number
+  /** Absolute expiry time. */
+  expiry?: Date
+}
+
+export type DeleteOptions = ScopeOptions
+
+export interface ListOptions extends ScopeOptions {
+  prefix?: string
+  suffix?: string
+  limit?: number
+  offset?: number
+}
+
+export interface Store {
+  readonly name: string
+  /**
+   * Exact key: one record, or a not-found MicroError (404, detail `not found`).
+   * With `prefix`/`suffix`: every match in key order after offset/limit (possibly none).
+   * Expired records are never returned.
+   */
+  read(key: string, options?: ReadOptions): Promise<StoreRecord[]>
+  write(record: StoreRecord, options?: WriteOptions): Promise<void>
+  /** Deleting a missing key is not an error. */
+  delete(key: string, options?: DeleteOptions): Promise<void>
+  /** Keys in key order; filters apply before offset/limit. */
+  list(options?: ListOptions): Promise<string[]>
+  close(): Promise<void>
+}

@@ -1,0 +1,78 @@
+/**
+ * Transport: how RPC bytes move between a client and a server. Unary requests may be many in
+ * flight on pooled connections; streams are bidirectional and ordered.
+ */
+
+/** go-micro's `transport.Message`. Header names are case-insensitive: implementations lower-case them on receipt. */
+export interface TransportMessage {
+  headers: Record<string, string>
+  body: Uint8Array
+}
+
+export interface RequestOptions {
+  /** Deadline/cancellation: aborting rejects the request with a 408 (timeout) or 499 (canceled) MicroError. */
+  signal?: AbortSignal
+  /** Milliseconds; a shortcut for a timeout signal. */
+  timeout?: number
+}
+
+/** What the server side gets with each request. */
+export interface RequestContext {
+  /** Fires when the client goes away or the deadline in the request passes. */
+  signal: AbortSignal
+  /** Remote `host:port`. */
+  remote: string
+}
+
+/** Server-side view of a bidirectional stream. */
+export interface ServerStream {
+  /** The opening message's headers (lower-cased names). */
+  readonly headers: Record<string, string>
+  send(message: TransportMessage): Promise<void>
+  /** Next message from the client; `undefined` once the client closed its side. */
+  recv(): Promise<TransportMessage | undefined>
+  /** End the server's side (the client's `recv()` then yields undefined). */
+  close(error?: Error): Promise<void>
+  readonly signal: AbortSignal
+}
+
+/** Client-side view of a bidirectional stream. */
+export interface ClientStream {
+  send(message: TransportMessage): Promise<void>
+  /** Next message from the server; `undefined` once the server closed its side. Rejects with a MicroError on failure. */
+  recv(): Promise<TransportMessage | undefined>
+  /** Close the client's sending side; the server sees end of stream and may still reply. */
+  closeSend(): Promise<void>
+  /** Tear the stream down in both directions. */
+  close(): Promise<void>
+}
+
+export interface TransportHandler {
+  /** Answer one unary request. Throwing is turned into an error response by the transport. */
+  request(message: TransportMessage, ctx: RequestContext): Promise<TransportMessage>
+  /** Serve one stream. Optional: a server without it rejects streams with 501. */
+  stream?(stream: ServerStream, ctx: RequestContext): Promise<void>
+}
+
+export interface ListenOptions {
+  /** Largest request body accepted, in bytes (default 10 MiB); larger gets a 413 MicroError. */
+  maxBodySize?: number
+}
+
+export interface Listener {
+  /** The real `host:port` (port 0 resolved). */
+  readonly address: string
+  /** Stop accepting; wait for in-flight requests up to `graceMs`, then drop connections. */
+  close(graceMs?: number): Promise<void>
+}
+
+export interface Transport {
+  readonly name: string
+  listen(address: string, handler: TransportHandler, options?: ListenOptions): Promise<Listener>
+  /** Send one request to `address` (`host:port`) and wait for its response. */
+  request(address: string, message: TransportMessage, options?: RequestOptions): Promise<TransportMessage>
+  /** Open a bidirectional stream; `message` carries the opening headers (and optional first body). */
+  stream(address: string, message: TransportMessage, options?: RequestOptions): Promise<ClientStream>
+  /** Close pooled client connections. */
+  close(): Promise<void>
+}
