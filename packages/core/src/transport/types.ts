@@ -52,6 +52,17 @@ export interface TransportHandler {
   request(message: TransportMessage, ctx: RequestContext): Promise<TransportMessage>
   /** Serve one stream. Optional: a server without it rejects streams with 501. */
   stream?(stream: ServerStream, ctx: RequestContext): Promise<void>
+  /**
+   * Plain `GET <path>` on transports that speak HTTP (the health endpoints `/health`,
+   * `/health/live`, `/health/ready`). Return undefined for 404. Other transports ignore it.
+   */
+  get?(path: string): Promise<HttpResponse | undefined>
+}
+
+export interface HttpResponse {
+  status: number
+  headers?: Record<string, string>
+  body: Uint8Array
 }
 
 export interface ListenOptions {
