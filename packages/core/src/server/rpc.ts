@@ -1,0 +1,435 @@
+/**
+ * The RPC server: transport → router → wrappers → handler, and back. It registers itself with
+ * a TTL and refreshes it, serves health endpoints, and shuts down gracefully:
+ * deregister → stop accepting → drain in-flight → unsubscribe.
+ */
+import os from 'node:os'
+import type { Broker, BrokerEvent, Subscription } from '../broker/types.js'
+import { codecFor } from '../codec/index.js'
+import type { Codec } from '../codec/types.js'
+import { MicroError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { silentLogger } from '../logger.js'
+import type { Endpoint, Node, Registry, Service } from '../registry/types.js'
+import type {
+  HttpResponse,
+  Listener,
+  RequestContext,
+  ServerStream,
+  Transport,
+  TransportMessage,
+} from '../transport/types.js'
+import { abortReason } from '../util/abort.js'
+import { getHeader, lowerCaseHeaders } from '../util/headers.js'
+import { sleep, uuid } from '../util/id.js'
+import { describeEndpoint, extractEndpoints, type RegisteredEndpoint } from './handler.js'
+import { type HealthCheck, healthResponse, runChecks } from './health.js'
+import type {
+  HandleOptions,
+  HandlerContext,
+  HandlerFunc,
+  HandlerWrapper,
+  RpcServerStream,
+  ServerRequest,
+  SubscribeHandlerOptions,
+  SubscriberFunc,
+  SubscriberWrapper,
+} from './types.js'
+
+export interface RpcServerOptions {
+  name: string
+  version?: string
+  /** Instance id; the registry node id is `<name>-<id>`. */
+  id?: string
+  /** Bind address (default `:0`, every interface, a free port). */
+  address?: string
+  /** Address to publish in the registry instead of the bound one. */
+  advertise?: string
+  /** Service metadata. */
+  metadata?: Record<string, string>
+  transport: Transport
+  registry: Registry
+  broker?: Broker
+  /** Registration lease, ms (90 s). */
+  registerTtl?: number
+  /** Re-registration interval, ms (30 s). */
+  registerInterval?: number
+  wrappers?: HandlerWrapper[]
+  subscriberWrappers?: SubscriberWrapper[]
+  codecs?: (contentType: string) => Codec
+  logger?: Logger
+  /** Largest request body, bytes (10 MiB). */
+  maxBodySize?: number
+  /** How long stop() waits for in-flight requests, ms (30 s). */
+  drainTimeout?: number
+}
+
+export type ServerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped'
+
+interface SubscriberEntry {
+  topic: string
+  fn: SubscriberFunc
+  options: SubscribeHandlerOptions
+  endpoint: Endpoint
+  subscription?: Subscription
+}
+
+const ERROR_ID = 'go.micro.server'
+const DRAINING = () => new MicroError(ERROR_ID, 503, 'server is shutting down')
+
+export class RpcServer {
+  readonly name: string
+  readonly version: string
+  readonly id: string
+  private readonly opts: RpcServerOptions
+  private readonly logger: Logger
+  private readonly codecs: (contentType: string) => Codec
+  private readonly endpoints = new Map<string, RegisteredEndpoint>()
+  private readonly subscribers: SubscriberEntry[] = []
+  private readonly checks = new Map<string, HealthCheck>()
+  private listener?: Listener
+  private refreshTimer?: NodeJS.Timeout
+  private registered = false
+  private _state: ServerState = 'idle'
+  private readonly stopping = new AbortController()
+
+  constructor(options: RpcServerOptions) {
+    if (!options.name) throw new TypeError('server: a name is required')
+    this.opts = options
+    this.name = options.name
+    this.version = options.version ?? 'latest'
+    this.id = options.id ?? uuid()
+    this.logger = options.logger ?? silentLogger
+    this.codecs = options.codecs ?? codecFor
+  }
+
+  get state(): ServerState {
+    return this._state
+  }
+
+  /** The address the server listens on (after start). */
+  get address(): string {
+    return this.listener?.address ?? ''
+  }
+
+  /** Serve every public method of `handler` as `<Name>.<method>`. */
+  handle(handler: object, options: HandleOptions = {}): this {
+    const eps = extractEndpoints(handler, options)
+    for (const ep of eps) {
+      if (this.endpoints.has(ep.name)) throw new TypeError(`handle(): endpoint ${ep.name} is already registered`)
+    }
+    for (const ep of eps) this.endpoints.set(ep.name, ep)
+    if (this.registered) void this.register()
+    return this
+  }
+
+  /** Handle messages published to `topic`; with `queue`, one member of the group gets each message. */
+  subscribe<T = unknown>(
+    topic: string,
+    fn: (message: T, ctx: { topic: string; headers: Record<string, string> }) => unknown,
+    options: SubscribeHandlerOptions = {},
+  ): this {
+    if (!topic) throw new TypeError('subscribe(): a topic is required')
+    const entry: SubscriberEntry = {
+      topic,
+      options,
+      fn: async (msg, ctx) => {
+        await fn(msg.body as T, ctx)
+      },
+      // go-micro describes subscribers as endpoints carrying topic/subscriber metadata.
+      endpoint: { name: fn.name || 'Func', metadata: { topic, subscriber: 'true', ...(options.queue ? { queue: options.queue } : {}) } },
+    }
+    this.subscribers.push(entry)
+    if (this._state === 'running') void this.startSubscriber(entry)
+    return this
+  }
+
+  /** Add a check to `/health` and `/health/ready`. */
+  addHealthCheck(name: string, check: HealthCheck): this {
+    this.checks.set(name, check)
+    return this
+  }
+
+  /** The registry record this server publishes. */
+  describe(): Service {
+    const advertised = advertiseAddress(this.opts.advertise ?? this.address)
+    const node: Node = {
+      id: `${this.name}-${this.id}`,
+      address: advertised,
+      metadata: {
+        transport: this.opts.transport.name,
+        broker: this.opts.broker?.name ?? '',
+        server: 'mucp',
+        registry: this.opts.registry.name,
+        protocol: 'mucp',
+      },
+    }
+    const endpoints: Endpoint[] = [...this.endpoints.values()].map(describeEndpoint)
+    for (const s of this.subscribers) endpoints.push(structuredClone(s.endpoint))
+    return { name: this.name, version: this.version, metadata: { ...this.opts.metadata }, endpoints, nodes: [node] }
+  }
+
+  async start(): Promise<void> {
+    if (this._state !== 'idle') throw new Error(`server: cannot start from state ${this._state}`)
+    this._state = 'starting'
+    this.listener = await this.opts.transport.listen(
+      this.opts.address ?? ':0',
+      {
+        request: (msg, ctx) => this.serveRequest(msg, ctx),
+        stream: (stream, ctx) => this.serveStream(stream, ctx),
+        get: (path) => this.serveGet(path),
+      },
+      { maxBodySize: this.opts.maxBodySize },
+    )
+    if (this.opts.broker && this.subscribers.length > 0) {
+      await this.opts.broker.connect()
+      for (const s of this.subscribers) await this.startSubscriber(s)
+    }
+    await this.register()
+    const interval = this.opts.registerInterval ?? 30_000
+    if (interval > 0) {
+      this.refreshTimer = setInterval(() => {
+        this.register().catch((e) => this.logger.error({ err: (e as Error).message }, 'registry refresh failed'))
+      }, interval)
+      this.refreshTimer.unref()
+    }
+    this._state = 'running'
+    this.logger.info({ service: this.name, address: this.address, id: this.id }, 'server started')
+  }
+
+  /** deregister → stop accepting → drain in-flight → unsubscribe. */
+  async stop(): Promise<void> {
+    if (this._state === 'stopped' || this._state === 'draining') return
+    const wasStarted = this._state !== 'idle'
+    this._state = 'draining'
+    clearInterval(this.refreshTimer)
+    if (wasStarted) {
+      try {
+        await this.opts.registry.deregister(this.describe())
+      } catch (e) {
+        this.logger.error({ err: (e as Error).message }, 'deregister failed')
+      }
+      this.registered = false
+      await this.listener?.close(this.opts.drainTimeout ?? 30_000)
+      // Anything still running past the drain timeout is told to give up.
+      this.stopping.abort(DRAINING())
+      for (const s of this.subscribers) {
+        try {
+          await s.subscription?.unsubscribe()
+        } catch (e) {
+          this.logger.warn({ topic: s.topic, err: (e as Error).message }, 'unsubscribe failed')
+        }
+        s.subscription = undefined
+      }
+    }
+    this._state = 'stopped'
+    this.logger.info({ service: this.name }, 'server stopped')
+  }
+
+  /** Register with the TTL; retried 3 times with backoff like go-micro. */
+  private async register(): Promise<void> {
+    const ttl = this.opts.registerTtl ?? 90_000
+    let lastError: unknown
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt > 0) await sleep(attempt * 200)
+      try {
+        await this.opts.registry.register(this.describe(), { ttl })
+        this.registered = true
+        return
+      } catch (e) {
+        lastError = e
+      }
+    }
+    throw MicroError.from(lastError, ERROR_ID)
+  }
+
+  private async startSubscriber(entry: SubscriberEntry): Promise<void> {
+    const broker = this.opts.broker
+    if (!broker) throw new MicroError(ERROR_ID, 500, `subscribe(${entry.topic}): no broker configured`)
+    let fn = entry.fn
+    const wrappers = this.opts.subscriberWrappers ?? []
+    for (let i = wrappers.length - 1; i >= 0; i--) fn = wrappers[i](fn)
+    entry.subscription = await broker.subscribe(
+      entry.topic,
+      async (event: BrokerEvent) => {
+        const headers = lowerCaseHeaders(event.message.headers)
+        const contentType = getHeader(headers, 'content-type') ?? 'application/json'
+        const body = this.codecs(contentType).decode(event.message.body, entry.options.type)
+        await fn({ topic: event.topic, headers, contentType, body }, { topic: event.topic, headers })
+      },
+      { queue: entry.options.queue },
+    )
+  }
+
+  private lookup(headers: Record<string, string>): RegisteredEndpoint {
+    const service = getHeader(headers, 'micro-service')
+    const endpoint = getHeader(headers, 'micro-endpoint') ?? getHeader(headers, 'micro-method')
+    if (service && service !== this.name) {
+      throw new MicroError(ERROR_ID, 404, `unknown service ${service} (this is ${this.name})`)
+    }
+    if (!endpoint) {
+      throw new MicroError(ERROR_ID, 400, 'missing Micro-Endpoint header (e.g. Micro-Endpoint: Greeter.Hello)')
+    }
+    const ep = this.endpoints.get(endpoint)
+    if (!ep) throw new MicroError(ERROR_ID, 404, `unknown endpoint ${endpoint} on service ${this.name}`)
+    return ep
+  }
+
+  private context(headers: Record<string, string>, ep: RegisteredEndpoint, ctx: RequestContext): HandlerContext {
+    const timeout = getHeader(headers, 'timeout')
+    const ns = timeout && /^\d+$/.test(timeout) ? Number(timeout) : 0
+    return {
+      service: this.name,
+      endpoint: ep.name,
+      headers,
+      signal: AbortSignal.any([ctx.signal, this.stopping.signal]),
+      deadline: ns > 0 ? Date.now() + ns / 1e6 : undefined,
+      remote: ctx.remote,
+    }
+  }
+
+  private async serveRequest(message: TransportMessage, rctx: RequestContext): Promise<TransportMessage> {
+    const headers = lowerCaseHeaders(message.headers)
+    const contentType = getHeader(headers, 'content-type') ?? 'application/json'
+    const reply: Record<string, string> = { 'Content-Type': contentType }
+    const id = getHeader(headers, 'micro-id')
+    if (id) reply['Micro-Id'] = id
+    try {
+      if (this._state !== 'running') throw DRAINING()
+      const ep = this.lookup(headers)
+      reply['Micro-Service'] = this.name
+      reply['Micro-Endpoint'] = ep.name
+      if (ep.spec.stream) throw new MicroError(ERROR_ID, 400, `${ep.name} is a streaming endpoint: open a stream`)
+      const codec = this.codecs(contentType)
+      const body = decodeRequest(codec, message.body, ep)
+      const ctx = this.context(headers, ep, rctx)
+      const request: ServerRequest = { service: this.name, endpoint: ep.name, contentType, headers, body }
+      const result = await withSignal(this.chain(ep)(request, ctx), ctx.signal)
+      return { headers: reply, body: codec.encode(result, ep.spec.responseType) }
+    } catch (e) {
+      const err = MicroError.from(e, ERROR_ID)
+      if (err.code >= 500 && err.code !== 503) this.logger.error({ err: err.detail }, 'handler failed')
+      return { headers: { ...reply, 'Micro-Error': err.toString() }, body: new Uint8Array() }
+    }
+  }
+
+  private chain(ep: RegisteredEndpoint): HandlerFunc {
+    let fn: HandlerFunc = async (req, ctx) => ep.method.call(ep.receiver, req.body, ctx)
+    const wrappers = this.opts.wrappers ?? []
+    for (let i = wrappers.length - 1; i >= 0; i--) fn = wrappers[i](fn)
+    return fn
+  }
+
+  private async serveStream(stream: ServerStream, rctx: RequestContext): Promise<void> {
+    const headers = lowerCaseHeaders(stream.headers)
+    let ep: RegisteredEndpoint
+    try {
+      if (this._state !== 'running') throw DRAINING()
+      ep = this.lookup(headers)
+      if (!ep.spec.stream) throw new MicroError(ERROR_ID, 400, `${ep.name} is not a streaming endpoint`)
+    } catch (e) {
+      await stream.close(MicroError.from(e, ERROR_ID))
+      return
+    }
+    const contentType = getHeader(headers, 'content-type') ?? 'application/json'
+    const codec = this.codecs(contentType)
+    const ctx = this.context(headers, ep, rctx)
+    const rpc = new ServerRpcStream(stream, codec, ep, ctx)
+    try {
+      await ep.method.call(ep.receiver, rpc, ctx)
+      await stream.close()
+    } catch (e) {
+      await stream.close(MicroError.from(e, ERROR_ID))
+    }
+  }
+
+  private async serveGet(path: string): Promise<HttpResponse | undefined> {
+    const info = { name: this.name, version: this.version, id: this.id, state: this._state }
+    if (path === '/health/live') return healthResponse({ status: 'up', checks: [], info })
+    if (path !== '/health' && path !== '/health/ready') return undefined
+    const checks = new Map<string, HealthCheck>([
+      [
+        'server',
+        () => {
+          if (this._state !== 'running') throw new Error(`server is ${this._state}`)
+          if (!this.registered) throw new Error('not registered')
+        },
+      ],
+      ...this.checks,
+    ])
+    return healthResponse(await runChecks(checks, info))
+  }
+}
+
+function decodeRequest(codec: Codec, body: Uint8Array, ep: RegisteredEndpoint): unknown {
+  try {
+    return codec.decode(body, ep.spec.requestType)
+  } catch (e) {
+    const err = MicroError.from(e, ERROR_ID)
+    // A body the codec cannot read is the caller's fault.
+    throw err.code === 500 ? new MicroError(ERROR_ID, 400, `cannot decode request: ${err.detail}`) : err
+  }
+}
+
+/** Settle with the handler, or with the signal's MicroError if it fires first (deadline, disconnect, stop). */
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal, ERROR_ID))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}
+
+/** A bound address like `0.0.0.0:1234` is no use to others: advertise a real interface address. */
+export function advertiseAddress(address: string): string {
+  const i = address.lastIndexOf(':')
+  const host = address.slice(0, i).replace(/^\[|\]$/g, '')
+  const port = address.slice(i + 1)
+  if (host && host !== '0.0.0.0' && host !== '::' && host !== '[::]') return address
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return `${a.address}:${port}`
+    }
+  }
+  return `127.0.0.1:${port}`
+}
+
+class ServerRpcStream<Req, Res> implements RpcServerStream<Req, Res> {
+  constructor(
+    private readonly raw: ServerStream,
+    private readonly codec: Codec,
+    private readonly ep: RegisteredEndpoint,
+    readonly context: HandlerContext,
+  ) {}
+
+  async recv(): Promise<Req | undefined> {
+    const msg = await this.raw.recv()
+    if (!msg) return undefined
+    return decodeRequest(this.codec, msg.body, this.ep) as Req
+  }
+
+  async send(message: Res): Promise<void> {
+    await this.raw.send({
+      headers: { 'Content-Type': this.codec.contentType },
+      body: this.codec.encode(message, this.ep.spec.responseType),
+    })
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Req> {
+    for (;;) {
+      const msg = await this.recv()
+      if (msg === undefined) return
+      yield msg
+    }
+  }
+}
