@@ -4,13 +4,16 @@
 //   node scripts/netns.mjs <command> [args...]
 // Inside, only the namespace's own loopback exists: servers outside it are unreachable.
 import { spawnSync } from 'node:child_process'
+import os from 'node:os'
 
 const args = process.argv.slice(2)
 if (args.length === 0) {
   console.error('usage: node scripts/netns.mjs COMMAND [ARGS...]')
   process.exit(2)
 }
-if (process.env.MICRO_NETNS === '1') {
+// Already isolated (our own namespace, or ../shared/scripts/netns-run): run as is.
+const onlyLoopback = Object.values(os.networkInterfaces()).every((list) => (list ?? []).every((a) => a.internal))
+if (process.env.MICRO_NETNS === '1' || onlyLoopback) {
   // Already inside one: run as is.
   const r = spawnSync(args[0], args.slice(1), { stdio: 'inherit' })
   process.exit(r.status ?? 1)
