@@ -1,1 +1,5 @@
+export { Codecs, codecFor, defaultCodecs, mediaType, registerCodec } from './codecs.js'
+export { jsonCodec } from './json.js'
+export { octetStreamCodec } from './octet-stream.js'
+export { protobufCodec } from './protobuf.js'
 export type * from './types.js'
