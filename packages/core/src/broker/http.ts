@@ -351,7 +351,7 @@ export class HttpBroker implements Broker {
     }
     const id = queryId(req.url)
     const sub = id === undefined ? undefined : this.subscribers.get(id)
-    if (!sub || !sub.active || sub.topic !== decoded.topic) {
+    if (!sub?.active || sub.topic !== decoded.topic) {
       // go-micro answers 200 and drops the message; a 404 tells a TypeScript publisher to try elsewhere.
       return reply(
         res,
