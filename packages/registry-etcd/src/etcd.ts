@@ -1,0 +1,479 @@
+/**
+ * The etcd registry, in go-micro's layout (registry/etcd/etcd.go) so Go and TypeScript services
+ * share one etcd: key `/micro/registry/<service>/<node-id>`, value the JSON of a Service with
+ * exactly one node, one lease per node kept alive in the background.
+ */
+import { createHash } from 'node:crypto'
+import {
+  type Logger,
+  MicroError,
+  type Node,
+  type RegisterOptions,
+  type Registry,
+  type Service,
+  silentLogger,
+  type WatchEvent,
+  type Watcher,
+  type WatchOptions,
+} from '@micro-ts/core'
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  type Watcher as EtcdWatch,
+  GRPCDeadlineExceededError,
+  GRPCUnauthenticatedError,
+  GRPCUnavailableError,
+  type IKeyValue,
+  type IOptions,
+  type Lease,
+} from 'etcd3'
+import { decodeService, encodeService, mergeServices } from './codec.js'
+import { ERROR_ID, type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
+
+/** go-micro's key prefix. */
+export const PREFIX = '/micro/registry/'
+
+/** `/micro/registry/<service>/<node>`; a `/` in either name becomes `-`, as go-micro does. */
+export function nodeKey(service: string, nodeId: string): string {
+  return `${servicePrefix(service)}${nodeId.replaceAll('/', '-')}`
+}
+
+/** The prefix of every node key of `service`, trailing slash included. */
+export function servicePrefix(service: string): string {
+  return `${PREFIX}${service.replaceAll('/', '-')}/`
+}
+
+/** One node this registry keeps registered. */
+interface NodeEntry {
+  readonly key: string
+  /** The JSON written to etcd. */
+  readonly value: string
+  /** Of value and TTL: an unchanged re-registration is skipped. */
+  readonly hash: string
+  /** Lease TTL in seconds; 0 = no lease. */
+  readonly ttl: number
+  lease?: Lease
+  /** Pending re-registration after the lease was lost. */
+  retry?: NodeJS.Timeout
+}
+
+/** Delay before the n-th attempt to re-register after a lost lease. */
+function backoff(attempt: number): number {
+  return attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 5000)
+}
+
+export class EtcdRegistry implements Registry {
+  readonly name = 'etcd'
+  private readonly client: Etcd3
+  private readonly options: ResolvedEtcdOptions
+  private readonly logger: Logger
+  private readonly nodes = new Map<string, NodeEntry>()
+  /** Per-key chains: register, deregister and re-registration of one node never interleave. */
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly watchers = new Set<EtcdRegistryWatcher>()
+  private closed = false
+
+  constructor(options: EtcdRegistryOptions = {}) {
+    this.options = resolveOptions(options)
+    this.logger = (options.logger ?? silentLogger).child({ registry: 'etcd' })
+    const { hosts, auth, timeout, tls } = this.options
+    const config: IOptions = {
+      hosts,
+      dialTimeout: timeout,
+      // Unary calls get the deadline; streams (watch, keepalive) live until closed.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    }
+    if (auth) config.auth = { ...auth, callOptions: () => ({ deadline: Date.now() + timeout }) }
+    if (tls && (tls.ca || tls.cert || tls.key)) {
+      // grpc takes null for "system roots"; etcd3's type insists on a Buffer.
+      config.credentials = {
+        rootCertificate: tls.ca ?? (null as unknown as Buffer),
+        privateKey: tls.key,
+        certChain: tls.cert,
+      }
+    }
+    this.client = new Etcd3(config)
+  }
+
+  /** The endpoints in use (`http(s)://host:port`, credentials removed). */
+  get addresses(): readonly string[] {
+    return this.options.hosts
+  }
+
+  async register(service: Service, options: RegisterOptions = {}): Promise<void> {
+    this.assertOpen('register')
+    checkService(service, 'register')
+    const ttl = options.ttl ?? 0
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+      throw badRequest(`register: ttl must be a non-negative number of milliseconds, got ${String(ttl)}`)
+    }
+    // etcd leases are whole seconds, at least 1 (go-micro truncates; rounding up never expires early).
+    const seconds = ttl > 0 ? Math.max(1, Math.ceil(ttl / 1000)) : 0
+    const results = await Promise.allSettled(service.nodes.map((n) => this.registerNode(service, n, seconds)))
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed) throw (failed as PromiseRejectedResult).reason
+  }
+
+  async deregister(service: Service): Promise<void> {
+    this.assertOpen('deregister')
+    checkService(service, 'deregister')
+    const results = await Promise.allSettled(
+      service.nodes.map((n) => {
+        const key = nodeKey(service.name, n.id)
+        return this.locked(key, async () => {
+          const entry = this.nodes.get(key)
+          this.nodes.delete(key)
+          if (entry?.retry) clearTimeout(entry.retry)
+          try {
+            await this.call('deregister', () => this.client.delete().key(key).exec())
+          } finally {
+            // After the delete: revoking first would make watchers see the delete twice over.
+            entry?.lease?.revoke().catch(() => entry.lease?.release())
+          }
+        })
+      }),
+    )
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed) throw (failed as PromiseRejectedResult).reason
+  }
+
+  async getService(name: string): Promise<Service[]> {
+    this.assertOpen('getService')
+    if (typeof name !== 'string' || name === '') throw notFound()
+    const kvs = await this.call('getService', () =>
+      this.client.getAll().prefix(servicePrefix(name)).strings(),
+    )
+    // '/' → '-' folds `a/b` and `a-b` onto one prefix: keep only records of the exact name.
+    const records = Object.values(kvs)
+      .map((v) => decodeService(v))
+      .filter((s): s is Service => s !== undefined && s.name === name)
+    const services = mergeServices(records)
+    if (services.length === 0) throw notFound()
+    return services
+  }
+
+  async listServices(): Promise<Service[]> {
+    this.assertOpen('listServices')
+    const kvs = await this.call('listServices', () => this.client.getAll().prefix(PREFIX).strings())
+    const records = Object.values(kvs)
+      .map((v) => decodeService(v))
+      .filter((s): s is Service => s !== undefined)
+    return mergeServices(records).sort((a, b) =>
+      a.name === b.name ? a.version.localeCompare(b.version) : a.name.localeCompare(b.name),
+    )
+  }
+
+  watch(options: WatchOptions = {}): Watcher {
+    this.assertOpen('watch')
+    const service = options.service
+    if (service !== undefined && (typeof service !== 'string' || service === '')) {
+      throw badRequest('watch: service must be a non-empty string')
+    }
+    const prefix = service ? servicePrefix(service) : PREFIX
+    const watcher = new EtcdRegistryWatcher(this.client, prefix, service, this.logger, () =>
+      this.watchers.delete(watcher),
+    )
+    this.watchers.add(watcher)
+    if (options.signal) {
+      if (options.signal.aborted) watcher.stop()
+      else options.signal.addEventListener('abort', () => watcher.stop(), { once: true })
+    }
+    return watcher
+  }
+
+  /**
+   * Stops watchers, keep-alives and re-registrations and closes the connection. Leases are
+   * released, not revoked: nodes not deregistered disappear when their TTL runs out.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const w of [...this.watchers]) w.stop()
+    for (const entry of this.nodes.values()) {
+      if (entry.retry) clearTimeout(entry.retry)
+      entry.lease?.release()
+    }
+    this.nodes.clear()
+    // Let in-flight operations settle so none of them runs against a closed client.
+    await Promise.allSettled([...this.locks.values()])
+    this.client.close()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  private async registerNode(service: Service, node: Node, ttl: number): Promise<void> {
+    const key = nodeKey(service.name, node.id)
+    const value = encodeService(service, node)
+    const hash = createHash('sha256').update(value).update(`\0${ttl}`).digest('hex')
+    await this.locked(key, async () => {
+      const current = this.nodes.get(key)
+      const alive = ttl === 0 || (current?.lease !== undefined && !current.lease.revoked())
+      if (current && current.hash === hash && alive && !current.retry) {
+        // Unchanged: the keep-alive refreshes the lease. Only check that nobody removed the key.
+        if (await this.call('register', () => this.client.get(key).exists())) return
+        this.logger.warn({ key }, 'etcd registry: node key vanished; writing it again')
+      }
+      const entry: NodeEntry = { key, value, hash, ttl }
+      await this.write(entry, current)
+      if (current?.retry) clearTimeout(current.retry)
+      this.nodes.set(key, entry)
+    })
+  }
+
+  /**
+   * Put `entry` under a lease (reusing `previous`'s live lease of the same TTL), then drop the
+   * previous lease. On failure nothing changes and the new lease is released.
+   */
+  private async write(entry: NodeEntry, previous?: NodeEntry): Promise<void> {
+    if (entry.ttl === 0) {
+      await this.call('register', () => this.client.put(entry.key).value(entry.value).exec())
+      if (previous?.lease) this.dropLease(previous.lease)
+      return
+    }
+    const reuse = previous?.lease && !previous.lease.revoked() && previous.ttl === entry.ttl
+    const lease = reuse ? previous.lease! : this.client.lease(entry.ttl)
+    try {
+      await this.call('register', () => lease.put(entry.key).value(entry.value).exec())
+    } catch (err) {
+      if (!reuse) lease.release()
+      throw err
+    }
+    entry.lease = lease
+    if (!reuse) {
+      lease.on('lost', (err) => this.onLeaseLost(entry, lease, err))
+      if (previous?.lease) this.dropLease(previous.lease)
+    }
+  }
+
+  private dropLease(lease: Lease): void {
+    lease.revoke().catch(() => lease.release())
+  }
+
+  /** The lease expired or was revoked (etcd restarted without its data, a partition, `etcdctl lease revoke`). */
+  private onLeaseLost(entry: NodeEntry, lease: Lease, err: Error): void {
+    if (this.closed || this.nodes.get(entry.key) !== entry || entry.lease !== lease) return
+    this.logger.warn({ key: entry.key, err: err.message }, 'etcd registry: lease lost; registering again')
+    entry.lease = undefined
+    this.scheduleReregister(entry, 0)
+  }
+
+  private scheduleReregister(entry: NodeEntry, attempt: number): void {
+    entry.retry = setTimeout(() => {
+      this.locked(entry.key, async () => {
+        entry.retry = undefined
+        if (this.closed || this.nodes.get(entry.key) !== entry || entry.lease) return
+        try {
+          await this.write(entry)
+          this.logger.info(
+            { key: entry.key, attempt },
+            'etcd registry: registered again after losing the lease',
+          )
+        } catch (err) {
+          if (this.closed || this.nodes.get(entry.key) !== entry) return
+          this.logger.warn(
+            { key: entry.key, attempt, err: (err as Error).message },
+            'etcd registry: registering again failed; retrying',
+          )
+          this.scheduleReregister(entry, attempt + 1)
+        }
+      }).catch(() => {})
+    }, backoff(attempt))
+    entry.retry.unref?.()
+  }
+
+  private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve()
+    const run = previous.then(fn, fn)
+    const tail = run.catch(() => {})
+    this.locks.set(key, tail)
+    tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key)
+    })
+    return run
+  }
+
+  /** Run one etcd operation with a hard deadline, turning every failure into a MicroError. */
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const { timeout, hosts } = this.options
+    let timer: NodeJS.Timeout | undefined
+    const promise = fn()
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new MicroError(
+              ERROR_ID,
+              408,
+              `etcd registry: ${op}: no answer from etcd at ${hosts.join(', ')} within ${timeout}ms`,
+            ),
+          ),
+        timeout,
+      )
+    })
+    try {
+      return await Promise.race([promise, deadline])
+    } catch (err) {
+      promise.catch(() => {}) // the losing side of the race must not become an unhandled rejection
+      throw toMicroError(err, op, hosts)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private assertOpen(op: string): void {
+    if (this.closed) throw new MicroError(ERROR_ID, 503, `etcd registry: ${op}: the registry is closed`)
+  }
+}
+
+/**
+ * An async iterable over one etcd prefix watch. Puts become `create` (first revision of the key)
+ * or `update`; deletes (including lease expiry) decode the previous value, so the event names
+ * the node that went away. etcd3 resumes the watch from the last seen revision after a reconnect.
+ */
+class EtcdRegistryWatcher implements Watcher {
+  private readonly queue: WatchEvent[] = []
+  private waiter?: (result: IteratorResult<WatchEvent>) => void
+  private watch?: EtcdWatch
+  private stopped = false
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly prefix: string,
+    private readonly service: string | undefined,
+    private readonly logger: Logger,
+    private readonly onStop: () => void,
+  ) {
+    this.start()
+  }
+
+  private start(): void {
+    const watch = this.client.watch().prefix(this.prefix).withPreviousKV().watcher()
+    this.watch = watch
+    watch.on('put', (kv, previous) => {
+      this.push(kv.create_revision === kv.mod_revision || !previous ? 'create' : 'update', kv)
+    })
+    watch.on('delete', (_kv, previous) => {
+      if (previous) this.push('delete', previous)
+    })
+    watch.on('disconnected', (err) => {
+      if (!this.stopped)
+        this.logger.warn({ err: err.message }, 'etcd registry: watch disconnected; reconnecting')
+    })
+    watch.on('error', (err) => {
+      // The server cancelled the watch (e.g. its revision was compacted): start a fresh one.
+      if (this.stopped || this.watch !== watch) return
+      this.logger.warn({ err: err.message }, 'etcd registry: watch cancelled by etcd; watching again')
+      watch.removeAllListeners()
+      watch.cancel().catch(() => {})
+      setTimeout(() => {
+        if (!this.stopped) this.start()
+      }, 250).unref?.()
+    })
+  }
+
+  private push(action: WatchEvent['action'], kv: IKeyValue): void {
+    if (this.stopped) return
+    const service = decodeService(kv.value.toString())
+    if (!service || (this.service !== undefined && service.name !== this.service)) return
+    const event: WatchEvent = { action, service }
+    if (this.waiter) {
+      const resolve = this.waiter
+      this.waiter = undefined
+      resolve({ value: event, done: false })
+    } else {
+      this.queue.push(event)
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.queue.length = 0
+    const watch = this.watch
+    watch?.removeAllListeners()
+    // Keep an error listener: etcd3 may still emit while the cancel is in flight.
+    watch?.on('error', () => {})
+    watch?.cancel().catch(() => {})
+    this.waiter?.({ value: undefined, done: true })
+    this.waiter = undefined
+    this.onStop()
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+    return {
+      next: () => {
+        const event = this.queue.shift()
+        if (event) return Promise.resolve({ value: event, done: false })
+        if (this.stopped) return Promise.resolve({ value: undefined, done: true })
+        return new Promise((resolve) => {
+          this.waiter = resolve
+        })
+      },
+      return: () => {
+        this.stop()
+        return Promise.resolve({ value: undefined, done: true })
+      },
+    }
+  }
+}
+
+function badRequest(detail: string): MicroError {
+  return new MicroError(ERROR_ID, 400, `etcd registry: ${detail}`)
+}
+
+/** go-micro's `registry.ErrNotFound`, as a 404. */
+function notFound(): MicroError {
+  return new MicroError(ERROR_ID, 404, 'service not found')
+}
+
+function checkService(service: Service, op: string): void {
+  if (!service || typeof service !== 'object') throw badRequest(`${op}: service must be an object`)
+  if (typeof service.name !== 'string' || service.name === '') {
+    throw badRequest(`${op}: service name must be a non-empty string`)
+  }
+  if (!Array.isArray(service.nodes) || service.nodes.length === 0) {
+    throw badRequest(`${op}: service ${JSON.stringify(service.name)} needs at least one node`)
+  }
+  for (const n of service.nodes) {
+    if (!n || typeof n.id !== 'string' || n.id === '') {
+      throw badRequest(`${op}: every node of ${JSON.stringify(service.name)} needs a non-empty string id`)
+    }
+  }
+}
+
+function toMicroError(err: unknown, op: string, hosts: readonly string[]): MicroError {
+  if (err instanceof MicroError) return err
+  const e = err instanceof Error ? err : new Error(String(err))
+  const where = hosts.join(', ')
+  const make = (code: number, what: string) =>
+    new MicroError(ERROR_ID, code, `etcd registry: ${op}: ${what}: ${e.message}`, undefined, { cause: e })
+  // BrokenCircuitError comes from etcd3's fault handling (cockatiel) after repeated failures.
+  if (e instanceof GRPCUnavailableError || e.constructor.name === 'BrokenCircuitError') {
+    return make(503, `etcd at ${where} is unreachable`)
+  }
+  if (e instanceof GRPCDeadlineExceededError) return make(408, `etcd at ${where} did not answer in time`)
+  if (
+    e instanceof EtcdAuthenticationFailedError ||
+    e instanceof EtcdInvalidAuthTokenError ||
+    e instanceof GRPCUnauthenticatedError
+  ) {
+    return make(401, `etcd at ${where} rejected the credentials`)
+  }
+  if (/user name is empty/.test(e.message)) {
+    return make(
+      401,
+      `etcd at ${where} requires credentials (address URL, username/password or ETCD_USERNAME/ETCD_PASSWORD)`,
+    )
+  }
+  if (e instanceof EtcdPermissionDeniedError) return make(403, 'permission denied')
+  return make(500, `etcd at ${where} failed`)
+}
+
+/** Create an etcd registry; see {@link EtcdRegistryOptions}. Nothing connects until the first call. */
+export function createEtcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
+  return new EtcdRegistry(options)
+}
