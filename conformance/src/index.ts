@@ -1,1 +1,13 @@
-export {}
+/**
+ * @micro-ts/conformance — the suites every registry, broker, store and transport passes, the
+ * embedded ones and every plugin alike. Call one from a vitest test file with a factory for a
+ * fresh instance and the capabilities the implementation declares.
+ */
+export {
+  STORE_CAPABILITIES,
+  type StoreCapability,
+  type StoreConformanceOptions,
+  type StoreConformanceSpec,
+  storeConformance,
+} from './store.js'
+export type { CommonOptions, SuiteSpec } from './types.js'
