@@ -1,0 +1,217 @@
+/**
+ * A read-through cache in front of a Registry (go-micro's registry/cache): getService answers from
+ * memory for `ttl`, one watch on the registry keeps cached entries current in between (create and
+ * update add or replace nodes, delete removes them), concurrent misses for one name share a single
+ * lookup, and when the registry fails the last known entry is served instead of the error. A
+ * not-found answer is never hidden: it drops the entry and is thrown.
+ */
+import { type Logger, silentLogger } from '../logger.js'
+import type { RegisterOptions, Registry, Service, WatchEvent, Watcher, WatchOptions } from './types.js'
+import { copyService, copyServices, isNotFound, removeNodes, upsertNodes } from './util.js'
+
+export interface CacheOptions {
+  /** How long a looked-up entry is served without asking the registry again, in ms (default 60 000; 0: always ask). */
+  ttl?: number
+  /** After a failed lookup, how long the stale entry is served before the registry is asked again, in ms (default 5 000). */
+  retryInterval?: number
+  /** Keep entries current from the registry's watch (default true). */
+  watch?: boolean
+  /** Most service names kept (default 1024); past it the oldest entry goes. */
+  maxEntries?: number
+  logger?: Logger
+}
+
+interface CacheEntry {
+  services: Service[]
+  /** Epoch ms until which the entry is fresh. */
+  freshUntil: number
+  /** When the last lookup for the entry failed (stale entries are served for a while after). */
+  failedAt?: number
+}
+
+interface Inflight {
+  promise: Promise<Service[]>
+  /** Watch events that arrived during the lookup, replayed on its result. */
+  events: WatchEvent[]
+}
+
+export class RegistryCache implements Registry {
+  readonly name: string
+  readonly registry: Registry
+  private readonly ttl: number
+  private readonly retryInterval: number
+  private readonly useWatch: boolean
+  private readonly maxEntries: number
+  private readonly logger: Logger
+  private readonly entries = new Map<string, CacheEntry>()
+  private readonly inflight = new Map<string, Inflight>()
+  private readonly abort = new AbortController()
+  private watching = false
+  private closed = false
+
+  constructor(registry: Registry, options: CacheOptions = {}) {
+    this.registry = registry
+    this.name = registry.name
+    this.ttl = Math.max(0, options.ttl ?? 60_000)
+    this.retryInterval = Math.max(0, options.retryInterval ?? 5_000)
+    this.useWatch = options.watch ?? true
+    this.maxEntries = Math.max(1, options.maxEntries ?? 1024)
+    this.logger = options.logger ?? silentLogger
+  }
+
+  async getService(name: string): Promise<Service[]> {
+    const now = Date.now()
+    const entry = this.entries.get(name)
+    if (entry && entry.freshUntil > now) return copyServices(entry.services)
+    // The registry failed a moment ago: serve what we have rather than hammer it.
+    if (entry?.failedAt !== undefined && now - entry.failedAt < this.retryInterval)
+      return copyServices(entry.services)
+    if (!this.closed && this.useWatch && this.ttl > 0) this.startWatch()
+    return copyServices(await this.lookup(name))
+  }
+
+  /** Drop what is cached for `name`, so the next getService asks the registry. */
+  invalidate(name: string): void {
+    this.entries.delete(name)
+  }
+
+  register(service: Service, options?: RegisterOptions): Promise<void> {
+    return this.registry.register(service, options)
+  }
+
+  deregister(service: Service): Promise<void> {
+    return this.registry.deregister(service)
+  }
+
+  listServices(): Promise<Service[]> {
+    return this.registry.listServices()
+  }
+
+  watch(options?: WatchOptions): Watcher {
+    return this.registry.watch(options)
+  }
+
+  /** Stop the cache's watch and forget every entry. The wrapped registry stays open. */
+  async close(): Promise<void> {
+    this.closed = true
+    this.abort.abort()
+    this.entries.clear()
+  }
+
+  private lookup(name: string): Promise<Service[]> {
+    const running = this.inflight.get(name)
+    if (running) return running.promise
+    const flight: Inflight = { promise: undefined as unknown as Promise<Service[]>, events: [] }
+    flight.promise = (async () => {
+      try {
+        let services: Service[]
+        try {
+          services = await this.registry.getService(name)
+        } catch (err) {
+          if (isNotFound(err)) {
+            this.entries.delete(name)
+            throw err
+          }
+          const stale = this.entries.get(name)
+          if (!stale || stale.services.length === 0) throw err
+          stale.failedAt = Date.now()
+          this.logger.warn(
+            { err, service: name },
+            'registry cache: lookup failed, serving the last known nodes',
+          )
+          return stale.services
+        }
+        const entry: CacheEntry = { services: copyServices(services), freshUntil: Date.now() + this.ttl }
+        if (this.closed || this.ttl === 0) return entry.services
+        this.entries.delete(name)
+        this.entries.set(name, entry)
+        if (this.entries.size > this.maxEntries)
+          this.entries.delete(this.entries.keys().next().value as string)
+        for (const ev of flight.events) this.apply(ev)
+        return this.entries.get(name)?.services ?? []
+      } finally {
+        this.inflight.delete(name)
+      }
+    })()
+    this.inflight.set(name, flight)
+    return flight.promise
+  }
+
+  /** go-micro's cache `update`: merge created/updated nodes in, take deleted ones out. */
+  private apply(ev: WatchEvent): void {
+    const s = ev?.service
+    if (!s || typeof s.name !== 'string') return
+    this.inflight.get(s.name)?.events.push(ev)
+    const entry = this.entries.get(s.name)
+    if (!entry) return
+    const nodes = s.nodes ?? []
+    if (nodes.length === 0) {
+      if (ev.action === 'delete') this.entries.delete(s.name)
+      return
+    }
+    const i = entry.services.findIndex((x) => x.version === (s.version ?? ''))
+    if (ev.action === 'create' || ev.action === 'update') {
+      if (i < 0) {
+        entry.services.push(copyService(s))
+        return
+      }
+      const cur = entry.services[i]
+      const next = copyService(s, upsertNodes(cur.nodes, nodes))
+      if (!next.endpoints && cur.endpoints) next.endpoints = cur.endpoints
+      if (!next.metadata && cur.metadata) next.metadata = cur.metadata
+      entry.services[i] = next
+      return
+    }
+    if (ev.action !== 'delete' || i < 0) return
+    const left = removeNodes(entry.services[i].nodes, nodes)
+    if (left.length > 0) entry.services[i] = { ...entry.services[i], nodes: left }
+    else entry.services.splice(i, 1)
+    if (entry.services.length === 0) this.entries.delete(s.name)
+  }
+
+  private startWatch(): void {
+    if (this.watching) return
+    this.watching = true
+    void this.runWatch()
+  }
+
+  /** One watch for every cached name, restarted with backoff when it ends or fails. */
+  private async runWatch(): Promise<void> {
+    let attempt = 0
+    while (!this.closed) {
+      try {
+        const watcher = this.registry.watch({ signal: this.abort.signal })
+        for await (const ev of watcher) {
+          attempt = 0
+          this.apply(ev)
+        }
+      } catch (err) {
+        this.logger.debug({ err }, 'registry cache: watch failed')
+      }
+      if (this.closed) break
+      // Events may have been missed while no watch ran: entries stay usable but are no longer fresh.
+      for (const e of this.entries.values()) e.freshUntil = 0
+      attempt++
+      await pause(Math.min(100 * 2 ** attempt, 30_000), this.abort.signal)
+    }
+  }
+}
+
+/** Resolves after `ms` or on abort; never keeps the process alive. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const t = setTimeout(done, ms)
+    t.unref()
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+export function createRegistryCache(registry: Registry, options?: CacheOptions): RegistryCache {
+  return new RegistryCache(registry, options)
+}

@@ -1,0 +1,2 @@
+export { createMdnsRegistry, MdnsRegistry, type MdnsRegistryOptions } from './registry.js'
+export { decodeTxt, encodeTxt, type MdnsTxt, TXT_CHUNK } from './txt.js'

@@ -1,0 +1,119 @@
+/**
+ * The TXT payload of go-micro's mDNS registry (registry/mdns_registry.go `encode`/`decode`):
+ * `hex(zlib(JSON(mdnsTxt)))` cut into strings of at most 255 characters, where mdnsTxt has Go's
+ * untagged field names `{"Metadata","Service","Version","Endpoints"}` and `Metadata` is the NODE's
+ * metadata. The service's own metadata does not travel (go-micro does not carry it either).
+ */
+import { deflateSync, inflateSync } from 'node:zlib'
+import type { Endpoint, Value } from '../types.js'
+
+/** What one mDNS instance record says about its node. */
+export interface MdnsTxt {
+  service: string
+  version: string
+  endpoints?: Endpoint[]
+  /** The node's metadata. */
+  metadata?: Record<string, string>
+}
+
+/** A DNS TXT string holds at most 255 bytes; the hex text is ASCII, so 255 characters. */
+export const TXT_CHUNK = 255
+/** A decoded payload larger than this is refused (a zlib bomb must not exhaust memory). */
+const MAX_JSON_BYTES = 1 << 20
+
+interface GoValue {
+  name: string
+  type: string
+  values: GoValue[] | null
+}
+interface GoEndpoint {
+  request: GoValue | null
+  response: GoValue | null
+  metadata: Record<string, string> | null
+  name: string
+}
+
+function toGoValue(v: Value): GoValue {
+  return { name: v.name, type: v.type, values: v.values ? v.values.map(toGoValue) : null }
+}
+
+function toGoEndpoint(e: Endpoint): GoEndpoint {
+  return {
+    request: e.request ? toGoValue(e.request) : null,
+    response: e.response ? toGoValue(e.response) : null,
+    metadata: e.metadata ?? null,
+    name: e.name,
+  }
+}
+
+/** Encode as go-micro does; every returned string is at most 255 characters. */
+export function encodeTxt(txt: MdnsTxt): string[] {
+  // Field order and nulls as Go's encoding/json writes them, so the bytes match a Go node's.
+  const json = JSON.stringify({
+    Metadata: txt.metadata ?? null,
+    Service: txt.service,
+    Version: txt.version,
+    Endpoints: txt.endpoints ? txt.endpoints.map(toGoEndpoint) : null,
+  })
+  const hex = deflateSync(Buffer.from(json, 'utf8')).toString('hex')
+  const out: string[] = []
+  for (let i = 0; i < hex.length; i += TXT_CHUNK) out.push(hex.slice(i, i + TXT_CHUNK))
+  return out
+}
+
+function stringMap(v: unknown): Record<string, string> | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined
+  const out: Record<string, string> = {}
+  for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x
+  return out
+}
+
+function fromGoValue(v: unknown, depth = 0): Value | undefined {
+  if (!v || typeof v !== 'object' || depth > 32) return undefined
+  const o = v as Record<string, unknown>
+  const out: Value = {
+    name: typeof o.name === 'string' ? o.name : '',
+    type: typeof o.type === 'string' ? o.type : '',
+  }
+  if (Array.isArray(o.values)) {
+    out.values = o.values.map((x) => fromGoValue(x, depth + 1)).filter((x): x is Value => x !== undefined)
+  }
+  return out
+}
+
+function fromGoEndpoint(e: unknown): Endpoint | undefined {
+  if (!e || typeof e !== 'object') return undefined
+  const o = e as Record<string, unknown>
+  if (typeof o.name !== 'string') return undefined
+  const out: Endpoint = { name: o.name }
+  const request = fromGoValue(o.request)
+  const response = fromGoValue(o.response)
+  const metadata = stringMap(o.metadata)
+  if (request) out.request = request
+  if (response) out.response = response
+  if (metadata) out.metadata = metadata
+  return out
+}
+
+/**
+ * Decode TXT strings (or raw buffers, as a DNS library hands them over). Returns undefined for
+ * anything that is not a go-micro payload: bad hex, bad zlib, bad JSON, no service name.
+ */
+export function decodeTxt(record: readonly (string | Uint8Array)[]): MdnsTxt | undefined {
+  try {
+    const hex = record.map((r) => (typeof r === 'string' ? r : Buffer.from(r).toString('latin1'))).join('')
+    if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) return undefined
+    const json = inflateSync(Buffer.from(hex, 'hex'), { maxOutputLength: MAX_JSON_BYTES }).toString('utf8')
+    const o = JSON.parse(json) as Record<string, unknown>
+    if (!o || typeof o !== 'object' || typeof o.Service !== 'string' || o.Service === '') return undefined
+    const out: MdnsTxt = { service: o.Service, version: typeof o.Version === 'string' ? o.Version : '' }
+    if (Array.isArray(o.Endpoints)) {
+      out.endpoints = o.Endpoints.map(fromGoEndpoint).filter((x): x is Endpoint => x !== undefined)
+    }
+    const metadata = stringMap(o.Metadata)
+    if (metadata) out.metadata = metadata
+    return out
+  } catch {
+    return undefined
+  }
+}
