@@ -1,0 +1,482 @@
+import {
+  type DeleteOptions,
+  type ListOptions,
+  type Logger,
+  MicroError,
+  type ReadOptions,
+  STORE_ERROR_ID,
+  type Store,
+  type StoreRecord,
+  silentLogger,
+  type WriteOptions,
+} from '@micro-ts/core'
+import { createPool, type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
+import { type MySQLStoreOptions, type ResolvedMySQLOptions, resolveOptions } from './options.js'
+import * as sql from './sql.js'
+
+/** The largest key the table holds: `VARBINARY(255)`. */
+export const MAX_KEY_BYTES = 255
+
+/** DATETIME's last instant; later expiries are stored as this (never reached in practice). */
+const MAX_DATETIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
+/** Rows deleted per statement by the background sweep, so one sweep never holds long locks. */
+const SWEEP_BATCH = 1000
+
+/** Codes after which a statement is retried once on a fresh connection: the old one died under it. */
+const CONNECTION_LOST = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNRESET',
+  'EPIPE',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_SERVER_GONE_ERROR',
+])
+/** Codes meaning the server cannot be reached at all. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ER_CON_COUNT_ERROR',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  ...CONNECTION_LOST,
+])
+/** Lock conflicts between concurrent writers: InnoDB asks the client to run the statement again. */
+const LOCK_CONFLICT = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
+/** The database or table vanished (dropped by someone else): create it again and retry. */
+const MISSING = new Set(['ER_NO_SUCH_TABLE', 'ER_BAD_DB_ERROR'])
+
+interface Row extends RowDataPacket {
+  key: Buffer
+  value?: Buffer
+  metadata?: string | null
+  expiry?: string | null
+}
+
+interface Scope {
+  database: string
+  table: string
+}
+
+function badRequest(detail: string): MicroError {
+  return new MicroError(STORE_ERROR_ID, 400, `mysql store: ${detail}`)
+}
+
+function notFound(): MicroError {
+  return new MicroError(STORE_ERROR_ID, 404, 'not found')
+}
+
+function count(name: string, n: number | undefined): number {
+  if (n === undefined) return 0
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw badRequest(`${name} must be a non-negative integer, got ${String(n)}`)
+  }
+  return n
+}
+
+/** A key as the bytes stored: well-formed UTF-16 (a lone surrogate would silently become U+FFFD) and at most 255 bytes. */
+function keyBytes(key: unknown, name = 'key'): Buffer {
+  if (typeof key !== 'string') throw badRequest(`${name} must be a string`)
+  if (/\p{Surrogate}/u.test(key)) throw badRequest(`${name} contains an unpaired surrogate`)
+  const bytes = Buffer.from(key, 'utf8')
+  if (bytes.length > MAX_KEY_BYTES) {
+    throw badRequest(`${name} is ${bytes.length} bytes in UTF-8; keys are at most ${MAX_KEY_BYTES} bytes`)
+  }
+  return bytes
+}
+
+/** DATETIME(3) text in UTC, as the table stores it (the pool's session time zone is UTC). */
+function toDatetime(ms: number): string {
+  return new Date(Math.min(ms, MAX_DATETIME)).toISOString().replace('T', ' ').replace('Z', '')
+}
+
+function fromDatetime(text: string): number {
+  return Date.parse(`${text.replace(' ', 'T')}Z`)
+}
+
+function checkMs(name: string, ms: unknown): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms)) throw badRequest(`${name} must be a number of milliseconds`)
+  return ms
+}
+
+function errorCode(err: unknown): string {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
+    ? (err as { code: string }).code
+    : ''
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message || errorCode(err) || err.name
+  return String(err)
+}
+
+/**
+ * A store on MySQL or MariaDB (`MICRO_STORE=mysql`): database = MySQL database, table = table
+ * (`key VARBINARY(255) PRIMARY KEY, value LONGBLOB, metadata JSON, expiry DATETIME(3) NULL`).
+ * The whole store contract: prefix, suffix, limit and offset in SQL with filters before paging,
+ * results in byte order of the key, TTLs in milliseconds, metadata kept as JSON; expired rows are
+ * never returned and are swept lazily and by an unref'd timer.
+ */
+export class MySQLStore implements Store {
+  readonly name = 'mysql'
+  private readonly options: ResolvedMySQLOptions
+  private readonly logger: Logger
+  private readonly pool: Pool
+  /** One CREATE DATABASE/TABLE per (database, table); dropped on failure so the next call tries again. */
+  private readonly tables = new Map<string, { scope: Scope; ready: Promise<void> }>()
+  /** The server's `max_allowed_packet`, read once: larger values are refused with a 413 before sending. */
+  private maxPacket: Promise<number> | undefined
+  private sweeper: NodeJS.Timeout | undefined
+  private sweeping: Promise<void> | undefined
+  private closed = false
+
+  constructor(options: MySQLStoreOptions = {}) {
+    this.options = resolveOptions(options)
+    this.logger = (options.logger ?? silentLogger).child({ store: 'mysql' })
+    const o = this.options
+    this.pool = createPool({
+      host: o.host,
+      port: o.port,
+      user: o.user,
+      password: o.password,
+      ssl: o.ssl,
+      connectionLimit: o.maxConnections,
+      maxIdle: o.maxConnections,
+      idleTimeout: o.idleTimeout,
+      connectTimeout: o.connectTimeout,
+      waitForConnections: true,
+      queueLimit: 0,
+      enableKeepAlive: true,
+      charset: 'utf8mb4',
+      timezone: 'Z',
+      // Dates and JSON as text: the same on MySQL (JSON type) and MariaDB (LONGTEXT), and no
+      // time-zone guessing by the driver. We parse both ourselves.
+      dateStrings: true,
+      jsonStrings: true,
+      supportBigNumbers: true,
+      multipleStatements: false,
+    })
+    if (o.sweepInterval > 0) {
+      this.sweeper = setInterval(() => {
+        this.sweep().catch((err) => this.logger.warn({ err: errorText(err) }, 'mysql store sweep failed'))
+      }, o.sweepInterval)
+      this.sweeper.unref()
+    }
+  }
+
+  /** The server address with the password masked. */
+  get address(): string {
+    return this.options.displayAddress
+  }
+
+  /**
+   * Check the server is reachable and the credentials work, and create the default database and
+   * table. Optional: every operation does the same on first use. Fails with a 503 (unreachable),
+   * 401 (credentials) or 403 (privileges) MicroError.
+   */
+  async connect(): Promise<void> {
+    this.checkOpen()
+    try {
+      await this.ensure(this.scope({}))
+    } catch (err) {
+      throw this.toMicroError(err)
+    }
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<StoreRecord[]> {
+    this.checkOpen()
+    const bytes = keyBytes(key)
+    const limit = count('limit', options.limit)
+    const offset = count('offset', options.offset)
+    const scope = this.scope(options)
+    const now = Date.now()
+
+    if (!options.prefix && !options.suffix) {
+      const rows = await this.query<Row[]>(scope, sql.selectOne(scope.database, scope.table), [bytes])
+      const row = rows[0]
+      if (!row) throw notFound()
+      const record = toRecord(row, now)
+      if (record.expiry !== undefined && record.expiry <= 0) {
+        this.deleteExpired(scope, bytes, now)
+        throw notFound()
+      }
+      return [record]
+    }
+    const q = sql.selectMatching(scope.database, scope.table, 'records', {
+      prefix: options.prefix ? key : '',
+      suffix: options.suffix ? key : '',
+      limit,
+      offset,
+      now: toDatetime(now),
+    })
+    const rows = await this.query<Row[]>(scope, q.sql, q.params)
+    return rows.map((row) => toRecord(row, now))
+  }
+
+  async write(record: StoreRecord, options: WriteOptions = {}): Promise<void> {
+    this.checkOpen()
+    if (!record || typeof record !== 'object') throw badRequest('record must be an object')
+    const { key, value, metadata, expiry } = record
+    if (typeof key !== 'string' || key.length === 0) throw badRequest('record key must be a non-empty string')
+    const bytes = keyBytes(key, 'record key')
+    if (!(value instanceof Uint8Array)) throw badRequest('record value must be a Uint8Array')
+    const json = metadataJson(metadata)
+    const scope = this.scope(options)
+
+    const now = Date.now()
+    let expiresAt: number | undefined
+    // Precedence as in go-micro: options.ttl, then options.expiry, then the record's own expiry.
+    if (options.ttl !== undefined) expiresAt = now + checkMs('ttl', options.ttl)
+    else if (options.expiry !== undefined) {
+      if (!(options.expiry instanceof Date) || Number.isNaN(options.expiry.getTime())) {
+        throw badRequest('expiry must be a valid Date')
+      }
+      expiresAt = options.expiry.getTime()
+    } else if (expiry !== undefined) expiresAt = now + checkMs('record expiry', expiry)
+
+    if (expiresAt !== undefined && expiresAt <= now) {
+      // Already expired: the write replaces the key with nothing.
+      await this.query(scope, sql.deleteOne(scope.database, scope.table), [bytes])
+      return
+    }
+    if (expiresAt === Number.POSITIVE_INFINITY) expiresAt = undefined
+
+    const max = await this.maxPacketSize()
+    // The statement carries the value once plus the key, metadata and a few hundred bytes of SQL.
+    const size = value.byteLength + bytes.length + (json ? Buffer.byteLength(json) : 0) + 1024
+    if (size > max) {
+      throw new MicroError(
+        STORE_ERROR_ID,
+        413,
+        `mysql store: record of ${value.byteLength} bytes exceeds the server's max_allowed_packet (${max} bytes)`,
+      )
+    }
+    await this.query(scope, sql.upsert(scope.database, scope.table), [
+      bytes,
+      Buffer.from(value),
+      json,
+      expiresAt === undefined ? null : toDatetime(expiresAt),
+    ])
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    this.checkOpen()
+    const bytes = keyBytes(key)
+    const scope = this.scope(options)
+    await this.query(scope, sql.deleteOne(scope.database, scope.table), [bytes])
+  }
+
+  async list(options: ListOptions = {}): Promise<string[]> {
+    this.checkOpen()
+    for (const name of ['prefix', 'suffix'] as const) {
+      if (options[name] !== undefined) keyBytes(options[name], name)
+    }
+    const limit = count('limit', options.limit)
+    const offset = count('offset', options.offset)
+    const scope = this.scope(options)
+    const q = sql.selectMatching(scope.database, scope.table, 'keys', {
+      prefix: options.prefix ?? '',
+      suffix: options.suffix ?? '',
+      limit,
+      offset,
+      now: toDatetime(Date.now()),
+    })
+    const rows = await this.query<Row[]>(scope, q.sql, q.params)
+    return rows.map((row) => row.key.toString('utf8'))
+  }
+
+  /** Stop the sweep and close the pool. Operations afterwards fail with a 503. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = undefined
+    await this.sweeping?.catch(() => {})
+    await this.pool
+      .end()
+      .catch((err) => this.logger.warn({ err: errorText(err) }, 'closing the mysql pool failed'))
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** Delete every expired row of the tables this store has used (the background sweep calls this). */
+  async sweep(): Promise<void> {
+    if (this.closed) return
+    if (this.sweeping) return this.sweeping
+    const run = async () => {
+      for (const { scope } of [...this.tables.values()]) {
+        if (this.closed) return
+        const statement = sql.deleteExpired(scope.database, scope.table, SWEEP_BATCH)
+        for (;;) {
+          const result = await this.query<ResultSetHeader>(scope, statement, [toDatetime(Date.now())])
+          if (result.affectedRows < SWEEP_BATCH || this.closed) break
+        }
+      }
+    }
+    this.sweeping = run().finally(() => {
+      this.sweeping = undefined
+    })
+    return this.sweeping
+  }
+
+  private scope(options: { database?: string; table?: string }): Scope {
+    if (options.database !== undefined && typeof options.database !== 'string') {
+      throw badRequest('database must be a string')
+    }
+    if (options.table !== undefined && typeof options.table !== 'string')
+      throw badRequest('table must be a string')
+    const scope = {
+      database: options.database || this.options.database,
+      table: options.table || this.options.table,
+    }
+    // Validate the names now, so bad input fails before any connection is taken.
+    sql.tableName(scope.database, scope.table)
+    return scope
+  }
+
+  /** Lazy sweep of one key found expired; a failure is only logged (the timer sweeps it later). */
+  private deleteExpired(scope: Scope, key: Buffer, now: number): void {
+    this.query(scope, sql.deleteIfExpired(scope.database, scope.table), [key, toDatetime(now)]).catch((err) =>
+      this.logger.debug({ err: errorText(err) }, 'mysql store: deleting an expired row failed'),
+    )
+  }
+
+  /** CREATE DATABASE and TABLE IF NOT EXISTS, once per (database, table) while it succeeds. */
+  private ensure(scope: Scope): Promise<void> {
+    const id = `${scope.database}\0${scope.table}`
+    const known = this.tables.get(id)
+    if (known) return known.ready
+    const ready = (async () => {
+      try {
+        await this.pool.query(sql.createDatabase(scope.database))
+      } catch (err) {
+        // A user without CREATE on the server may still own an existing database: go on and let
+        // CREATE TABLE say whether it exists.
+        if (
+          errorCode(err) !== 'ER_DBACCESS_DENIED_ERROR' &&
+          errorCode(err) !== 'ER_SPECIFIC_ACCESS_DENIED_ERROR'
+        ) {
+          throw err
+        }
+      }
+      await this.pool.query(sql.createTable(scope.database, scope.table))
+    })()
+    const entry = { scope, ready }
+    this.tables.set(id, entry)
+    ready.catch(() => {
+      if (this.tables.get(id) === entry) this.tables.delete(id)
+    })
+    return ready
+  }
+
+  private maxPacketSize(): Promise<number> {
+    this.maxPacket ??= this.pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS max').then(
+      ([rows]) => Number(rows[0]?.max) || 4 * 1024 * 1024,
+      (err) => {
+        this.maxPacket = undefined
+        throw this.toMicroError(err)
+      },
+    )
+    return this.maxPacket
+  }
+
+  /**
+   * Run one statement on the table of `scope` (created first when new), as a prepared statement.
+   * Retries once when the connection died under it or the table vanished, and a few times on
+   * lock conflicts; every failure becomes a MicroError.
+   */
+  private async query<T extends RowDataPacket[] | ResultSetHeader>(
+    scope: Scope,
+    statement: string,
+    params: (string | Buffer | null)[],
+  ): Promise<T> {
+    let lostConnection = false
+    let recreated = false
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.ensure(scope)
+        const [result] = await this.pool.execute<T>(statement, params)
+        return result
+      } catch (err) {
+        const code = errorCode(err)
+        if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'mysql store: store is closed')
+        if (CONNECTION_LOST.has(code) && !lostConnection) {
+          lostConnection = true
+          continue
+        }
+        if (MISSING.has(code) && !recreated) {
+          recreated = true
+          this.tables.delete(`${scope.database}\0${scope.table}`)
+          continue
+        }
+        if (LOCK_CONFLICT.has(code) && attempt < 5) {
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)))
+          continue
+        }
+        throw this.toMicroError(err)
+      }
+    }
+  }
+
+  private toMicroError(err: unknown): MicroError {
+    if (err instanceof MicroError) return err
+    const code = errorCode(err)
+    const text = errorText(err)
+    const where = this.options.displayAddress
+    let status = 500
+    let detail = `mysql store: ${text}`
+    if (UNREACHABLE.has(code)) {
+      status = 503
+      detail = `mysql store: cannot reach ${where}: ${text}`
+    } else if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_NOT_SUPPORTED_AUTH_MODE') {
+      status = 401
+      detail = `mysql store: authentication failed at ${where}: ${text}`
+    } else if (code.endsWith('ACCESS_DENIED_ERROR')) {
+      status = 403
+      detail = `mysql store: permission denied at ${where}: ${text}`
+    } else if (code === 'ER_NET_PACKET_TOO_LARGE') {
+      status = 413
+    } else if (code === 'ER_DATA_TOO_LONG' || code === 'ER_TOO_LONG_IDENT' || code === 'ER_WRONG_DB_NAME') {
+      status = 400
+    } else if (LOCK_CONFLICT.has(code)) {
+      status = 409
+    }
+    return new MicroError(STORE_ERROR_ID, status, detail, undefined, { cause: err })
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'mysql store: store is closed')
+  }
+}
+
+/** Metadata as JSON text, or null when absent. Only plain objects that JSON can carry are accepted. */
+function metadataJson(metadata: unknown): string | null {
+  if (metadata === undefined) return null
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw badRequest('record metadata must be an object')
+  }
+  try {
+    return JSON.stringify(metadata)
+  } catch (err) {
+    throw badRequest(`record metadata cannot be stored as JSON: ${errorText(err)}`)
+  }
+}
+
+function toRecord(row: Row, now: number): StoreRecord {
+  const record: StoreRecord = { key: row.key.toString('utf8'), value: new Uint8Array(row.value ?? []) }
+  if (row.metadata !== null && row.metadata !== undefined) {
+    record.metadata = JSON.parse(row.metadata) as Record<string, unknown>
+  }
+  if (row.expiry !== null && row.expiry !== undefined) record.expiry = fromDatetime(row.expiry) - now
+  return record
+}
+
+/** Create a MySQL/MariaDB store. Nothing connects until the first operation (or `connect()`). */
+export function createMySQLStore(options: MySQLStoreOptions = {}): MySQLStore {
+  return new MySQLStore(options)
+}

@@ -1,0 +1,423 @@
+import { isPluginDefinition, MicroError } from '@micro-ts/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import plugin, { createMySQLStore, type MySQLStore } from '../src/index.js'
+import { ADDRESS, admin, PrivateMariaDB, runId, serverReachable } from './helpers.js'
+
+const reachable = await serverReachable()
+const run = runId()
+const DB = `micro_test_${run}`
+const bytes = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array) => new TextDecoder().decode(b)
+
+async function microError(p: Promise<unknown>): Promise<MicroError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(MicroError)
+  return err as MicroError
+}
+
+describe.skipIf(!reachable)('mysql store', () => {
+  let store: MySQLStore
+
+  beforeAll(async () => {
+    store = createMySQLStore({ address: ADDRESS, database: DB, table: 'records', sweepInterval: 0 })
+    await store.connect()
+  })
+
+  afterAll(async () => {
+    await store?.close()
+    await admin(`DROP DATABASE IF EXISTS \`${DB}\``)
+    await admin(`DROP DATABASE IF EXISTS \`${DB}-other\``)
+  })
+
+  it('is a store plugin named mysql', () => {
+    expect(isPluginDefinition(plugin)).toBe(true)
+    expect(plugin.kind).toBe('store')
+    expect(plugin.name).toBe('mysql')
+  })
+
+  it('creates the documented table layout', async () => {
+    const cols = await admin<{ COLUMN_NAME: string; COLUMN_TYPE: string; IS_NULLABLE: string }[]>(
+      'SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
+      [DB, 'records'],
+    )
+    expect(cols.map((c) => [c.COLUMN_NAME, c.COLUMN_TYPE.toLowerCase()])).toEqual([
+      ['key', 'varbinary(255)'],
+      ['value', 'longblob'],
+      ['metadata', expect.stringMatching(/^(json|longtext)$/)],
+      ['expiry', 'datetime(3)'],
+    ])
+    expect(cols.find((c) => c.COLUMN_NAME === 'expiry')?.IS_NULLABLE).toBe('YES')
+  })
+
+  it('round-trips bytes and metadata, and stores no expiry for records without one', async () => {
+    const value = new Uint8Array([0, 1, 2, 255, 254, 0])
+    const metadata = { owner: 'ann', n: 3, nested: { list: [1, 'two', null], ok: true } }
+    await store.write({ key: 'rt', value, metadata })
+    const [rec] = await store.read('rt')
+    expect(rec.key).toBe('rt')
+    expect(rec.value).toEqual(value)
+    expect(rec.metadata).toEqual(metadata)
+    expect(rec.expiry).toBeUndefined()
+    // go-micro's MySQL store wrote expiry = now() here; the column must stay NULL.
+    const rows = await admin<{ expiry: string | null }[]>(
+      `SELECT expiry FROM \`${DB}\`.records WHERE \`key\` = 'rt'`,
+    )
+    expect(rows).toEqual([{ expiry: null }])
+  })
+
+  it('reading a missing key is a 404 "not found"; deleting it is not an error', async () => {
+    const err = await microError(store.read('nope'))
+    expect(err.code).toBe(404)
+    expect(err.detail).toBe('not found')
+    await store.delete('nope')
+  })
+
+  it('keeps keys with quotes, LIKE characters, slashes, unicode and SQL fragments apart', async () => {
+    const keys = [
+      "it's",
+      'say "hi"',
+      'back`tick',
+      'p%1',
+      'p_1',
+      'pa1',
+      'p!1',
+      'p\\1',
+      'a/b/c',
+      'ünïcødé-键-🔑',
+      "x'); DROP TABLE records; --",
+      'x" OR 1=1 --',
+    ]
+    for (const key of keys) await store.write({ key, value: bytes(`v:${key}`) }, { table: 'weird' })
+    for (const key of keys) {
+      const [rec] = await store.read(key, { table: 'weird' })
+      expect(rec.key).toBe(key)
+      expect(text(rec.value)).toBe(`v:${key}`)
+    }
+    // `%`, `_`, `!` and `\` in a prefix or suffix are literal characters.
+    expect(await store.list({ table: 'weird', prefix: 'p%' })).toEqual(['p%1'])
+    expect(await store.list({ table: 'weird', prefix: 'p_' })).toEqual(['p_1'])
+    expect(await store.list({ table: 'weird', prefix: 'p!' })).toEqual(['p!1'])
+    expect(await store.list({ table: 'weird', prefix: 'p\\' })).toEqual(['p\\1'])
+    expect(await store.list({ table: 'weird', suffix: '_1' })).toEqual(['p_1'])
+    expect((await store.read('x', { table: 'weird', prefix: true })).map((r) => r.key)).toEqual([
+      'x" OR 1=1 --',
+      "x'); DROP TABLE records; --",
+    ])
+    expect((await store.list({ table: 'weird' })).sort()).toEqual([...keys].sort())
+    // The table the fragment names is intact.
+    expect((await store.read('rt')).length).toBe(1)
+  })
+
+  it('orders keys by their UTF-8 bytes, and `a` and `a ` are different keys', async () => {
+    const keys = ['b', 'a ', 'a', 'A', 'é', '中', 'Z', 'a\u0000', '~']
+    for (const key of keys) await store.write({ key, value: bytes(key) }, { table: 'order' })
+    const expected = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+    expect(await store.list({ table: 'order' })).toEqual(expected)
+    expect(text((await store.read('a ', { table: 'order' }))[0].value)).toBe('a ')
+    expect(text((await store.read('a', { table: 'order' }))[0].value)).toBe('a')
+  })
+
+  it('applies prefix and suffix before offset and limit', async () => {
+    for (let i = 0; i < 10; i++)
+      await store.write({ key: `page/${i}`, value: bytes(String(i)) }, { table: 'paging' })
+    await store.write({ key: 'other/0', value: bytes('x') }, { table: 'paging' })
+    expect(await store.list({ table: 'paging', prefix: 'page/', offset: 2, limit: 3 })).toEqual([
+      'page/2',
+      'page/3',
+      'page/4',
+    ])
+    expect(await store.list({ table: 'paging', suffix: '0', limit: 1 })).toEqual(['other/0'])
+    expect(await store.list({ table: 'paging', suffix: '0', offset: 1 })).toEqual(['page/0'])
+    const recs = await store.read('page/', { table: 'paging', prefix: true, offset: 8 })
+    expect(recs.map((r) => r.key)).toEqual(['page/8', 'page/9'])
+    expect(await store.read('page/', { table: 'paging', prefix: true, suffix: true })).toEqual([])
+  })
+
+  it('refuses keys over 255 bytes with a 400, and takes exactly 255', async () => {
+    const max = '中'.repeat(85) // 255 bytes
+    await store.write({ key: max, value: bytes('ok') })
+    expect((await store.read(max))[0].key).toBe(max)
+    for (const p of [
+      store.write({ key: `${max}x`, value: bytes('no') }),
+      store.read('k'.repeat(256)),
+      store.delete('k'.repeat(256)),
+    ]) {
+      const err = await microError(p)
+      expect(err.code).toBe(400)
+      expect(err.detail).toMatch(/at most 255 bytes/)
+    }
+  })
+
+  it('rejects bad input with a 400 and keeps working', async () => {
+    const cases: Promise<unknown>[] = [
+      store.write({ key: '', value: bytes('x') }),
+      store.write({ key: 'k', value: 'string' as unknown as Uint8Array }),
+      store.write({ key: 'k', value: bytes('x'), metadata: [] as unknown as Record<string, unknown> }),
+      store.write({ key: 'k', value: bytes('x'), metadata: { big: 1n } }),
+      store.write({ key: '\uD800lone', value: bytes('x') }),
+      store.write({ key: 'k', value: bytes('x') }, { ttl: Number.NaN }),
+      store.write({ key: 'k', value: bytes('x') }, { expiry: new Date(Number.NaN) }),
+      store.read('k', { prefix: true, limit: -1 }),
+      store.list({ offset: 1.5 }),
+      store.list({ database: 'mysql' }),
+      store.list({ database: 'x'.repeat(65) }),
+      store.list({ table: 'nul\u0000' }),
+      store.list({ table: 'trailing ' }),
+      store.read(42 as unknown as string),
+    ]
+    for (const p of cases) expect((await microError(p)).code).toBe(400)
+    await store.write({ key: 'still-ok', value: bytes('yes') })
+    expect(text((await store.read('still-ok'))[0].value)).toBe('yes')
+  })
+
+  it('keeps databases and tables apart, whatever characters their names hold', async () => {
+    const table = "t`able'; DROP TABLE records; -- ü"
+    await store.write({ key: 'same', value: bytes('a') })
+    await store.write({ key: 'same', value: bytes('b') }, { table })
+    await store.write({ key: 'same', value: bytes('c') }, { database: `${DB}-other` })
+    expect(text((await store.read('same'))[0].value)).toBe('a')
+    expect(text((await store.read('same', { table }))[0].value)).toBe('b')
+    expect(text((await store.read('same', { database: `${DB}-other` }))[0].value)).toBe('c')
+    const tables = await admin<{ TABLE_NAME: string }[]>(
+      'SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+      [DB, table],
+    )
+    expect(tables).toHaveLength(1)
+  })
+
+  it('stores a 1 MiB value', async () => {
+    const value = new Uint8Array(1024 * 1024)
+    for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff
+    await store.write({ key: 'big', value })
+    const [rec] = await store.read('big')
+    expect(rec.value.length).toBe(value.length)
+    expect(Buffer.compare(Buffer.from(rec.value), Buffer.from(value))).toBe(0)
+  })
+
+  it('refuses a value larger than max_allowed_packet with a 413', async () => {
+    const [{ max }] = await admin<{ max: number }[]>('SELECT @@max_allowed_packet AS max')
+    const err = await microError(store.write({ key: 'huge', value: new Uint8Array(Number(max) + 1) }))
+    expect(err.code).toBe(413)
+    expect(err.detail).toMatch(/max_allowed_packet/)
+  })
+
+  it('takes 100 concurrent writers, to different keys and to one key', async () => {
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        store.write({ key: `c/${String(i).padStart(3, '0')}`, value: bytes(`${i}`) }),
+      ),
+    )
+    expect(await store.list({ prefix: 'c/' })).toHaveLength(100)
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => store.write({ key: 'hot', value: bytes(`${i}`) })),
+    )
+    const v = Number(text((await store.read('hot'))[0].value))
+    expect(v).toBeGreaterThanOrEqual(0)
+    expect(v).toBeLessThan(100)
+  })
+
+  describe('expiry', () => {
+    it('record.expiry is a TTL in ms; read gives the time left', async () => {
+      await store.write({ key: 'ttl/rec', value: bytes('x'), expiry: 60_000 })
+      const [rec] = await store.read('ttl/rec')
+      expect(rec.expiry).toBeGreaterThan(55_000)
+      expect(rec.expiry).toBeLessThanOrEqual(60_000)
+    })
+
+    it('options.ttl wins over options.expiry and record.expiry; options.expiry over record.expiry', async () => {
+      await store.write(
+        { key: 'ttl/win', value: bytes('x'), expiry: 1 },
+        { ttl: 120_000, expiry: new Date(Date.now() + 1) },
+      )
+      expect((await store.read('ttl/win'))[0].expiry).toBeGreaterThan(100_000)
+      const at = new Date(Date.now() + 300_000)
+      await store.write({ key: 'ttl/date', value: bytes('x'), expiry: 1 }, { expiry: at })
+      const left = (await store.read('ttl/date'))[0].expiry ?? 0
+      expect(Math.abs(left - (at.getTime() - Date.now()))).toBeLessThan(2000)
+    })
+
+    it('expired records are never returned, then deleted lazily and by the sweep', async () => {
+      await store.write({ key: 'ttl/short', value: bytes('x'), expiry: 150 })
+      await store.write({ key: 'ttl/short2', value: bytes('x') }, { ttl: 150 })
+      await store.write({ key: 'ttl/long', value: bytes('x'), expiry: 60_000 })
+      expect(await store.list({ prefix: 'ttl/s' })).toEqual(['ttl/short', 'ttl/short2'])
+      await new Promise((r) => setTimeout(r, 300))
+      expect((await microError(store.read('ttl/short'))).code).toBe(404)
+      expect(await store.list({ prefix: 'ttl/s' })).toEqual([])
+      expect(await store.read('ttl/s', { prefix: true })).toEqual([])
+      const count = async (key: string) =>
+        (await admin<unknown[]>(`SELECT 1 FROM \`${DB}\`.records WHERE \`key\` = ?`, [key])).length
+      // The exact read deleted its row; the other one waits for the sweep.
+      await expect.poll(() => count('ttl/short')).toBe(0)
+      expect(await count('ttl/short2')).toBe(1)
+      await store.sweep()
+      expect(await count('ttl/short2')).toBe(0)
+      expect(await count('ttl/long')).toBe(1)
+    })
+
+    it('a TTL of zero or less deletes the key', async () => {
+      await store.write({ key: 'ttl/zero', value: bytes('x') })
+      await store.write({ key: 'ttl/zero', value: bytes('y'), expiry: 0 })
+      expect((await microError(store.read('ttl/zero'))).code).toBe(404)
+      await store.write({ key: 'ttl/neg', value: bytes('y') }, { ttl: -5 })
+      expect((await microError(store.read('ttl/neg'))).code).toBe(404)
+    })
+
+    it('an overwrite without expiry clears the old one', async () => {
+      await store.write({ key: 'ttl/clear', value: bytes('x'), expiry: 200 })
+      await store.write({ key: 'ttl/clear', value: bytes('y') })
+      await new Promise((r) => setTimeout(r, 300))
+      expect((await store.read('ttl/clear'))[0].expiry).toBeUndefined()
+    })
+  })
+
+  it('recreates a table dropped behind its back', async () => {
+    await store.write({ key: 'k', value: bytes('1') }, { table: 'dropped' })
+    await admin(`DROP TABLE \`${DB}\`.dropped`)
+    await store.write({ key: 'k', value: bytes('2') }, { table: 'dropped' })
+    expect(text((await store.read('k', { table: 'dropped' }))[0].value)).toBe('2')
+  })
+
+  it('fails with 503 after close', async () => {
+    const s = createMySQLStore({ address: ADDRESS, database: DB, sweepInterval: 0 })
+    await s.close()
+    expect((await microError(s.read('x'))).code).toBe(503)
+  })
+})
+
+describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
+  const user = `micro_t_${run}`.slice(0, 32)
+
+  beforeAll(async () => {
+    await admin(`CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY 'right-pass'`)
+    await admin(`CREATE USER IF NOT EXISTS '${user}'@'localhost' IDENTIFIED BY 'right-pass'`)
+    await admin(`GRANT ALL PRIVILEGES ON \`${DB}_own\`.* TO '${user}'@'%'`)
+    await admin(`GRANT ALL PRIVILEGES ON \`${DB}_own\`.* TO '${user}'@'localhost'`)
+  })
+
+  afterAll(async () => {
+    await admin(`DROP USER IF EXISTS '${user}'@'%'`)
+    await admin(`DROP USER IF EXISTS '${user}'@'localhost'`)
+    await admin(`DROP DATABASE IF EXISTS \`${DB}_own\``)
+  })
+
+  const host = new URL(ADDRESS).host
+
+  it('takes the user and password from the address', async () => {
+    const s = createMySQLStore({ address: `mysql://${user}:right-pass@${host}/${DB}_own`, sweepInterval: 0 })
+    try {
+      await s.write({ key: 'mine', value: bytes('ok') })
+      expect(text((await s.read('mine'))[0].value)).toBe('ok')
+      // The database in the address is the default one.
+      expect(await admin<unknown[]>(`SELECT 1 FROM \`${DB}_own\`.micro`)).toHaveLength(1)
+      // A database the user may not touch: 403, not a crash.
+      const err = await microError(s.list({ database: `${DB}_forbidden` }))
+      expect(err.code).toBe(403)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('a wrong password is a 401 naming the server, without the password', async () => {
+    const s = createMySQLStore({ address: `mysql://${user}:wrong-pass@${host}/${DB}_own`, sweepInterval: 0 })
+    try {
+      const err = await microError(s.connect())
+      expect(err.code).toBe(401)
+      expect(err.detail).toContain(host)
+      expect(err.detail).not.toContain('wrong-pass')
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('an unreachable address is a 503 within the connect timeout, from the plugin too', async () => {
+    const started = Date.now()
+    const err = await microError(
+      Promise.resolve(
+        plugin.create({
+          addresses: ['mysql://root@127.0.0.1:1/test'],
+          options: { connectTimeout: '2000' },
+          logger: (await import('@micro-ts/core')).silentLogger,
+        }),
+      ),
+    )
+    expect(err.code).toBe(503)
+    expect(err.detail).toMatch(/cannot reach mysql:\/\/root@127\.0\.0\.1:1/)
+    expect(Date.now() - started).toBeLessThan(5000)
+  })
+
+  it('a malformed address is a 400', () => {
+    for (const address of ['postgres://x@y/z', 'mysql://', 'mysql://h/a%zz', 'mysql://h:1/a/b']) {
+      expect(() => createMySQLStore({ address })).toThrow(MicroError)
+    }
+  })
+
+  it('reconnects after the server kills its connections', async () => {
+    const s = createMySQLStore({
+      address: `mysql://${user}:right-pass@${host}/${DB}_own`,
+      table: 'killed',
+      sweepInterval: 0,
+    })
+    try {
+      await Promise.all([1, 2, 3].map((i) => s.write({ key: `k${i}`, value: bytes('x') })))
+      const ids = await admin<{ ID: number }[]>(
+        'SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?',
+        [user],
+      )
+      expect(ids.length).toBeGreaterThan(0)
+      for (const { ID } of ids) await admin(`KILL ${Number(ID)}`).catch(() => {})
+      expect(await s.list()).toEqual(['k1', 'k2', 'k3'])
+      await s.write({ key: 'k4', value: bytes('x') })
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe.skipIf(!reachable || !PrivateMariaDB.available())('mysql store: server restart', () => {
+  it('recovers by itself after a crash and restart, with every acknowledged write kept', async () => {
+    const server = await PrivateMariaDB.create()
+    try {
+      await server.start()
+      const s = createMySQLStore({ address: server.address, connectTimeout: 1000, sweepInterval: 0 })
+      try {
+        const acked: string[] = []
+        let i = 0
+        let stop = false
+        let failures = 0
+        const loop = (async () => {
+          while (!stop) {
+            const key = `w${String(i++).padStart(5, '0')}`
+            try {
+              await s.write({ key, value: bytes(key) })
+              acked.push(key)
+            } catch (err) {
+              expect(err).toBeInstanceOf(MicroError)
+              expect((err as MicroError).code).toBe(503)
+              failures++
+              await new Promise((r) => setTimeout(r, 50))
+            }
+          }
+        })()
+        await expect.poll(() => acked.length, { timeout: 10_000 }).toBeGreaterThan(20)
+        await server.kill()
+        await new Promise((r) => setTimeout(r, 500))
+        await server.start()
+        const before = acked.length
+        await expect.poll(() => acked.length, { timeout: 15_000 }).toBeGreaterThan(before + 20)
+        stop = true
+        await loop
+        expect(failures).toBeGreaterThan(0)
+        const keys = new Set(await s.list())
+        for (const key of acked) expect(keys.has(key)).toBe(true)
+      } finally {
+        await s.close()
+      }
+    } finally {
+      await server.destroy()
+    }
+  }, 60_000)
+})
