@@ -388,35 +388,60 @@ describe('MemoryStore', () => {
     expect((err as MicroError).code).toBe(503)
   })
 
-  it('keeps its key index right under random writes, deletes and reads (model check)', async () => {
-    const model = new Map<string, string>()
-    let seed = 42
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff
-      return seed % n
-    }
-    const alphabet = ['a', 'b', 'c', 'ab', 'ba', 'x']
-    for (let step = 0; step < 3000; step++) {
-      const key = alphabet[rand(alphabet.length)] + alphabet[rand(alphabet.length)] + rand(5)
-      const op = rand(10)
-      if (op < 5) {
-        await s.write({ key, value: bytes(`${step}`) })
-        model.set(key, `${step}`)
-      } else if (op < 8) {
-        await s.delete(key)
-        model.delete(key)
-      } else {
-        const prefix = alphabet[rand(alphabet.length)]
-        const offset = rand(4)
-        const limit = rand(6)
-        const want = [...model.keys()].filter((k) => k.startsWith(prefix)).sort()
-        const sliced = want.slice(offset, limit ? offset + limit : undefined)
-        expect(await s.list({ prefix, offset, limit })).toEqual(sliced)
-        const recs = await s.read(prefix, { prefix: true, offset, limit })
-        expect(recs.map((r) => [r.key, text(r.value)])).toEqual(sliced.map((k) => [k, model.get(k)]))
+  // Reads between few changes exercise the index's splice path, reads between many its merge path.
+  for (const [label, readOdds, keySpace] of [
+    ['frequent reads', 5, 5],
+    ['rare reads', 800, 20],
+  ] as const) {
+    it(`keeps its key index right under random writes, deletes and reads (model check, ${label})`, async () => {
+      const model = new Map<string, string>()
+      let seed = 42
+      // mulberry32: the low bits of a plain LCG repeat too soon to mix keys and operations well.
+      const rand = (n: number) => {
+        seed = (seed + 0x6d2b79f5) | 0
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+        return ((t ^ (t >>> 14)) >>> 0) % n
       }
-    }
-    expect(await s.list()).toEqual([...model.keys()].sort())
+      const alphabet = ['a', 'b', 'c', 'ab', 'ba', 'x']
+      let reads = 0
+      for (let step = 0; step < 8000; step++) {
+        const key = alphabet[rand(alphabet.length)] + alphabet[rand(alphabet.length)] + rand(keySpace)
+        if (rand(readOdds) === 0) {
+          reads++
+          const prefix = alphabet[rand(alphabet.length)]
+          const offset = rand(4)
+          const limit = rand(6)
+          const want = [...model.keys()].filter((k) => k.startsWith(prefix)).sort()
+          const sliced = want.slice(offset, limit ? offset + limit : undefined)
+          expect(await s.list({ prefix, offset, limit })).toEqual(sliced)
+          const recs = await s.read(prefix, { prefix: true, offset, limit })
+          expect(recs.map((r) => [r.key, text(r.value)])).toEqual(sliced.map((k) => [k, model.get(k)]))
+        } else if (rand(10) < 6) {
+          await s.write({ key, value: bytes(`${step}`) })
+          model.set(key, `${step}`)
+        } else {
+          await s.delete(key)
+          model.delete(key)
+        }
+        if (step % 1000 === 999) expect(await s.list()).toEqual([...model.keys()].sort())
+      }
+      expect(reads).toBeGreaterThan(3)
+      expect(await s.list()).toEqual([...model.keys()].sort())
+    })
+  }
+
+  it('keeps the index right when many keys are deleted and written again between reads', async () => {
+    for (let i = 0; i < 300; i++) await s.write({ key: `k${i}`, value: bytes('1') })
+    expect(await s.list()).toHaveLength(300)
+    for (let i = 0; i < 300; i++) await s.delete(`k${i}`)
+    for (let i = 0; i < 300; i += 2) await s.write({ key: `k${i}`, value: bytes('2') })
+    const keys = await s.list()
+    expect(keys).toEqual(Array.from({ length: 150 }, (_, i) => `k${i * 2}`).sort())
+    for (let i = 0; i < 3; i++) await s.delete(`k${i * 2}`)
+    await s.write({ key: 'k0', value: bytes('3') })
+    expect(await s.list({ prefix: 'k0' })).toEqual(['k0'])
+    expect(await s.list()).toHaveLength(148)
   })
 
   it('handles 100k keys', async () => {

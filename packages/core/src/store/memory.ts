@@ -22,23 +22,25 @@ interface Entry {
 
 /**
  * One table: a Map for exact lookups plus a sorted key index for ordered and prefix reads.
- * The index is repaired lazily on the next ordered read: new keys wait in `pending` and are merged
- * in one pass, deleted keys are dropped during that pass. Bulk writes therefore cost one sort, and
- * a prefix read on an unchanged table is a binary search.
+ * The index is repaired lazily on the next ordered read: a few changes are spliced in by binary
+ * search, many are merged in one pass. Bulk writes therefore cost one sort, a write between reads
+ * costs a splice, and a prefix read on an unchanged table is a binary search.
  */
 class Table {
   readonly entries = new Map<string, Entry>()
   private sorted: string[] = []
-  private pending: string[] = []
-  private removed = 0
+  /** Keys written since the index was built that were absent then (possibly deleted again since). */
+  private added: string[] = []
+  /** Keys deleted since the index was built (possibly written again since). */
+  private removed: string[] = []
 
   set(key: string, entry: Entry): void {
-    if (!this.entries.has(key)) this.pending.push(key)
+    if (!this.entries.has(key)) this.added.push(key)
     this.entries.set(key, entry)
   }
 
   delete(key: string): void {
-    if (this.entries.delete(key)) this.removed++
+    if (this.entries.delete(key)) this.removed.push(key)
   }
 
   /** Keys in order, starting at the first key >= `from`. */
@@ -48,24 +50,48 @@ class Table {
   }
 
   private index(): string[] {
-    if (this.pending.length === 0 && this.removed === 0) return this.sorted
-    const added = this.pending.sort(compareKeys)
+    const changes = this.added.length + this.removed.length
+    if (changes === 0) return this.sorted
+    // A splice moves the array once per change; a merge walks it once for all of them.
+    if (changes <= SPLICE_LIMIT) this.splice()
+    else this.merge()
+    this.added = []
+    this.removed = []
+    return this.sorted
+  }
+
+  private splice(): void {
+    const keys = this.sorted
+    for (const k of this.removed) {
+      if (this.entries.has(k)) continue
+      const i = lowerBound(keys, k)
+      if (keys[i] === k) keys.splice(i, 1)
+    }
+    for (const k of this.added) {
+      if (!this.entries.has(k)) continue
+      const i = lowerBound(keys, k)
+      if (keys[i] !== k) keys.splice(i, 0, k)
+    }
+  }
+
+  private merge(): void {
+    const added = this.added.sort(compareKeys)
     const old = this.sorted
     const out: string[] = []
     let i = 0
     let j = 0
-    // Merge the two sorted runs, dropping keys no longer present and duplicates (a key deleted and written again).
+    // Drop keys no longer present, and duplicates (a key deleted and written again appears in both runs).
     while (i < old.length || j < added.length) {
       const k = j >= added.length || (i < old.length && old[i] <= added[j]) ? old[i++] : added[j++]
       if (out.length > 0 && out[out.length - 1] === k) continue
       if (this.entries.has(k)) out.push(k)
     }
     this.sorted = out
-    this.pending = []
-    this.removed = 0
-    return out
   }
 }
+
+/** Up to this many changes since the last ordered read are spliced into the index; more are merged. */
+const SPLICE_LIMIT = 256
 
 /** Code-unit order, the same order `Array.prototype.sort()` gives strings. */
 function compareKeys(a: string, b: string): number {
