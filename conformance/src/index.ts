@@ -3,6 +3,14 @@
  * embedded ones and every plugin alike. Call one from a vitest test file with a factory for a
  * fresh instance and the capabilities the implementation declares.
  */
+
+export {
+  BROKER_CAPABILITIES,
+  type BrokerCapability,
+  type BrokerConformanceOptions,
+  type BrokerConformanceSpec,
+  brokerConformance,
+} from './broker.js'
 export {
   STORE_CAPABILITIES,
   type StoreCapability,
