@@ -1,0 +1,425 @@
+import {
+  type DeleteOptions,
+  type ListOptions,
+  type Logger,
+  MicroError,
+  type ReadOptions,
+  STORE_ERROR_ID,
+  type Store,
+  type StoreRecord,
+  silentLogger,
+  type WriteOptions,
+} from '@micro-ts/core'
+import { Redis } from 'ioredis'
+import { type RedisStoreOptions, type ResolvedRedisOptions, resolveOptions } from './options.js'
+
+/**
+ * A database or table name inside a Redis key: `%` and `/` are percent-encoded, so `/` only ever
+ * separates the parts and no two (database, table) pairs share a namespace.
+ */
+export function encodeName(name: string): string {
+  return name.replace(/[%/]/g, (c) => (c === '%' ? '%25' : '%2F'))
+}
+
+/** Text matched literally by a `SCAN MATCH` glob: `*`, `?`, `[`, `]` and `\` are backslash-escaped. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+/**
+ * How a record is stored in one Redis string (so `SET ... PX` writes value, metadata and TTL in one
+ * atomic command): a format byte (1), the metadata's length as a 4-byte big-endian integer (0 when
+ * the record has none), the metadata as UTF-8 JSON, then the value's bytes.
+ */
+const FORMAT = 1
+const HEADER = 5
+
+export function encodeEnvelope(value: Uint8Array, metadata: string | null): Buffer {
+  const meta = metadata === null ? Buffer.alloc(0) : Buffer.from(metadata, 'utf8')
+  const out = Buffer.allocUnsafe(HEADER + meta.length + value.byteLength)
+  out[0] = FORMAT
+  out.writeUInt32BE(meta.length, 1)
+  meta.copy(out, HEADER)
+  out.set(value, HEADER + meta.length)
+  return out
+}
+
+export function decodeEnvelope(data: Buffer): { value: Uint8Array; metadata?: Record<string, unknown> } {
+  if (data.length < HEADER || data[0] !== FORMAT) {
+    throw new MicroError(
+      STORE_ERROR_ID,
+      500,
+      'redis store: a value under this key was not written by this store',
+    )
+  }
+  const metaLength = data.readUInt32BE(1)
+  if (HEADER + metaLength > data.length) {
+    throw new MicroError(STORE_ERROR_ID, 500, 'redis store: a stored record is truncated')
+  }
+  const value = new Uint8Array(data.subarray(HEADER + metaLength))
+  if (metaLength === 0) return { value }
+  try {
+    const metadata = JSON.parse(data.toString('utf8', HEADER, HEADER + metaLength)) as Record<string, unknown>
+    return { value, metadata }
+  } catch (err) {
+    throw new MicroError(
+      STORE_ERROR_ID,
+      500,
+      'redis store: a stored record has corrupt metadata',
+      undefined,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+/** Errors after which the same command may simply be sent again once the connection is back. */
+function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string }
+  if (
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(
+      e?.code ?? '',
+    )
+  ) {
+    return true
+  }
+  const m = e?.message ?? ''
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    e?.name === 'AbortError' ||
+    m.includes('Connection is closed') ||
+    m.includes("Stream isn't writeable") ||
+    m.startsWith('LOADING')
+  )
+}
+
+function isAuthError(err: unknown): boolean {
+  const m = (err as { message?: string })?.message ?? ''
+  return (
+    /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(m) || m.includes('invalid password') || m.includes('invalid username')
+  )
+}
+
+interface Waiter {
+  resolve(): void
+  reject(err: MicroError): void
+}
+
+/**
+ * A store on Redis. Each record is one Redis string under
+ * `<keyPrefix><database>/<table>/<key>` holding value and metadata (see {@link encodeEnvelope}),
+ * with its TTL set by `SET ... PX`. Prefix and suffix reads walk the namespace with `SCAN MATCH`
+ * (never `KEYS`), then filter, sort bytewise and apply offset and limit.
+ */
+export class RedisStore implements Store {
+  readonly name = 'redis'
+  private readonly options: ResolvedRedisOptions
+  private readonly logger: Logger
+  private readonly redis: Redis
+  private readonly waiters = new Set<Waiter>()
+  private lastError: Error | undefined
+  private closed = false
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.options = resolveOptions(options)
+    this.logger = (options.logger ?? silentLogger).child({ store: 'redis' })
+    this.redis = new Redis(this.options.url, {
+      lazyConnect: true,
+      connectTimeout: this.options.connectTimeout,
+      commandTimeout: this.options.commandTimeout || undefined,
+      // Commands cut off by a lost connection fail at once; `run` decides what to retry.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 1000),
+      connectionName: 'micro-ts-store',
+    })
+    this.redis.on('ready', () => {
+      this.lastError = undefined
+      for (const w of this.waiters) w.resolve()
+      this.waiters.clear()
+    })
+    this.redis.on('error', (err: Error) => {
+      this.lastError = err
+      this.logger.warn({ err: err.message }, 'redis connection error')
+      if (isAuthError(err)) {
+        // Reconnecting will not fix credentials: fail everyone waiting now.
+        const e = this.toMicroError(err)
+        for (const w of this.waiters) w.reject(e)
+        this.waiters.clear()
+      }
+    })
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<StoreRecord[]> {
+    this.checkOpen()
+    checkKey('key', key)
+    const limit = checkCount('limit', options.limit)
+    const offset = checkCount('offset', options.offset)
+    const ns = this.namespace(options)
+    if (!options.prefix && !options.suffix) {
+      const [record] = await this.fetch(ns, [key])
+      if (!record) throw new MicroError(STORE_ERROR_ID, 404, 'not found')
+      return [record]
+    }
+    const keys = (await this.scan(ns, options.prefix ? key : '', options.suffix ? key : '')).slice(offset)
+    const out: StoreRecord[] = []
+    // Keys can expire between the scan and the fetch; keep fetching until the limit is met.
+    for (let i = 0; i < keys.length && (limit === 0 || out.length < limit); ) {
+      const want = Math.min(limit === 0 ? keys.length - i : limit - out.length, 500)
+      const batch = keys.slice(i, i + want)
+      i += batch.length
+      for (const r of await this.fetch(ns, batch)) if (r) out.push(r)
+    }
+    return out
+  }
+
+  async write(record: StoreRecord, options: WriteOptions = {}): Promise<void> {
+    this.checkOpen()
+    if (!record || typeof record !== 'object') throw badRequest('record must be an object')
+    const { key, value, metadata } = record
+    if (typeof key !== 'string' || key.length === 0) throw badRequest('record key must be a non-empty string')
+    checkKey('record key', key)
+    if (!(value instanceof Uint8Array)) throw badRequest('record value must be a Uint8Array')
+    const envelope = encodeEnvelope(value, encodeMetadata(metadata))
+    const redisKey = this.namespace(options) + key
+    const ttl = resolveTtl(record, options)
+    if (ttl !== undefined && ttl <= 0) {
+      // Already expired: the write replaces the key with nothing, as the memory store does.
+      await this.run((r) => r.del(redisKey))
+      return
+    }
+    if (ttl === undefined) await this.run((r) => r.set(redisKey, envelope))
+    else await this.run((r) => r.set(redisKey, envelope, 'PX', Math.ceil(ttl)))
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    this.checkOpen()
+    checkKey('key', key)
+    const redisKey = this.namespace(options) + key
+    await this.run((r) => r.del(redisKey))
+  }
+
+  async list(options: ListOptions = {}): Promise<string[]> {
+    this.checkOpen()
+    if (options.prefix !== undefined) checkKey('prefix', options.prefix)
+    if (options.suffix !== undefined) checkKey('suffix', options.suffix)
+    const limit = checkCount('limit', options.limit)
+    const offset = checkCount('offset', options.offset)
+    const keys = await this.scan(this.namespace(options), options.prefix ?? '', options.suffix ?? '')
+    return limit > 0 ? keys.slice(offset, offset + limit) : keys.slice(offset)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const e = new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+    for (const w of this.waiters) w.reject(e)
+    this.waiters.clear()
+    if (this.redis.status === 'ready') {
+      // QUIT lets replies already on their way arrive; disconnect() covers a server that stopped answering.
+      await Promise.race([this.redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())])
+    }
+    this.redis.disconnect()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** `<keyPrefix><database>/<table>/`: everything before the record's key. */
+  private namespace(scope: { database?: string; table?: string }): string {
+    checkName('database', scope.database)
+    checkName('table', scope.table)
+    const database = scope.database || this.options.database
+    const table = scope.table || this.options.table
+    return `${this.options.keyPrefix}${encodeName(database)}/${encodeName(table)}/`
+  }
+
+  /** Every live key under `ns` that starts with `prefix` and ends with `suffix`, sorted bytewise. */
+  private async scan(ns: string, prefix: string, suffix: string): Promise<string[]> {
+    // One glob `prefix*suffix` would miss keys where prefix and suffix overlap, so the suffix is
+    // only in the glob when there is no prefix, and is always checked again below.
+    const pattern = escapeGlob(ns + prefix) + (prefix ? '*' : `*${escapeGlob(suffix)}`)
+    const nsLength = Buffer.byteLength(ns)
+    const found = new Map<string, Buffer>()
+    await this.run(async (r) => {
+      found.clear() // a retried walk starts over
+      let cursor = '0'
+      do {
+        const [next, keys] = await r.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', this.options.scanCount)
+        cursor = next.toString()
+        // SCAN may return a key more than once; the map keeps one.
+        for (const k of keys) found.set(k.toString('latin1'), k.subarray(nsLength))
+      } while (cursor !== '0')
+    })
+    const keys = [...found.values()].sort(Buffer.compare).map((k) => k.toString('utf8'))
+    return suffix ? keys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix)) : keys
+  }
+
+  /** The records under `keys` (undefined where a key is gone), value and TTL read atomically. */
+  private async fetch(ns: string, keys: string[]): Promise<(StoreRecord | undefined)[]> {
+    if (keys.length === 0) return []
+    const replies = await this.run(async (r) => {
+      const tx = r.multi()
+      for (const key of keys) tx.getBuffer(ns + key).pttl(ns + key)
+      const result = await tx.exec()
+      if (!result) throw new Error('Connection is closed: transaction aborted')
+      return result
+    })
+    return keys.map((key, i) => {
+      const [getErr, data] = replies[2 * i]
+      const [ttlErr, pttl] = replies[2 * i + 1]
+      if (getErr) throw this.toMicroError(getErr)
+      if (ttlErr) throw this.toMicroError(ttlErr)
+      if (!Buffer.isBuffer(data)) return undefined
+      const { value, metadata } = decodeEnvelope(data)
+      const record: StoreRecord = { key, value }
+      if (metadata !== undefined) record.metadata = metadata
+      if (typeof pttl === 'number' && pttl > 0) record.expiry = pttl
+      return record
+    })
+  }
+
+  /**
+   * Run `fn` once the connection is ready. A connection lost on the way (server restart) is waited
+   * out and `fn` sent again until the connect timeout has passed; every command here is
+   * idempotent, so sending one twice is safe.
+   */
+  private async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.options.connectTimeout
+    for (;;) {
+      await this.ready(deadline)
+      try {
+        return await fn(this.redis)
+      } catch (err) {
+        if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+        if (!isConnectionError(err) || Date.now() >= deadline) throw this.toMicroError(err)
+        this.logger.debug({ err: (err as Error).message }, 'redis unavailable, retrying')
+        if (this.redis.status === 'ready') await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+  }
+
+  private ready(deadline: number): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve()
+    this.checkOpen()
+    if (this.redis.status === 'wait' || this.redis.status === 'end') {
+      // First use (lazy connect); connect() reports failures through the 'error' event too.
+      this.redis.connect().catch(() => {})
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+        reject: (err) => {
+          clearTimeout(timer)
+          reject(err)
+        },
+      }
+      const timer = setTimeout(
+        () => {
+          this.waiters.delete(waiter)
+          const why = this.lastError?.message || 'no answer'
+          reject(
+            new MicroError(
+              STORE_ERROR_ID,
+              isAuthError(this.lastError) ? 401 : 503,
+              `redis store: cannot reach ${this.options.displayAddress} within ${this.options.connectTimeout} ms: ${why}`,
+              undefined,
+              { cause: this.lastError },
+            ),
+          )
+        },
+        Math.max(0, deadline - Date.now()),
+      )
+      this.waiters.add(waiter)
+    })
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+  }
+
+  private toMicroError(err: unknown): MicroError {
+    if (err instanceof MicroError) return err
+    const e = err as Error
+    const message = e?.message || String(err)
+    let status = 500
+    if (isAuthError(err)) status = 401
+    else if (isConnectionError(err)) status = 503
+    else if (message.includes('Command timed out')) status = 408
+    else if (message.includes('invalid expire time')) status = 400
+    const where = status === 401 || status === 503 ? ` (${this.options.displayAddress})` : ''
+    return new MicroError(STORE_ERROR_ID, status, `redis store: ${message}${where}`, undefined, {
+      cause: err,
+    })
+  }
+}
+
+/** Precedence as in go-micro: options.ttl, then options.expiry, then the record's own expiry. Undefined: never expires. */
+function resolveTtl(record: StoreRecord, options: WriteOptions): number | undefined {
+  const check = (name: string, ms: unknown): number | undefined => {
+    if (typeof ms !== 'number' || Number.isNaN(ms))
+      throw badRequest(`${name} must be a number of milliseconds`)
+    return ms === Number.POSITIVE_INFINITY ? undefined : ms
+  }
+  if (options.ttl !== undefined) return check('ttl', options.ttl)
+  if (options.expiry !== undefined) {
+    if (!(options.expiry instanceof Date) || Number.isNaN(options.expiry.getTime())) {
+      throw badRequest('expiry must be a valid Date')
+    }
+    return options.expiry.getTime() - Date.now()
+  }
+  if (record.expiry !== undefined) return check('record expiry', record.expiry)
+  return undefined
+}
+
+function encodeMetadata(metadata: unknown): string | null {
+  if (metadata === undefined || metadata === null) return null
+  if (typeof metadata !== 'object' || Array.isArray(metadata))
+    throw badRequest('record metadata must be an object')
+  try {
+    return JSON.stringify(metadata)
+  } catch (err) {
+    throw new MicroError(
+      STORE_ERROR_ID,
+      400,
+      `record metadata must be JSON: ${(err as Error).message}`,
+      undefined,
+      { cause: err },
+    )
+  }
+}
+
+function badRequest(detail: string): MicroError {
+  return new MicroError(STORE_ERROR_ID, 400, detail)
+}
+
+/** A lone UTF-16 surrogate would be stored as U+FFFD: a different key. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+function checkKey(name: string, key: unknown): void {
+  if (typeof key !== 'string') throw badRequest(`${name} must be a string`)
+  if (LONE_SURROGATE.test(key))
+    throw badRequest(`${name} must be well-formed Unicode (it has a lone surrogate)`)
+}
+
+function checkName(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'string') throw badRequest(`${name} must be a string`)
+}
+
+function checkCount(name: string, n: unknown): number {
+  if (n === undefined) return 0
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw badRequest(`${name} must be a non-negative integer, got ${String(n)}`)
+  }
+  return n
+}
+
+/** Create a Redis store. The connection is opened on first use. */
+export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
+  return new RedisStore(options)
+}
