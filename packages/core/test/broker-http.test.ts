@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -12,107 +13,56 @@ import {
 import type { BrokerEvent } from '../src/broker/types.js'
 import { MicroError } from '../src/errors.js'
 import type { Logger } from '../src/logger.js'
-import type {
-  Node,
-  RegisterOptions,
-  Registry,
-  Service,
-  WatchEvent,
-  Watcher,
-  WatchOptions,
-} from '../src/registry/types.js'
+import { createMemoryRegistry } from '../src/registry/memory.js'
+import type { RegisterOptions, Registry, Service, Watcher, WatchOptions } from '../src/registry/types.js'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
 
 /**
- * A small in-test registry with the contract's semantics (one Service per version, nodes merged,
- * 404 when missing, watch events), recording every call so the tests can inspect what the broker
- * writes. Replace with the real MemoryRegistry once it is exported.
+ * The real memory registry, with every register/deregister recorded (so the tests can inspect
+ * what the broker writes) and failures injectable.
  */
 class TestRegistry implements Registry {
-  readonly name = 'test'
+  readonly name = 'memory'
   readonly registrations: { service: Service; options?: RegisterOptions }[] = []
   readonly deregistrations: Service[] = []
   failGet: Error | undefined
   failRegister: Error | undefined
-  private readonly versions = new Map<string, Map<string, Service>>()
-  private readonly watchers = new Set<{ push(e: WatchEvent): void; end(): void; service?: string }>()
+  private readonly inner = createMemoryRegistry()
+
+  constructor() {
+    cleanups.push(() => this.inner.close())
+  }
 
   async register(service: Service, options?: RegisterOptions): Promise<void> {
     if (this.failRegister) throw this.failRegister
     this.registrations.push({ service: structuredClone(service), options })
-    const byVersion = this.versions.get(service.name) ?? new Map<string, Service>()
-    const existing = byVersion.get(service.version)
-    const nodes = new Map<string, Node>((existing?.nodes ?? []).map((n) => [n.id, n]))
-    for (const n of service.nodes) nodes.set(n.id, structuredClone(n))
-    byVersion.set(service.version, { ...structuredClone(service), nodes: [...nodes.values()] })
-    this.versions.set(service.name, byVersion)
-    this.emit({ action: existing ? 'update' : 'create', service: structuredClone(service) })
+    return this.inner.register(service, options)
   }
 
   async deregister(service: Service): Promise<void> {
     this.deregistrations.push(structuredClone(service))
-    const byVersion = this.versions.get(service.name)
-    const existing = byVersion?.get(service.version)
-    if (!byVersion || !existing) return
-    const gone = new Set(service.nodes.map((n) => n.id))
-    existing.nodes = existing.nodes.filter((n) => !gone.has(n.id))
-    if (existing.nodes.length === 0) byVersion.delete(service.version)
-    if (byVersion.size === 0) this.versions.delete(service.name)
-    this.emit({ action: 'delete', service: structuredClone(service) })
+    return this.inner.deregister(service)
   }
 
   async getService(name: string): Promise<Service[]> {
     if (this.failGet) throw this.failGet
-    const byVersion = this.versions.get(name)
-    if (!byVersion) throw new MicroError('go.micro.registry', 404, 'service not found')
-    return structuredClone([...byVersion.values()])
+    return this.inner.getService(name)
   }
 
-  async listServices(): Promise<Service[]> {
-    return [...this.versions.values()].flatMap((m) => [...m.values()]).map((s) => ({ ...s, nodes: [] }))
+  listServices(): Promise<Service[]> {
+    return this.inner.listServices()
   }
 
-  watch(options: WatchOptions = {}): Watcher {
-    const queue: WatchEvent[] = []
-    let wake: (() => void) | undefined
-    let done = false
-    const entry = {
-      service: options.service,
-      push: (e: WatchEvent) => {
-        queue.push(e)
-        wake?.()
-      },
-      end: () => {
-        done = true
-        wake?.()
-      },
-    }
-    this.watchers.add(entry)
-    const watchers = this.watchers
-    return {
-      stop: () => {
-        watchers.delete(entry)
-        entry.end()
-      },
-      async *[Symbol.asyncIterator]() {
-        while (true) {
-          while (queue.length > 0) yield queue.shift()!
-          if (done) return
-          await new Promise<void>((r) => {
-            wake = r
-          })
-          wake = undefined
-        }
-      },
-    }
+  watch(options?: WatchOptions): Watcher {
+    return this.inner.watch(options)
   }
 
-  async close(): Promise<void> {
-    for (const w of this.watchers) w.end()
-    this.watchers.clear()
-  }
-
-  private emit(e: WatchEvent): void {
-    for (const w of this.watchers) if (!w.service || w.service === e.service.name) w.push(e)
+  close(): Promise<void> {
+    return this.inner.close()
   }
 }
 
@@ -148,11 +98,6 @@ function capturingLogger(): Logger & { errors: unknown[]; warns: unknown[] } {
   }
   return l
 }
-
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 async function broker(registry: Registry, options: Partial<HttpBrokerOptions> = {}): Promise<HttpBroker> {
   const b = createHttpBroker({ registry, logger: capturingLogger(), ...options })
@@ -421,9 +366,12 @@ describe('HttpBroker: bad input to its server', () => {
     expect(JSON.parse(tooBig.text)).toMatchObject({ id: 'go.micro.broker', code: 413 })
     const streamed = await request(`http://${addr}${id}`, {
       method: 'POST',
-      body: (async function* () {
-        for (let i = 0; i < 20; i++) yield Buffer.alloc(8 * 1024, 0x61)
-      })(),
+      // No Content-Length: the limit must hold while streaming.
+      body: Readable.from(
+        (async function* () {
+          for (let i = 0; i < 20; i++) yield Buffer.alloc(8 * 1024, 0x61)
+        })(),
+      ),
     })
     expect(streamed.statusCode).toBe(413)
     await streamed.body.text()
