@@ -12,6 +12,13 @@ export {
   brokerConformance,
 } from './broker.js'
 export {
+  REGISTRY_CAPABILITIES,
+  type RegistryCapability,
+  type RegistryConformanceOptions,
+  type RegistryConformanceSpec,
+  registryConformance,
+} from './registry.js'
+export {
   STORE_CAPABILITIES,
   type StoreCapability,
   type StoreConformanceOptions,
