@@ -7,12 +7,13 @@
 // errors.FromError, i.e. what errors.Parse makes of it) and exits 1. Usage
 // errors exit 2.
 //
-// With -stream, JSON is an array: each element is sent on a go-micro stream,
-// then -recv responses (default: one per message sent) are read and printed
-// as JSON lines, and the stream is closed (go-micro's client cannot half-close:
-// CloseSend returns "streamer not implemented"; Close sends the EOS message).
-// If the stream ends early (EOF) the program stops reading; a stream error is
-// printed as the last line and exits 1.
+// With -stream, JSON is an array of messages sent one at a time on a go-micro
+// stream; after each, -recv responses (default 1) are read and printed as JSON
+// lines (ping-pong: go-micro's server corrupts several quick sends, see
+// README). Then the stream is closed: go-micro's client cannot half-close
+// (CloseSend returns "streamer not implemented"); Close sends the EOS message.
+// If the stream ends early (EOF) the program stops; a stream error is printed
+// as the last line and exits 1.
 package main
 
 import (
@@ -50,7 +51,7 @@ func main() {
 	address := flag.String("address", "", "call this host:port directly (client.WithAddress), bypassing the registry")
 	stream := flag.Bool("stream", false, "open a stream; JSON is an array of messages to send")
 	n := flag.Int("n", 1, "make the call n times (one JSON line each); stops at the first error")
-	recv := flag.Int("recv", -1, "with -stream: how many responses to read (default: one per message)")
+	recv := flag.Int("recv", 1, "with -stream: how many responses to read after each message")
 	md := headerFlags{}
 	flag.Var(md, "H", "metadata k=v sent with the call (repeatable)")
 	flag.Parse()
@@ -100,9 +101,6 @@ func runStream(ctx context.Context, c client.Client, service, endpoint, body str
 	if err := json.Unmarshal([]byte(body), &msgs); err != nil {
 		mu.Fatal(2, "-stream needs a JSON array: %v", err)
 	}
-	if recv < 0 {
-		recv = len(msgs)
-	}
 	req := c.NewRequest(service, endpoint, &struct{}{}, client.WithContentType("application/json"), client.StreamingRequest())
 	st, err := c.Stream(ctx, req, opts...)
 	if err != nil {
@@ -110,26 +108,27 @@ func runStream(ctx context.Context, c client.Client, service, endpoint, body str
 		return 1
 	}
 	defer st.Close()
-	for _, m := range msgs {
-		if err := st.Send(m); err != nil {
-			mu.PrintJSON(errors.FromError(err))
-			return 1
-		}
-	}
 	done := make(chan int, 1)
 	go func() {
-		for i := 0; i < recv; i++ {
-			var rsp json.RawMessage
-			if err := st.Recv(&rsp); err != nil {
-				if err == io.EOF {
-					done <- 0
-					return
-				}
+		for _, m := range msgs {
+			if err := st.Send(m); err != nil {
 				mu.PrintJSON(errors.FromError(err))
 				done <- 1
 				return
 			}
-			mu.PrintJSON(rsp)
+			for i := 0; i < recv; i++ {
+				var rsp json.RawMessage
+				if err := st.Recv(&rsp); err != nil {
+					if err == io.EOF {
+						done <- 0
+						return
+					}
+					mu.PrintJSON(errors.FromError(err))
+					done <- 1
+					return
+				}
+				mu.PrintJSON(rsp)
+			}
 		}
 		done <- 0
 	}()
