@@ -700,6 +700,42 @@ describe('HttpBroker: failures', () => {
     expect((await post(b.address(), `/?id=t-${b.id}`, goBody('t', 'x'))).status).toBe(200)
   })
 
+  it('works again after disconnect and connect', async () => {
+    const reg = new TestRegistry()
+    const b = await broker(reg)
+    await b.subscribe('t', () => {})
+    await b.disconnect()
+    await b.connect()
+    const got: string[] = []
+    await b.subscribe('t', (e) => void got.push(text(e.message.body)))
+    await b.publish('t', { headers: {}, body: bytes('again') })
+    await until(() => got.length === 1)
+    // Only the new subscription is registered, at the new address.
+    const [svc] = await reg.getService(HTTP_BROKER_SERVICE)
+    expect(svc.nodes.map((n) => [n.id, n.address])).toEqual([[`t-${b.id}`, b.address()]])
+  })
+
+  it('an aborted publish fails with a MicroError and sends nothing', async () => {
+    const reg = new TestRegistry()
+    const a = await broker(reg)
+    let count = 0
+    await a.subscribe('t', () => void count++)
+    const controller = new AbortController()
+    controller.abort()
+    await expect(
+      a.publish('t', { headers: {}, body: bytes('x') }, { signal: controller.signal }),
+    ).rejects.toMatchObject({ id: 'go.micro.broker', code: 499 })
+    await expect(
+      a.publish(
+        't',
+        { headers: {}, body: bytes('x') },
+        { signal: AbortSignal.abort(new DOMException('deadline', 'TimeoutError')) },
+      ),
+    ).rejects.toMatchObject({ id: 'go.micro.broker', code: 408 })
+    await sleep(200)
+    expect(count).toBe(0)
+  })
+
   it('publishing with no subscribers anywhere is fine', async () => {
     const reg = new TestRegistry()
     const b = await broker(reg)

@@ -232,6 +232,18 @@ describe('MemoryBroker', () => {
     expect(count).toBe(0)
   })
 
+  it('an aborted publish fails with a 499 MicroError and delivers nothing', async () => {
+    let count = 0
+    await b.subscribe('t', () => void count++)
+    const controller = new AbortController()
+    controller.abort()
+    await expect(
+      b.publish('t', { headers: {}, body: bytes('x') }, { signal: controller.signal }),
+    ).rejects.toMatchObject({ id: 'go.micro.broker', code: 499 })
+    await settle()
+    expect(count).toBe(0)
+  })
+
   it('rejects bad input with a 400 MicroError', async () => {
     const bad = [
       () => b.publish('', { headers: {}, body: bytes('x') }),

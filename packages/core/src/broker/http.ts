@@ -9,6 +9,7 @@ import {
   brokerError,
   checkHandler,
   checkMessage,
+  checkSignal,
   checkTopic,
   defaultLogger,
   notConnected,
@@ -169,10 +170,10 @@ export class HttpBroker implements Broker {
     if (this.state !== 'connected') throw notConnected(this.name, 'publish')
     checkTopic(topic)
     checkMessage(message)
-    options.signal?.throwIfAborted()
+    checkSignal(options.signal)
     const payload = encodeMessage(topic, message)
     const services = await this.lookup()
-    options.signal?.throwIfAborted()
+    checkSignal(options.signal)
     // Like go-micro, delivery continues in the background: a slow subscriber never blocks the publisher.
     for (const [version, nodes] of nodesByVersion(services, topic)) {
       if (version === BROADCAST_VERSION) {

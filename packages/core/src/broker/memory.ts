@@ -2,6 +2,7 @@ import type { Logger } from '../logger.js'
 import {
   checkHandler,
   checkMessage,
+  checkSignal,
   checkTopic,
   copyMessage,
   defaultLogger,
@@ -71,7 +72,7 @@ export class MemoryBroker implements Broker {
     if (!this.connected) throw notConnected(this.name, 'publish')
     checkTopic(topic)
     checkMessage(message)
-    options.signal?.throwIfAborted()
+    checkSignal(options.signal)
     // Snapshot now: the publisher may reuse its buffers as soon as publish() returns.
     const snapshot = copyMessage({ headers: message.headers ?? {}, body: message.body })
     const subs = this.topics.get(topic)

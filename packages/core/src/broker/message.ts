@@ -1,6 +1,7 @@
 /** Helpers shared by the embedded brokers: validation, copies, errors, the default logger. */
 import { MicroError } from '../errors.js'
 import { createLogger, type Logger } from '../logger.js'
+import { abortReason } from '../util/abort.js'
 import type { BrokerEvent, BrokerHandler, BrokerMessage } from './types.js'
 
 /** The error id every broker error carries (go-micro's broker package). */
@@ -39,6 +40,11 @@ export function checkMessage(message: unknown): asserts message is BrokerMessage
   for (const [k, v] of Object.entries(headers)) {
     if (typeof v !== 'string') throw brokerError(400, `message header ${JSON.stringify(k)} must be a string`)
   }
+}
+
+/** An aborted publish fails with a MicroError (408 for a deadline, 499 for a cancellation). */
+export function checkSignal(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal, BROKER_ERROR_ID)
 }
 
 /** A private copy: handlers may mutate what they get without affecting the publisher or each other. */
