@@ -1,1 +1,2 @@
 export type * from './types.js'
+export { defaultBackoff, isDrainingError, RpcClient, type RpcClientOptions } from './rpc.js'

@@ -80,7 +80,8 @@ export class RpcClient implements Client {
       wrappers: [],
       logger: silentLogger,
       codecs: codecFor,
-      ...options,
+      // Fields given as undefined keep their defaults.
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as RpcClientOptions),
     }
   }
 
