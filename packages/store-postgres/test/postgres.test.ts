@@ -1,0 +1,553 @@
+/**
+ * PostgreSQL-specific behaviour beyond the conformance suite: go-micro's layout, identifier and
+ * LIKE safety, SQL-side expiry and sweeping, bad input, bad addresses, credentials, and a private
+ * server that is stopped and started under the store.
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { isMicroError, MicroError, type Store } from '@micro-ts/core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import plugin, {
+  createPostgresStore,
+  escapeLike,
+  identifier,
+  type PostgresStoreOptions,
+} from '../src/index.js'
+import {
+  freePort,
+  POSTGRES_URL,
+  PrivatePostgres,
+  privateServerUnavailable,
+  rawQuery,
+  reachable,
+  silentServer,
+} from './helpers.js'
+
+const run = randomUUID().slice(0, 8)
+/** Schemas this file creates all start with this, and are dropped at the end. */
+const SCHEMA = `pgt_${run}`
+const up = await reachable(POSTGRES_URL, 'store-postgres')
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array) => new TextDecoder().decode(b)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let counter = 0
+/** A database name of its own for one test. */
+function db(label: string): string {
+  counter++
+  return `${SCHEMA}_${label}_${counter}`
+}
+
+const open: Store[] = []
+function store(options: PostgresStoreOptions = {}): ReturnType<typeof createPostgresStore> {
+  const s = createPostgresStore({ address: POSTGRES_URL, sweepInterval: 0, ...options })
+  open.push(s)
+  return s
+}
+
+async function rejection(p: Promise<unknown>): Promise<MicroError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err, 'expected a rejection').toBeDefined()
+  expect(isMicroError(err), String(err)).toBe(true)
+  const e = err as MicroError
+  expect(e.id).toBe('go.micro.store')
+  return e
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()))
+})
+
+afterAll(async () => {
+  if (!up) return
+  const schemas = await rawQuery<{ nspname: string }>(
+    POSTGRES_URL,
+    `SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`,
+    [`${escapeLike(SCHEMA)}%`],
+  )
+  for (const { nspname } of schemas)
+    await rawQuery(POSTGRES_URL, `DROP SCHEMA ${identifier(nspname)} CASCADE`)
+})
+
+describe('identifiers and LIKE patterns', () => {
+  it('identifier() maps names as go-micro does, lowercases, cuts to 63 bytes and quotes', () => {
+    expect(identifier('micro')).toBe('"micro"')
+    expect(identifier('My-App.v2')).toBe('"my_app_v2"')
+    expect(identifier('a--b..c')).toBe('"a_b_c"')
+    expect(identifier('x"; DROP SCHEMA public; --')).toBe('"x_drop_schema_public_"')
+    expect(identifier('ünï')).toBe('"_n_"')
+    expect(identifier('9lives')).toBe('"9lives"')
+    expect(identifier('a'.repeat(100))).toBe(`"${'a'.repeat(63)}"`)
+  })
+
+  it('escapeLike() escapes %, _ and backslash', () => {
+    expect(escapeLike('100%_\\x')).toBe('100\\%\\_\\\\x')
+    expect(escapeLike('plain')).toBe('plain')
+  })
+})
+
+describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
+  describe("go-micro's layout", () => {
+    it('one schema per database, one table per table, with go-micro columns and indexes', async () => {
+      const database = db('layout')
+      const s = store({ database, table: 'records' })
+      await s.write({ key: 'k', value: utf8('v'), metadata: { a: 1 } }, { ttl: 60_000 })
+      const schema = identifier(database).slice(1, -1)
+      const columns = await rawQuery(
+        POSTGRES_URL,
+        `SELECT column_name, data_type, collation_name, is_nullable FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = 'records' ORDER BY ordinal_position`,
+        [schema],
+      )
+      expect(columns).toEqual([
+        { column_name: 'key', data_type: 'text', collation_name: 'C', is_nullable: 'NO' },
+        { column_name: 'value', data_type: 'bytea', collation_name: null, is_nullable: 'YES' },
+        { column_name: 'metadata', data_type: 'jsonb', collation_name: null, is_nullable: 'YES' },
+        {
+          column_name: 'expiry',
+          data_type: 'timestamp with time zone',
+          collation_name: null,
+          is_nullable: 'YES',
+        },
+      ])
+      const indexes = await rawQuery<{ indexname: string; indexdef: string }>(
+        POSTGRES_URL,
+        `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'records' ORDER BY indexname`,
+        [schema],
+      )
+      const byName = Object.fromEntries(indexes.map((i) => [i.indexname, i.indexdef]))
+      expect(byName.records_pkey).toMatch(/UNIQUE INDEX .* USING btree \(key\)/)
+      expect(byName.key_index_records).toMatch(/USING btree \(key\)/)
+      expect(byName.metadata_index_records).toMatch(/USING gin \(metadata\)/)
+      expect(byName.expiry_index_records).toMatch(/USING btree \(expiry\) WHERE \(expiry IS NOT NULL\)/)
+
+      const [row] = await rawQuery(
+        POSTGRES_URL,
+        `SELECT key, value, metadata, expiry > now() + interval '50 seconds' AS later,
+                expiry < now() + interval '61 seconds' AS bounded
+         FROM ${identifier(database)}."records"`,
+      )
+      expect(row).toEqual({
+        key: 'k',
+        value: Buffer.from('v'),
+        metadata: { a: 1 },
+        later: true,
+        bounded: true,
+      })
+    })
+
+    it('names go through go-micro’s mapping: odd database and table names are safe and shared as go-micro would', async () => {
+      const database = `${db('odd')}-"; DROP TABLE x; --`
+      const table = 'user' // a reserved word
+      const s = store({ database, table })
+      await s.write({ key: 'k', value: utf8('1') })
+      // The same mapped name reaches the same table.
+      const same = store({ database: database.replace(/[^a-zA-Z0-9]+/g, '.'), table: 'USER' })
+      expect(text((await same.read('k'))[0].value)).toBe('1')
+      const [{ n }] = await rawQuery<{ n: number }>(
+        POSTGRES_URL,
+        `SELECT count(*)::int AS n FROM ${identifier(database)}.${identifier(table)}`,
+      )
+      expect(n).toBe(1)
+    })
+
+    it('reads and writes a table that go-micro created (unquoted DDL, default collation, no expiry index)', async () => {
+      const schema = identifier(db('gomicro'))
+      await rawQuery(POSTGRES_URL, `CREATE SCHEMA ${schema}`)
+      await rawQuery(
+        POSTGRES_URL,
+        `CREATE TABLE ${schema}.micro (key text NOT NULL, value bytea, metadata JSONB,
+           expiry timestamp with time zone, CONSTRAINT micro_pkey PRIMARY KEY (key))`,
+      )
+      await rawQuery(POSTGRES_URL, `INSERT INTO ${schema}.micro VALUES ('go-key', '\\x0102', '{}', NULL)`)
+      const s = store({ database: schema.slice(1, -1) })
+      const [record] = await s.read('go-key')
+      expect(record).toEqual({ key: 'go-key', value: new Uint8Array([1, 2]), metadata: {} })
+      await s.write({ key: 'ts-key', value: utf8('x') }, { ttl: 60_000 })
+      expect(await s.list()).toEqual(['go-key', 'ts-key'])
+    })
+
+    it('a table dropped behind the store’s back is created again on the next call', async () => {
+      const database = db('dropped')
+      const s = store({ database })
+      await s.write({ key: 'a', value: utf8('1') })
+      await rawQuery(POSTGRES_URL, `DROP SCHEMA ${identifier(database)} CASCADE`)
+      await rejection(s.read('a')).then((e) => expect(e.code).toBe(404))
+      await s.write({ key: 'b', value: utf8('2') })
+      expect(await s.list()).toEqual(['b'])
+    })
+
+    it('many stores creating the same new table at once all succeed', async () => {
+      const database = db('race')
+      const stores = Array.from({ length: 8 }, () => store({ database, table: 'contended' }))
+      await Promise.all(stores.map((s, i) => s.write({ key: `k${i}`, value: utf8(String(i)) })))
+      expect(await stores[0].list()).toEqual(stores.map((_, i) => `k${i}`))
+    })
+  })
+
+  describe('keys, filters and order', () => {
+    it('LIKE metacharacters and backslashes in prefix and suffix match only themselves', async () => {
+      const s = store({ database: db('like') })
+      const keys = ['a\\b', 'a\\%', 'a\\\\', 'ab', 'a%', 'a_', 'axb', '\\', '%', '_']
+      for (const key of keys) await s.write({ key, value: utf8(key) })
+      expect(await s.list({ prefix: 'a\\' })).toEqual(['a\\%', 'a\\\\', 'a\\b'])
+      expect(await s.list({ suffix: '\\' })).toEqual(['\\', 'a\\\\'])
+      expect(await s.list({ prefix: '_' })).toEqual(['_'])
+      expect(await s.list({ suffix: '%' })).toEqual(['%', 'a%', 'a\\%'])
+      expect((await s.read('a_', { prefix: true })).map((r) => r.key)).toEqual(['a_'])
+      expect((await s.read('%', { suffix: true, prefix: true })).map((r) => r.key)).toEqual(['%'])
+    })
+
+    it('a key that is both prefix and suffix of itself matches (overlapping prefix and suffix)', async () => {
+      const s = store({ database: db('overlap') })
+      await s.write({ key: 'aba', value: utf8('x') })
+      await s.write({ key: 'ab', value: utf8('x') })
+      expect(await s.list({ prefix: 'ab', suffix: 'ba' })).toEqual(['aba'])
+      expect(await s.list({ prefix: 'ab', suffix: 'b' })).toEqual(['ab'])
+    })
+
+    it('keys are in code-point (UTF-8 byte) order, whatever the database collation', async () => {
+      const s = store({ database: db('order') })
+      const keys = ['b', 'B', 'a', 'A', '_', '~', ' ', '0', 'é', 'e', '日', '\uFF5E', '🚀', 'aa', 'a b']
+      for (const key of keys) await s.write({ key, value: utf8(key) })
+      const byCodePoint = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      expect(await s.list()).toEqual(byCodePoint)
+      expect(byCodePoint.indexOf('\uFF5E')).toBeLessThan(byCodePoint.indexOf('🚀'))
+    })
+
+    it('exact reads of SQL fragments and quotes find only their own row', async () => {
+      const s = store({ database: db('sql') })
+      const keys = ["'", "''", '"', "' OR '1'='1", 'x); DELETE FROM micro; --', '$1', '\\x00']
+      for (const [i, key] of keys.entries()) await s.write({ key, value: utf8(String(i)) })
+      for (const [i, key] of keys.entries())
+        expect((await s.read(key)).map((r) => text(r.value))).toEqual([String(i)])
+      expect(await s.list()).toHaveLength(keys.length)
+    })
+
+    it('a 1 MiB binary value is stored byte for byte in the bytea column', async () => {
+      const database = db('large')
+      const s = store({ database })
+      const value = new Uint8Array(randomBytes(1024 * 1024))
+      await s.write({ key: 'big', value })
+      const [record] = await s.read('big')
+      expect(Buffer.compare(Buffer.from(record.value), Buffer.from(value))).toBe(0)
+      const [{ n }] = await rawQuery<{ n: number }>(
+        POSTGRES_URL,
+        `SELECT octet_length(value) AS n FROM ${identifier(database)}."micro" WHERE key = 'big'`,
+      )
+      expect(n).toBe(1024 * 1024)
+    })
+
+    it('100 concurrent writers on a brand-new table all land, through at most maxConnections connections', async () => {
+      const s = store({ database: db('concurrent'), maxConnections: 4 })
+      const keys = Array.from({ length: 100 }, (_, i) => `w-${String(i).padStart(3, '0')}`)
+      await Promise.all(keys.map((key) => s.write({ key, value: utf8(key) })))
+      expect(await s.list()).toEqual(keys)
+      const records = await s.read('w-', { prefix: true })
+      expect(records.map((r) => text(r.value))).toEqual(keys)
+    })
+  })
+
+  describe('expiry', () => {
+    it('expiry is set from the server clock and reported as the remaining time', async () => {
+      const s = store({ database: db('ttl') })
+      await s.write({ key: 'k', value: utf8('x') }, { ttl: 30_000 })
+      const [record] = await s.read('k')
+      expect(record.expiry).toBeGreaterThan(25_000)
+      expect(record.expiry).toBeLessThanOrEqual(30_000)
+    })
+
+    it('an expired row is never returned, and the read that meets it deletes it', async () => {
+      const database = db('lazy')
+      const s = store({ database })
+      await s.write({ key: 'gone', value: utf8('x') }, { ttl: 100 })
+      await s.write({ key: 'gone-too', value: utf8('x') }, { ttl: 100 })
+      await s.write({ key: 'stays', value: utf8('x') })
+      await sleep(250)
+      const count = async () =>
+        (
+          await rawQuery<{ n: number }>(
+            POSTGRES_URL,
+            `SELECT count(*)::int AS n FROM ${identifier(database)}."micro" WHERE key LIKE 'gone%'`,
+          )
+        )[0].n
+      expect(await count()).toBe(2)
+      expect((await rejection(s.read('gone'))).code).toBe(404)
+      expect(await count()).toBe(1)
+      expect(await s.list()).toEqual(['stays'])
+      expect(await count()).toBe(0)
+    })
+
+    it('sweep() deletes expired rows of the tables the store used, and the timer runs it unprompted', async () => {
+      const database = db('sweep')
+      const s = store({ database })
+      for (let i = 0; i < 5; i++) await s.write({ key: `k${i}`, value: utf8('x') }, { ttl: 100 })
+      await s.write({ key: 'live', value: utf8('x') })
+      await sleep(200)
+      await s.sweep()
+      const rows = await rawQuery(POSTGRES_URL, `SELECT key FROM ${identifier(database)}."micro"`)
+      expect(rows).toEqual([{ key: 'live' }])
+
+      const timerDb = db('sweep_timer')
+      const timed = store({ database: timerDb, sweepInterval: 100 })
+      for (let i = 0; i < 3; i++) await timed.write({ key: `k${i}`, value: utf8('x') }, { ttl: 50 })
+      const deadline = Date.now() + 5000
+      let left = -1
+      while (Date.now() < deadline) {
+        const [{ n }] = await rawQuery<{ n: number }>(
+          POSTGRES_URL,
+          `SELECT count(*)::int AS n FROM ${identifier(timerDb)}."micro"`,
+        )
+        left = n
+        if (left === 0) break
+        await sleep(100)
+      }
+      expect(left).toBe(0)
+    })
+
+    it('an infinite TTL means no expiry; a TTL beyond the timestamp range is a 400', async () => {
+      const s = store({ database: db('range') })
+      await s.write({ key: 'forever', value: utf8('x') }, { ttl: Number.POSITIVE_INFINITY })
+      expect((await s.read('forever'))[0].expiry).toBeUndefined()
+      expect((await rejection(s.write({ key: 'far', value: utf8('x') }, { ttl: 1e300 }))).code).toBe(400)
+    })
+
+    it('an already-expired write removes what was there', async () => {
+      const s = store({ database: db('expired-write') })
+      await s.write({ key: 'k', value: utf8('x') })
+      await s.write({ key: 'k', value: utf8('y'), expiry: 0 })
+      expect((await rejection(s.read('k'))).code).toBe(404)
+    })
+  })
+
+  describe('bad input', () => {
+    it('rejects with a 400 MicroError and keeps working', async () => {
+      const s = store({ database: db('bad') })
+      const bad: [string, () => Promise<unknown>][] = [
+        ['NUL in key', () => s.write({ key: 'a\0b', value: utf8('x') })],
+        ['lone surrogate', () => s.write({ key: 'a\uD800', value: utf8('x') })],
+        ['NUL in read key', () => s.read('a\0b')],
+        ['NUL in prefix', () => s.list({ prefix: '\0' })],
+        ['non-string key', () => s.read(42 as unknown as string)],
+        ['negative limit', () => s.list({ limit: -1 })],
+        ['fractional offset', () => s.list({ offset: 1.5 })],
+        ['non-string database', () => s.list({ database: {} as unknown as string })],
+        ['BigInt metadata', () => s.write({ key: 'm', value: utf8('x'), metadata: { n: 1n } })],
+        [
+          'array metadata',
+          () => s.write({ key: 'm', value: utf8('x'), metadata: [1] as unknown as Record<string, unknown> }),
+        ],
+        ['NUL in metadata text', () => s.write({ key: 'm', value: utf8('x'), metadata: { s: 'a\0b' } })],
+        ['NaN ttl', () => s.write({ key: 'm', value: utf8('x') }, { ttl: Number.NaN })],
+        ['invalid Date', () => s.write({ key: 'm', value: utf8('x') }, { expiry: new Date('nope') })],
+      ]
+      for (const [what, call] of bad) expect((await rejection(call())).code, what).toBe(400)
+      await s.write({ key: 'ok', value: utf8('x') })
+      expect(await s.list()).toEqual(['ok'])
+    })
+
+    it('a malformed address or option is a 400 at construction', () => {
+      for (const address of ['mysql://127.0.0.1/x', 'http://[oops', 'redis://localhost']) {
+        expect(() => createPostgresStore({ address }), address).toThrow(MicroError)
+      }
+      expect(() => createPostgresStore({ maxConnections: 0 })).toThrow(/maxConnections/)
+    })
+  })
+
+  describe('connections', () => {
+    it('an address where nothing listens fails with a 503 within the connect timeout', async () => {
+      const port = await freePort()
+      const s = store({ address: `postgresql://user:supersecret@127.0.0.1:${port}/db`, connectTimeout: 1000 })
+      const started = Date.now()
+      const e = await rejection(s.write({ key: 'k', value: utf8('x') }))
+      expect(e.code).toBe(503)
+      expect(Date.now() - started).toBeLessThan(1000 + 1500)
+      expect(e.detail).toContain('ECONNREFUSED')
+      expect(e.detail).toContain(`127.0.0.1:${port}`)
+      expect(e.detail).not.toContain('supersecret')
+    })
+
+    it('a server that accepts and never answers fails with a 503 within the connect timeout', async () => {
+      const silent = await silentServer()
+      try {
+        const s = store({
+          address: `postgresql://postgres@127.0.0.1:${silent.port}/db`,
+          connectTimeout: 1000,
+        })
+        const started = Date.now()
+        const e = await rejection(s.read('k'))
+        expect(e.code).toBe(503)
+        expect(Date.now() - started).toBeLessThan(1000 + 1500)
+      } finally {
+        await silent.close()
+      }
+    })
+
+    it('a database that does not exist is a clear 503 at once', async () => {
+      const url = new URL(POSTGRES_URL)
+      url.pathname = `/no_such_db_${run}`
+      const s = store({ address: url.href, connectTimeout: 5000 })
+      const started = Date.now()
+      const e = await rejection(s.list())
+      expect(e.code).toBe(503)
+      expect(e.detail).toContain(`no_such_db_${run}`)
+      expect(Date.now() - started).toBeLessThan(4000)
+    })
+
+    it('calls after close() reject with a 503; close() twice is fine', async () => {
+      const s = store({ database: db('closed') })
+      await s.write({ key: 'k', value: utf8('x') })
+      await s.close()
+      await s.close()
+      expect((await rejection(s.read('k'))).code).toBe(503)
+    })
+  })
+
+  describe('plugin', () => {
+    it('the default export is a store plugin named postgres', () => {
+      expect(plugin.kind).toBe('store')
+      expect(plugin.name).toBe('postgres')
+    })
+
+    it('MICRO_STORE=postgres works through core’s plugin loader, with MICRO_STORE_ADDRESS/DATABASE/TABLE', async () => {
+      const database = db('env')
+      const script = `
+        import { loadPlugin, readEnv } from '@micro-ts/core'
+        const env = readEnv(process.env)
+        const store = await loadPlugin('store', env.store.name, {
+          addresses: env.store.addresses, database: env.store.database, table: env.store.table,
+        })
+        await store.write({ key: 'from-env', value: new TextEncoder().encode('ok') })
+        const [record] = await store.read('from-env')
+        console.log(JSON.stringify({ name: store.name, value: new TextDecoder().decode(record.value) }))
+        await store.close()
+      `
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: {
+          ...process.env,
+          MICRO_STORE: 'postgres',
+          MICRO_STORE_ADDRESS: POSTGRES_URL,
+          MICRO_STORE_DATABASE: database,
+          MICRO_STORE_TABLE: 'from_env',
+        },
+        timeout: 20_000,
+      })
+      expect(JSON.parse(stdout)).toEqual({ name: 'postgres', value: 'ok' })
+      const rows = await rawQuery(POSTGRES_URL, `SELECT key FROM ${identifier(database)}."from_env"`)
+      expect(rows).toEqual([{ key: 'from-env' }])
+    })
+  })
+})
+
+const noPrivate = privateServerUnavailable()
+if (noPrivate) {
+  if (process.env.CI) throw new Error(`store-postgres restart tests cannot run: ${noPrivate} (CI is set)`)
+  console.warn(`\n!!! SKIPPING store-postgres private-server tests: ${noPrivate}\n`)
+}
+
+describe.skipIf(Boolean(noPrivate))(
+  'store-postgres against its own PostgreSQL (restarts, credentials)',
+  () => {
+    let server: PrivatePostgres
+
+    beforeAll(async () => {
+      server = await PrivatePostgres.create()
+      await rawQuery(server.url(), `CREATE ROLE alice LOGIN PASSWORD 'p@ss:w/rd %1'`)
+      await rawQuery(server.url(), 'GRANT CREATE ON DATABASE postgres TO alice')
+    }, 60_000)
+
+    afterAll(async () => {
+      await server?.destroy()
+    })
+
+    it('credentials come from the address URL; a wrong password is a 401 at once', async () => {
+      const good = store({ address: server.url('alice', 'p@ss:w/rd %1'), database: 'alices' })
+      await good.write({ key: 'k', value: utf8('x') })
+      const [{ owner }] = await rawQuery<{ owner: string }>(
+        server.url(),
+        `SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'alices'`,
+      )
+      expect(owner).toBe('alice')
+
+      const bad = store({ address: server.url('alice', 'wrong'), connectTimeout: 5000 })
+      const started = Date.now()
+      const e = await rejection(bad.read('k'))
+      expect(e.code).toBe(401)
+      expect(e.detail).toContain('password authentication failed')
+      expect(e.detail).not.toContain(':wrong@')
+      expect(Date.now() - started).toBeLessThan(4000)
+    })
+
+    it('the pool never opens more than maxConnections connections', async () => {
+      const s = store({ address: server.url(), database: 'pool', maxConnections: 3 })
+      await Promise.all(Array.from({ length: 60 }, (_, i) => s.write({ key: `k${i}`, value: utf8('x') })))
+      const [{ n }] = await rawQuery<{ n: number }>(
+        server.url(),
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'micro-ts store'`,
+      )
+      expect(n).toBeGreaterThan(0)
+      expect(n).toBeLessThanOrEqual(3)
+    })
+
+    it('the same store works again after the server restarts (its pooled connections died)', async () => {
+      const s = store({ address: server.url(), database: 'restart', connectTimeout: 10_000 })
+      await s.write({ key: 'before', value: utf8('1') })
+      await server.stop('fast')
+      await server.start()
+      expect(text((await s.read('before'))[0].value)).toBe('1')
+      await s.write({ key: 'after', value: utf8('2') })
+      expect(await s.list()).toEqual(['after', 'before'])
+    })
+
+    it('while the server is down calls fail with a 503 within the connect timeout, then recover by themselves', async () => {
+      const s = store({ address: server.url(), database: 'outage', connectTimeout: 800 })
+      await s.write({ key: 'k', value: utf8('1') })
+      await server.stop('immediate')
+      try {
+        const started = Date.now()
+        const e = await rejection(s.read('k'))
+        expect(e.code).toBe(503)
+        expect(Date.now() - started).toBeLessThan(800 + 1500)
+      } finally {
+        await server.start()
+      }
+      expect(text((await s.read('k'))[0].value)).toBe('1')
+    })
+
+    it('a steady write loop survives a crash and restart: every acknowledged write is there afterwards', async () => {
+      const s = store({ address: server.url(), database: 'loop', connectTimeout: 15_000 })
+      const acknowledged: string[] = []
+      const failures: unknown[] = []
+      let stop = false
+      const loop = (async () => {
+        for (let i = 0; !stop; i++) {
+          const key = `k${String(i).padStart(5, '0')}`
+          try {
+            await s.write({ key, value: utf8(key) })
+            acknowledged.push(key)
+          } catch (err) {
+            failures.push(err)
+          }
+        }
+      })()
+      await sleep(300)
+      await server.stop('immediate')
+      await sleep(500)
+      await server.start()
+      const resumedAt = acknowledged.length
+      await sleep(500)
+      stop = true
+      await loop
+      expect(acknowledged.length).toBeGreaterThan(resumedAt)
+      for (const f of failures) expect(isMicroError(f) && (f as MicroError).code, String(f)).toBe(503)
+      const stored = new Set(await s.list())
+      expect(acknowledged.filter((k) => !stored.has(k))).toEqual([])
+    }, 60_000)
+  },
+)
