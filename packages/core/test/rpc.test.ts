@@ -146,7 +146,7 @@ describe('bad input', () => {
 
   it('a handler error reaches the caller with id, code, detail and status', async () => {
     const { client } = await setup()
-    const err = await client.client.call('greeter', 'Greeter.Fail', { name: 'x' }).catch((e: MicroError) => e)
+    const err = (await client.client.call('greeter', 'Greeter.Fail', { name: 'x' }).catch((e) => e)) as MicroError
     expect(err).toBeInstanceOf(MicroError)
     expect(err.toJSON()).toEqual({ id: 'greeter.fail', code: 400, detail: 'bad name x', status: 'Bad Request' })
     const crash = await client.client.call('greeter', 'Greeter.Crash', {}).catch((e) => e)
@@ -157,7 +157,7 @@ describe('bad input', () => {
     const { client } = await setup()
     aborted.length = 0
     const started = Date.now()
-    const err = await client.client.call('greeter', 'Greeter.Slow', { ms: 5000 }, { timeout: 200 }).catch((e: MicroError) => e)
+    const err = (await client.client.call('greeter', 'Greeter.Slow', { ms: 5000 }, { timeout: 200 }).catch((e) => e)) as MicroError
     expect(err).toBeInstanceOf(MicroError)
     expect(err.code).toBe(408)
     expect(Date.now() - started).toBeLessThan(4000)
