@@ -109,6 +109,11 @@ export interface Entry {
   ttl: number
 }
 
+/** A name as go-micro writes it, with the trailing dot (dns-packet decodes names without one). */
+export function fqdn(name: string): string {
+  return name.endsWith('.') ? name : `${name}.`
+}
+
 export function isComplete(e: Entry): boolean {
   return (e.v4 !== undefined || e.v6 !== undefined) && !!e.port && e.txt !== undefined
 }
@@ -144,28 +149,30 @@ export function collectEntries(
   }
   for (const rr of records) {
     if (!rr || typeof rr.name !== 'string') continue
+    const name = fqdn(rr.name)
     let e: Entry | undefined
     switch (rr.type) {
       case 'PTR':
-        if (typeof rr.data === 'string') e = ensure(rr.data)
+        if (typeof rr.data === 'string') e = ensure(fqdn(rr.data))
         break
       case 'SRV': {
         const d = rr.data as { port?: unknown; target?: unknown } | undefined
-        e = ensure(rr.name)
+        e = ensure(name)
         if (e && d && typeof d.port === 'number' && typeof d.target === 'string') {
+          const target = fqdn(d.target)
           e.port = d.port
-          e.host = d.target
-          if (d.target !== rr.name) aliases.set(d.target, e)
+          e.host = target
+          if (target !== name) aliases.set(target, e)
         }
         break
       }
       case 'TXT':
-        e = ensure(rr.name)
+        e = ensure(name)
         if (e) e.txt = Array.isArray(rr.data) ? (rr.data as (string | Uint8Array)[]) : []
         break
       case 'A':
       case 'AAAA':
-        e = aliases.get(rr.name) ?? entries.get(rr.name)
+        e = aliases.get(name) ?? entries.get(name)
         if (e && typeof rr.data === 'string') {
           if (rr.type === 'A') e.v4 ??= rr.data
           else e.v6 ??= rr.data

@@ -33,6 +33,7 @@ import {
   collectEntries,
   DEFAULT_DOMAIN,
   type Entry,
+  fqdn,
   isComplete,
   LIST_SERVICE,
   RECORD_TTL,
@@ -399,7 +400,9 @@ export class MdnsRegistry implements Registry {
       const zones = [svc.wildcard]
       for (const n of svc.nodes.values()) if (!n.expiresAt || n.expiresAt > now) zones.push(n.zone)
       for (const zone of zones) {
-        const answers = questions.flatMap((question) => zoneRecords(zone, question))
+        const answers = questions.flatMap((question) =>
+          zoneRecords(zone, { ...question, name: fqdn(question.name) }),
+        )
         if (answers.length === 0) continue
         const packet = { type: 'response' as const, id: unicast ? query.id : 0, questions, answers }
         void this.send(mdns, packet, unicast ? rinfo : undefined)
