@@ -44,28 +44,6 @@ export function decodeService(text: string): Service | undefined {
   }
 }
 
-/**
- * One Service per name+version with the nodes of all records merged (go-micro's GetService /
- * ListServices): the first record of a version supplies its metadata and endpoints.
- */
-export function mergeServices(records: Service[]): Service[] {
-  const byVersion = new Map<string, Service>()
-  for (const r of records) {
-    const key = `${r.name}\0${r.version}`
-    const existing = byVersion.get(key)
-    if (!existing) {
-      byVersion.set(key, { ...r, nodes: [...r.nodes] })
-      continue
-    }
-    for (const n of r.nodes) {
-      const i = existing.nodes.findIndex((m) => m.id === n.id)
-      if (i >= 0) existing.nodes[i] = n
-      else existing.nodes.push(n)
-    }
-  }
-  return [...byVersion.values()]
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -7,14 +7,18 @@ import { createHash } from 'node:crypto'
 import {
   type Logger,
   MicroError,
+  mergeServices,
   type Node,
   type RegisterOptions,
   type Registry,
   type Service,
+  serviceNotFound,
   silentLogger,
+  validateService,
   type WatchEvent,
   type Watcher,
   type WatchOptions,
+  WatchQueue,
 } from '@micro-ts/core'
 import {
   Etcd3,
@@ -29,7 +33,7 @@ import {
   type IOptions,
   type Lease,
 } from 'etcd3'
-import { decodeService, encodeService, mergeServices } from './codec.js'
+import { decodeService, encodeService } from './codec.js'
 import { ERROR_ID, type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
 
 /** go-micro's key prefix. */
@@ -72,7 +76,7 @@ export class EtcdRegistry implements Registry {
   private readonly nodes = new Map<string, NodeEntry>()
   /** Per-key chains: register, deregister and re-registration of one node never interleave. */
   private readonly locks = new Map<string, Promise<unknown>>()
-  private readonly watchers = new Set<EtcdRegistryWatcher>()
+  private readonly watchers = new Set<WatchQueue>()
   private closed = false
 
   constructor(options: EtcdRegistryOptions = {}) {
@@ -141,7 +145,7 @@ export class EtcdRegistry implements Registry {
 
   async getService(name: string): Promise<Service[]> {
     this.assertOpen('getService')
-    if (typeof name !== 'string' || name === '') throw notFound()
+    if (typeof name !== 'string' || name === '') throw serviceNotFound()
     const kvs = await this.call('getService', () =>
       this.client.getAll().prefix(servicePrefix(name)).strings(),
     )
@@ -150,7 +154,7 @@ export class EtcdRegistry implements Registry {
       .map((v) => decodeService(v))
       .filter((s): s is Service => s !== undefined && s.name === name)
     const services = mergeServices(records)
-    if (services.length === 0) throw notFound()
+    if (services.length === 0) throw serviceNotFound()
     return services
   }
 
@@ -172,15 +176,21 @@ export class EtcdRegistry implements Registry {
       throw badRequest('watch: service must be a non-empty string')
     }
     const prefix = service ? servicePrefix(service) : PREFIX
-    const watcher = new EtcdRegistryWatcher(this.client, prefix, service, this.logger, () =>
-      this.watchers.delete(watcher),
-    )
-    this.watchers.add(watcher)
-    if (options.signal) {
-      if (options.signal.aborted) watcher.stop()
-      else options.signal.addEventListener('abort', () => watcher.stop(), { once: true })
+    const watch = new PrefixWatch(this.client, prefix, this.logger)
+    const queue: WatchQueue = new WatchQueue({
+      signal: options.signal,
+      onStop: () => {
+        watch.cancel()
+        this.watchers.delete(queue)
+      },
+    })
+    // '/' → '-' folds names together: a service filter keeps only the exact name.
+    watch.onEvent = (event) => {
+      if (service === undefined || event.service.name === service) queue.push(event)
     }
-    return watcher
+    if (!queue.stopped) this.watchers.add(queue)
+    else watch.cancel()
+    return queue
   }
 
   /**
@@ -330,22 +340,19 @@ export class EtcdRegistry implements Registry {
 }
 
 /**
- * An async iterable over one etcd prefix watch. Puts become `create` (first revision of the key)
- * or `update`; deletes (including lease expiry) decode the previous value, so the event names
- * the node that went away. etcd3 resumes the watch from the last seen revision after a reconnect.
+ * One etcd prefix watch with previous values. Puts become `create` (first revision of the key)
+ * or `update`; deletes (including lease expiry) decode the previous value, so the event names the
+ * node that went away. etcd3 resumes the watch from the last seen revision after a reconnect.
  */
-class EtcdRegistryWatcher implements Watcher {
-  private readonly queue: WatchEvent[] = []
-  private waiter?: (result: IteratorResult<WatchEvent>) => void
+class PrefixWatch {
+  onEvent: (event: WatchEvent) => void = () => {}
   private watch?: EtcdWatch
-  private stopped = false
+  private cancelled = false
 
   constructor(
     private readonly client: Etcd3,
     private readonly prefix: string,
-    private readonly service: string | undefined,
     private readonly logger: Logger,
-    private readonly onStop: () => void,
   ) {
     this.start()
   }
@@ -354,70 +361,43 @@ class EtcdRegistryWatcher implements Watcher {
     const watch = this.client.watch().prefix(this.prefix).withPreviousKV().watcher()
     this.watch = watch
     watch.on('put', (kv, previous) => {
-      this.push(kv.create_revision === kv.mod_revision || !previous ? 'create' : 'update', kv)
+      this.emit(kv.create_revision === kv.mod_revision || !previous ? 'create' : 'update', kv)
     })
     watch.on('delete', (_kv, previous) => {
-      if (previous) this.push('delete', previous)
+      if (previous) this.emit('delete', previous)
     })
     watch.on('disconnected', (err) => {
-      if (!this.stopped)
+      if (!this.cancelled)
         this.logger.warn({ err: err.message }, 'etcd registry: watch disconnected; reconnecting')
     })
     watch.on('error', (err) => {
       // The server cancelled the watch (e.g. its revision was compacted): start a fresh one.
-      if (this.stopped || this.watch !== watch) return
+      if (this.cancelled || this.watch !== watch) return
       this.logger.warn({ err: err.message }, 'etcd registry: watch cancelled by etcd; watching again')
-      watch.removeAllListeners()
-      watch.cancel().catch(() => {})
+      this.drop(watch)
       setTimeout(() => {
-        if (!this.stopped) this.start()
+        if (!this.cancelled) this.start()
       }, 250).unref?.()
     })
   }
 
-  private push(action: WatchEvent['action'], kv: IKeyValue): void {
-    if (this.stopped) return
+  private emit(action: WatchEvent['action'], kv: IKeyValue): void {
+    if (this.cancelled) return
     const service = decodeService(kv.value.toString())
-    if (!service || (this.service !== undefined && service.name !== this.service)) return
-    const event: WatchEvent = { action, service }
-    if (this.waiter) {
-      const resolve = this.waiter
-      this.waiter = undefined
-      resolve({ value: event, done: false })
-    } else {
-      this.queue.push(event)
-    }
+    if (service) this.onEvent({ action, service })
   }
 
-  stop(): void {
-    if (this.stopped) return
-    this.stopped = true
-    this.queue.length = 0
-    const watch = this.watch
-    watch?.removeAllListeners()
+  private drop(watch: EtcdWatch): void {
+    watch.removeAllListeners()
     // Keep an error listener: etcd3 may still emit while the cancel is in flight.
-    watch?.on('error', () => {})
-    watch?.cancel().catch(() => {})
-    this.waiter?.({ value: undefined, done: true })
-    this.waiter = undefined
-    this.onStop()
+    watch.on('error', () => {})
+    watch.cancel().catch(() => {})
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
-    return {
-      next: () => {
-        const event = this.queue.shift()
-        if (event) return Promise.resolve({ value: event, done: false })
-        if (this.stopped) return Promise.resolve({ value: undefined, done: true })
-        return new Promise((resolve) => {
-          this.waiter = resolve
-        })
-      },
-      return: () => {
-        this.stop()
-        return Promise.resolve({ value: undefined, done: true })
-      },
-    }
+  cancel(): void {
+    if (this.cancelled) return
+    this.cancelled = true
+    if (this.watch) this.drop(this.watch)
   }
 }
 
@@ -425,23 +405,15 @@ function badRequest(detail: string): MicroError {
   return new MicroError(ERROR_ID, 400, `etcd registry: ${detail}`)
 }
 
-/** go-micro's `registry.ErrNotFound`, as a 404. */
-function notFound(): MicroError {
-  return new MicroError(ERROR_ID, 404, 'service not found')
-}
-
+/** core's record checks, plus go-micro's "Require at least one node". */
 function checkService(service: Service, op: string): void {
-  if (!service || typeof service !== 'object') throw badRequest(`${op}: service must be an object`)
-  if (typeof service.name !== 'string' || service.name === '') {
-    throw badRequest(`${op}: service name must be a non-empty string`)
+  try {
+    validateService(service, ERROR_ID)
+  } catch (err) {
+    throw badRequest(`${op}: ${(err as MicroError).detail}`)
   }
   if (!Array.isArray(service.nodes) || service.nodes.length === 0) {
     throw badRequest(`${op}: service ${JSON.stringify(service.name)} needs at least one node`)
-  }
-  for (const n of service.nodes) {
-    if (!n || typeof n.id !== 'string' || n.id === '') {
-      throw badRequest(`${op}: every node of ${JSON.stringify(service.name)} needs a non-empty string id`)
-    }
   }
 }
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
-import { type Logger, MicroError } from '@micro-ts/core'
+import { type Logger, MicroError, REGISTRY_ERROR_ID } from '@micro-ts/core'
 
 /** The error id every etcd registry error carries (go-micro's registry package). */
-export const ERROR_ID = 'go.micro.registry'
+export const ERROR_ID = REGISTRY_ERROR_ID
 
 /** TLS material, as PEM text/bytes or as file paths. A `https://` address alone uses the system's roots. */
 export interface EtcdTlsOptions {
