@@ -2,7 +2,10 @@
 import { createService, MicroError } from '@micro-ts/core'
 import type { Greeter } from './greeter.js'
 
-const service = await createService({ name: 'greeter.client' })
+const service = await createService({ name: 'greeter.client' }).catch((e: Error) => {
+  console.error(`client: cannot start: ${e.message}`)
+  process.exit(1)
+})
 try {
   const greeter = service.client.service<Greeter>('greeter', 'Greeter')
   // The greeter may have only just registered: retry "not found" for a few seconds.

@@ -2,7 +2,11 @@
 import { createService } from '@micro-ts/core'
 import { type Event, Greeter } from './greeter.js'
 
-const service = await createService({ name: 'greeter', version: '1.0.0' })
+const service = await createService({ name: 'greeter', version: '1.0.0' }).catch((e: Error) => {
+  // A configuration error (unknown plugin, bad variable) says what to fix: print just that.
+  console.error(`greeter: cannot start: ${e.message}`)
+  process.exit(1)
+})
 const greeter = new Greeter(service.store)
 
 // Only the RPC methods are endpoints; the subscriber is bound separately.
