@@ -146,3 +146,20 @@ export class PrivateMariaDB {
     rmSync(this.dir, { recursive: true, force: true })
   }
 }
+
+/** A TCP server that accepts connections and never says a word: a server that hangs. */
+export async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<import('node:net').Socket>()
+  const server = createServer((s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}

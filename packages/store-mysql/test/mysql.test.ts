@@ -1,7 +1,7 @@
 import { isPluginDefinition, MicroError } from '@micro-ts/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import plugin, { createMySQLStore, type MySQLStore } from '../src/index.js'
-import { ADDRESS, admin, PrivateMariaDB, runId, serverReachable } from './helpers.js'
+import { ADDRESS, admin, PrivateMariaDB, runId, serverReachable, silentServer } from './helpers.js'
 
 const reachable = await serverReachable()
 const run = runId()
@@ -347,6 +347,25 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
     expect(err.code).toBe(503)
     expect(err.detail).toMatch(/cannot reach mysql:\/\/root@127\.0\.0\.1:1/)
     expect(Date.now() - started).toBeLessThan(5000)
+  })
+
+  it('a server that accepts but never answers is a 503 after the connect timeout', async () => {
+    const silent = await silentServer()
+    const s = createMySQLStore({
+      address: `mysql://root@127.0.0.1:${silent.port}`,
+      connectTimeout: 500,
+      sweepInterval: 0,
+    })
+    try {
+      const started = Date.now()
+      const err = await microError(s.write({ key: 'k', value: bytes('x') }))
+      expect(err.code).toBe(503)
+      expect(err.detail).toMatch(/cannot reach/)
+      expect(Date.now() - started).toBeLessThan(5000)
+    } finally {
+      await s.close()
+      await silent.close()
+    }
   })
 
   it('a malformed address is a 400', () => {
