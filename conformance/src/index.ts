@@ -25,4 +25,11 @@ export {
   type StoreConformanceSpec,
   storeConformance,
 } from './store.js'
+export {
+  TRANSPORT_CAPABILITIES,
+  type TransportCapability,
+  type TransportConformanceOptions,
+  type TransportConformanceSpec,
+  transportConformance,
+} from './transport.js'
 export type { CommonOptions, SuiteSpec } from './types.js'

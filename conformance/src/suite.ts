@@ -1,6 +1,6 @@
 /** The scaffolding every suite shares: skipping rules, capability checks, per-test instances. */
 import { afterEach, describe, it } from 'vitest'
-import type { SuiteSpec } from './types.js'
+import type { CommonOptions, SuiteSpec } from './types.js'
 import { Cleanup, describeError } from './util.js'
 
 /** True when `CI` is set to anything but an empty string, `0` or `false`. */
@@ -15,7 +15,7 @@ export function inCI(): boolean {
  */
 export function defineSuite<C extends string>(
   kind: string,
-  spec: SuiteSpec<unknown, C, unknown>,
+  spec: SuiteSpec<unknown, C, CommonOptions>,
   known: readonly C[],
   body: () => void,
 ): void {
@@ -43,7 +43,7 @@ export function defineSuite<C extends string>(
     }
     return
   }
-  describe(title, body)
+  describe(title, { timeout: spec.options?.testTimeout ?? 60_000 }, body)
 }
 
 /** Declared capability check. */
@@ -76,7 +76,7 @@ export function harness<T>(
     const current = cleanup
     cleanup = new Cleanup(closeTimeout)
     await current.run()
-  })
+  }, closeTimeout * 4)
   return {
     async fresh() {
       let instance: T

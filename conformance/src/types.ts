@@ -25,4 +25,6 @@ export interface SuiteSpec<T, C extends string, O> {
 export interface CommonOptions {
   /** How long a close()/disconnect() may take before the test fails, ms (default 10 000). */
   closeTimeout?: number
+  /** Time limit of each test, ms (default 60 000). */
+  testTimeout?: number
 }
