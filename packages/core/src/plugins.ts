@@ -26,17 +26,17 @@ type Factory<K extends PluginKind> = (ctx: PluginContext) => PluginInstance[K]
 const BUILT_IN: { [K in PluginKind]: Record<string, Factory<K>> } = {
   registry: {
     mdns: (ctx) => createMdnsRegistry({ logger: ctx.logger, ...ctx.options }),
-    memory: () => createMemoryRegistry(),
+    memory: (ctx) => createMemoryRegistry({ logger: ctx.logger }),
   },
   broker: {
     http: (ctx) => {
       if (!ctx.registry) throw new ConfigError('the http broker needs a registry to register its subscribers')
       return createHttpBroker({ registry: ctx.registry, address: ctx.addresses[0], logger: ctx.logger })
     },
-    memory: () => createMemoryBroker(),
+    memory: (ctx) => createMemoryBroker({ logger: ctx.logger }),
   },
   transport: {
-    http: (ctx) => createHttpTransport({ ...ctx.options }),
+    http: (ctx) => createHttpTransport({ logger: ctx.logger, ...ctx.options }),
   },
   store: {
     memory: (ctx) => createMemoryStore({ database: ctx.database, table: ctx.table }),
