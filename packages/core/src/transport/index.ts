@@ -1,1 +1,2 @@
+export { createHttpTransport, HttpTransport, type HttpTransportOptions } from './http/index.js'
 export type * from './types.js'

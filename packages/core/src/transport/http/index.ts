@@ -1,0 +1,2 @@
+export { DEFAULT_GRACE_MS, DEFAULT_MAX_BODY } from './server.js'
+export { createHttpTransport, HttpTransport, type HttpTransportOptions } from './transport.js'

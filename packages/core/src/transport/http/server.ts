@@ -1,0 +1,472 @@
+/**
+ * The server side of the HTTP transport: go-micro's RPC over HTTP on node:http.
+ * `POST /` carries one request (headers + body) and gets `200` with the reply's headers and body;
+ * failures the transport itself detects travel as `Micro-Error: <MicroError JSON>`, which is what
+ * a go-micro client reads. `GET` goes to the handler's plain routes (health). A request with
+ * `Upgrade: micro-stream` becomes a bidirectional stream (see frames.ts).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { MicroError, statusText } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import type {
+  HttpResponse,
+  Listener,
+  ListenOptions,
+  RequestContext,
+  TransportHandler,
+  TransportMessage,
+} from '../types.js'
+import { HttpServerStream } from './stream.js'
+import { formatAddress, HOP_BY_HOP, parseAddress, receivedHeaders, wireValue } from './wire.js'
+
+const ERROR_ID = 'go.micro.server'
+const EMPTY = new Uint8Array(0)
+export const DEFAULT_MAX_BODY = 10 * 1024 * 1024
+export const DEFAULT_GRACE_MS = 10_000
+/** After a 413 the rest of the body is read and dropped (so the client sees the answer) up to this much... */
+const DISCARD_LIMIT = 64 * 1024 * 1024
+/** ...or for this long; then the connection is dropped. */
+const DISCARD_MS = 5_000
+const UPGRADE_PROTOCOL = 'micro-stream'
+
+export interface HttpListenerOptions extends ListenOptions {
+  /** Idle keep-alive connections are closed after this many ms. */
+  idleTimeout: number
+  logger: Logger
+}
+
+/** `Timeout` (go-micro: nanoseconds as a decimal string) → milliseconds, or undefined. */
+export function parseTimeoutHeader(value: string | undefined): number | undefined {
+  if (value === undefined || value.length === 0 || value.length > 20) return undefined
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return undefined
+  }
+  const ns = Number(value)
+  return ns > 0 ? ns / 1e6 : undefined
+}
+
+/** What the handler sees with each request; `remote` is computed on first use. */
+class Context implements RequestContext {
+  readonly controller = new AbortController()
+  timer?: NodeJS.Timeout
+  constructor(private readonly socket: Socket | Duplex) {}
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+  get remote(): string {
+    const s = this.socket as Socket
+    return s.remoteAddress ? formatAddress(s.remoteAddress, s.remotePort ?? 0) : ''
+  }
+}
+
+export class HttpListener implements Listener {
+  private server!: Server
+  private _address = ''
+  /** Requests (and streams) started and not yet answered. */
+  private inflight = 0
+  private idleWaiter?: () => void
+  private readonly streams = new Set<HttpServerStream>()
+  /** Upgraded sockets (node's server no longer tracks them as HTTP connections). */
+  private readonly upgraded = new Set<Socket>()
+  private draining = false
+  /** Past the grace period: whatever is still running is cut off. */
+  private forced = false
+  private closing?: Promise<void>
+  private readonly maxBody: number
+
+  constructor(
+    private readonly handler: TransportHandler,
+    private readonly options: HttpListenerOptions,
+  ) {
+    const max = options.maxBodySize ?? DEFAULT_MAX_BODY
+    if (!(max > 0))
+      throw new MicroError(ERROR_ID, 400, `maxBodySize must be a positive number of bytes, got ${max}`)
+    this.maxBody = max
+  }
+
+  get address(): string {
+    return this._address
+  }
+
+  async listen(address: string): Promise<this> {
+    const { host, port } = parseAddress(address)
+    const server = createServer({
+      keepAliveTimeout: this.options.idleTimeout,
+      noDelay: true,
+      requireHostHeader: false,
+    })
+    this.server = server
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res))
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket as Socket, head),
+    )
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket))
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off('listening', onListening)
+        reject(
+          new MicroError(ERROR_ID, 500, `cannot listen on ${address}: ${err.message}`, undefined, {
+            cause: err,
+          }),
+        )
+      }
+      const onListening = () => {
+        server.off('error', onError)
+        resolve()
+      }
+      server.once('error', onError)
+      server.once('listening', onListening)
+      server.listen(port, host === '' ? undefined : host)
+    })
+    server.on('error', (err) =>
+      this.options.logger.error({ err: err.message }, 'http transport: server error'),
+    )
+    const bound = server.address() as AddressInfo
+    this._address = formatAddress(bound.address, bound.port)
+    return this
+  }
+
+  close(graceMs = DEFAULT_GRACE_MS): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown(graceMs)
+    return this.closing
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.draining = true
+    // Stop accepting; node also closes the idle keep-alive connections here.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    if (this.inflight > 0 && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.idleWaiter = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    this.idleWaiter = undefined
+    this.forced = true
+    const shutdownError = new MicroError(ERROR_ID, 503, 'server shutting down')
+    for (const s of this.streams) s.abort(shutdownError, true)
+    for (const s of this.upgraded) s.destroy()
+    // Connections that finished their last request while we waited are idle now; busy ones are cut off
+    // (their handlers' signals fire through the responses' 'close').
+    this.server.closeAllConnections()
+    await closed
+  }
+
+  private started(): void {
+    this.inflight++
+  }
+
+  private finished(): void {
+    this.inflight--
+    if (this.inflight === 0 && this.idleWaiter) this.idleWaiter()
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const method = req.method
+    if (method === 'POST') this.onPost(req, res)
+    else if (method === 'GET' || method === 'HEAD') this.onGet(req, res)
+    else {
+      const err = new MicroError(ERROR_ID, 405, `method ${method} not allowed: RPC requests are POST /`)
+      this.plainError(res, 405, err, { Allow: 'GET, HEAD, POST' })
+      req.resume()
+    }
+  }
+
+  private onPost(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/'
+    if (url !== '/' && !url.startsWith('/?')) {
+      req.resume()
+      this.reply(
+        res,
+        errorMessage(new MicroError(ERROR_ID, 404, `no route POST ${pathOf(url)}: RPC requests are POST /`)),
+      )
+      return
+    }
+    const declared = req.headers['content-length']
+    if (declared !== undefined && Number(declared) > this.maxBody) {
+      this.tooLarge(req, res, Number(declared), 0)
+      return
+    }
+    this.started()
+    const ctx = new Context(req.socket)
+    res.once('close', () => {
+      if (ctx.timer) clearTimeout(ctx.timer)
+      // Closed before the answer went out: the client went away (or we are cutting connections).
+      if (!res.writableFinished && !ctx.controller.signal.aborted) {
+        ctx.controller.abort(
+          this.forced
+            ? new MicroError(ERROR_ID, 503, 'server shutting down')
+            : new MicroError(ERROR_ID, 499, 'client closed the connection'),
+        )
+      }
+      this.finished()
+    })
+    let first: Buffer | undefined
+    let chunks: Buffer[] | undefined
+    let size = 0
+    let over = false
+    req.on('data', (chunk: Buffer) => {
+      if (over) return
+      size += chunk.length
+      if (size > this.maxBody) {
+        over = true
+        first = undefined
+        chunks = undefined
+        req.removeAllListeners('data')
+        this.tooLarge(req, res, size, size)
+        return
+      }
+      if (first === undefined) first = chunk
+      else if (chunks) chunks.push(chunk)
+      else chunks = [first, chunk]
+    })
+    req.on('end', () => {
+      if (over) return
+      const body = chunks ? Buffer.concat(chunks, size) : (first ?? EMPTY)
+      this.dispatch(req, res, ctx, body)
+    })
+    req.on('error', () => {
+      // aborted mid-body: 'close' on the response cleans up
+    })
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse, ctx: Context, body: Uint8Array): void {
+    const headers = receivedHeaders(req.headers)
+    const ms = parseTimeoutHeader(headers.timeout)
+    if (ms !== undefined) {
+      ctx.timer = setTimeout(() => {
+        if (!ctx.controller.signal.aborted) {
+          ctx.controller.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`))
+        }
+      }, ms)
+    }
+    const message: TransportMessage = { headers, body }
+    let result: Promise<TransportMessage>
+    try {
+      result = this.handler.request(message, ctx)
+    } catch (e) {
+      result = Promise.reject(e)
+    }
+    result.then(
+      (reply) => this.reply(res, reply),
+      (err: unknown) => this.reply(res, errorMessage(MicroError.from(err, ERROR_ID))),
+    )
+  }
+
+  /** 200 with the message's headers and body (go-micro answers every RPC with 200). */
+  private reply(res: ServerResponse, message: TransportMessage): void {
+    if (res.headersSent || res.destroyed) return
+    const body = message?.body ?? EMPTY
+    const raw: string[] = ['Content-Length', String(body.length)]
+    if (this.draining) raw.push('Connection', 'close')
+    const headers = message?.headers
+    for (const k in headers) {
+      const v = headers[k]
+      if (v === undefined || v === null || HOP_BY_HOP.has(k.toLowerCase())) continue
+      raw.push(k, wireValue(typeof v === 'string' ? v : String(v)))
+    }
+    try {
+      res.writeHead(200, raw)
+    } catch (e) {
+      // A header the handler returned cannot be sent (bad name): say so instead.
+      const err = new MicroError(ERROR_ID, 500, `invalid reply header: ${(e as Error).message}`)
+      res.writeHead(200, ['Content-Length', '0', 'Micro-Error', wireValue(err.toString())])
+      res.end()
+      return
+    }
+    res.end(body.length > 0 ? body : undefined)
+  }
+
+  /** A non-RPC answer: status, JSON MicroError body, Micro-Error header too. */
+  private plainError(
+    res: ServerResponse,
+    status: number,
+    err: MicroError,
+    extra: Record<string, string> = {},
+  ): void {
+    if (res.headersSent || res.destroyed) return
+    const json = err.toString()
+    res.writeHead(status, {
+      ...extra,
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(json)),
+      'Micro-Error': wireValue(json),
+      ...(this.draining ? { Connection: 'close' } : {}),
+    })
+    res.end(json)
+  }
+
+  /**
+   * 413 without buffering the body. The answer goes out at once; the rest of the body is read
+   * and dropped so the client, still sending, gets to read it (closing with unread data would
+   * reset the connection and lose the answer); then the connection is closed.
+   */
+  private tooLarge(req: IncomingMessage, res: ServerResponse, size: number, received: number): void {
+    const err = new MicroError(
+      ERROR_ID,
+      413,
+      received > 0
+        ? `request body exceeds the limit of ${this.maxBody} bytes`
+        : `request body of ${size} bytes exceeds the limit of ${this.maxBody} bytes`,
+    )
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(200, [
+        'Content-Length',
+        '0',
+        'Connection',
+        'close',
+        'Micro-Error',
+        wireValue(err.toString()),
+      ])
+      res.flushHeaders()
+    }
+    let discarded = 0
+    const timer = setTimeout(() => req.socket.destroy(), DISCARD_MS)
+    timer.unref()
+    req.on('data', (chunk: Buffer) => {
+      discarded += chunk.length
+      if (discarded > DISCARD_LIMIT) req.socket.destroy()
+    })
+    req.once('end', () => {
+      clearTimeout(timer)
+      res.end() // finishes the response; Connection: close then ends the socket
+    })
+    req.once('close', () => clearTimeout(timer))
+    req.resume()
+  }
+
+  private onGet(req: IncomingMessage, res: ServerResponse): void {
+    req.resume()
+    const path = pathOf(req.url ?? '/')
+    const get = this.handler.get
+    if (!get) {
+      this.plainError(res, 404, new MicroError(ERROR_ID, 404, `no route GET ${path}`))
+      return
+    }
+    this.started()
+    res.once('close', () => this.finished())
+    let result: Promise<HttpResponse | undefined>
+    try {
+      result = get.call(this.handler, path)
+    } catch (e) {
+      result = Promise.reject(e)
+    }
+    result.then(
+      (r) => {
+        if (!r) {
+          this.plainError(res, 404, new MicroError(ERROR_ID, 404, `no route GET ${path}`))
+          return
+        }
+        if (res.headersSent || res.destroyed) return
+        const raw: string[] = ['Content-Length', String(r.body.length)]
+        if (this.draining) raw.push('Connection', 'close')
+        for (const k in r.headers ?? {}) {
+          if (!HOP_BY_HOP.has(k.toLowerCase())) raw.push(k, wireValue(String(r.headers?.[k])))
+        }
+        res.writeHead(r.status, raw)
+        res.end(r.body)
+      },
+      (e: unknown) => this.plainError(res, 500, MicroError.from(e, ERROR_ID)),
+    )
+  }
+
+  /** Malformed HTTP or garbage: answer 400 if the socket still takes it, and close the connection. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    socket.end(
+      `HTTP/1.1 ${status} ${statusText(status) || 'Request Header Fields Too Large'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    )
+    setTimeout(() => socket.destroy(), 1_000).unref()
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => {
+      // reported through the stream (or irrelevant once we drop the socket)
+    })
+    this.upgraded.add(socket)
+    socket.once('close', () => this.upgraded.delete(socket))
+    if ((req.headers.upgrade ?? '').toLowerCase() !== UPGRADE_PROTOCOL) {
+      const json = new MicroError(
+        ERROR_ID,
+        400,
+        `unsupported upgrade "${req.headers.upgrade}": only ${UPGRADE_PROTOCOL}`,
+      ).toString()
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+      )
+      setTimeout(() => socket.destroy(), 1_000).unref()
+      return
+    }
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`,
+    )
+    const headers = receivedHeaders(req.headers)
+    const stream = new HttpServerStream(socket, headers, this.maxBody, head)
+    if (this.draining) {
+      void stream.close(new MicroError(ERROR_ID, 503, 'server shutting down'))
+      return
+    }
+    const serve = this.handler.stream
+    if (!serve) {
+      void stream.close(new MicroError(ERROR_ID, 501, 'this server does not serve streams'))
+      return
+    }
+    this.started()
+    this.streams.add(stream)
+    const ms = parseTimeoutHeader(headers.timeout)
+    const timer =
+      ms === undefined
+        ? undefined
+        : setTimeout(
+            () => stream.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`), false),
+            ms,
+          )
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      if (timer) clearTimeout(timer)
+      this.streams.delete(stream)
+      this.finished()
+    }
+    socket.once('close', finish)
+    const ctx: RequestContext = {
+      signal: stream.signal,
+      get remote() {
+        return socket.remoteAddress ? formatAddress(socket.remoteAddress, socket.remotePort ?? 0) : ''
+      },
+    }
+    let result: Promise<void>
+    try {
+      result = serve.call(this.handler, stream, ctx)
+    } catch (e) {
+      result = Promise.reject(e)
+    }
+    result
+      .then(
+        () => stream.close(),
+        (err: unknown) => stream.close(MicroError.from(err, ERROR_ID)),
+      )
+      .finally(finish)
+  }
+}
+
+function errorMessage(err: MicroError): TransportMessage {
+  return { headers: { 'Micro-Error': err.toString() }, body: EMPTY }
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}

@@ -1,0 +1,286 @@
+import { Pool } from 'undici'
+import { MicroError, TransportError } from '../../errors.js'
+import { type Logger, silentLogger } from '../../logger.js'
+import { abortReason } from '../../util/abort.js'
+import type {
+  ClientStream,
+  Listener,
+  ListenOptions,
+  RequestOptions,
+  Transport,
+  TransportHandler,
+  TransportMessage,
+} from '../types.js'
+import { requestHeaders, transportError, UnaryHandler, UpgradeHandler } from './client.js'
+import { HttpListener } from './server.js'
+import type { HttpClientStream } from './stream.js'
+import { formatAddress, parseAddress } from './wire.js'
+
+const ERROR_ID = 'go.micro.client'
+
+export interface HttpTransportOptions {
+  /** Keep-alive connections per address, like go-micro's client pool size (default 100). */
+  poolSize?: number
+  /**
+   * Requests in flight per connection (default 1: no pipelining). Above 1 requests are sent as
+   * idempotent: a connection that breaks may make undici send them again, so a handler can run twice.
+   */
+  pipelining?: number
+  /** Dial timeout in ms (go-micro's DefaultDialTimeout, 5 s). */
+  connectTimeout?: number
+  /** Idle keep-alive connections are closed after this many ms, client and server side (default 60 s). */
+  idleTimeout?: number
+  /** Largest response body or stream message the client accepts, in bytes (default 64 MiB). */
+  maxResponseSize?: number
+  logger?: Logger
+}
+
+const DEFAULTS = {
+  poolSize: 100,
+  pipelining: 1,
+  connectTimeout: 5_000,
+  idleTimeout: 60_000,
+  maxResponseSize: 64 * 1024 * 1024,
+}
+
+/** How often pools nobody used since the last look are closed. */
+const SWEEP_MS = 60_000
+
+interface PoolEntry {
+  pool: Pool
+  used: boolean
+}
+
+function positive(name: string, value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback
+  const n = typeof value === 'string' ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw new TypeError(`http transport: ${name} must be a positive number, got ${JSON.stringify(value)}`)
+  }
+  return n
+}
+
+/**
+ * go-micro's HTTP transport: RPC as `POST /` on keep-alive HTTP/1.1, answers always `200` with
+ * errors in `Micro-Error`; streams over an HTTP/1.1 upgrade to length-prefixed frames.
+ */
+export class HttpTransport implements Transport {
+  readonly name = 'http'
+  private readonly opts: typeof DEFAULTS
+  private readonly logger: Logger
+  private readonly pools = new Map<string, PoolEntry>()
+  private readonly streams = new Set<HttpClientStream>()
+  private sweeper?: NodeJS.Timeout
+  private closed = false
+
+  constructor(options: HttpTransportOptions = {}) {
+    this.opts = {
+      poolSize: Math.floor(positive('poolSize', options.poolSize, DEFAULTS.poolSize)),
+      pipelining: Math.floor(positive('pipelining', options.pipelining, DEFAULTS.pipelining)),
+      connectTimeout: positive('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
+      idleTimeout: positive('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
+      maxResponseSize: positive('maxResponseSize', options.maxResponseSize, DEFAULTS.maxResponseSize),
+    }
+    this.logger = options.logger ?? silentLogger
+  }
+
+  async listen(address: string, handler: TransportHandler, options: ListenOptions = {}): Promise<Listener> {
+    const listener = new HttpListener(handler, {
+      ...options,
+      idleTimeout: this.opts.idleTimeout,
+      logger: this.logger,
+    })
+    return listener.listen(address)
+  }
+
+  request(
+    address: string,
+    message: TransportMessage,
+    options: RequestOptions = {},
+  ): Promise<TransportMessage> {
+    let pool: Pool
+    try {
+      pool = this.pool(address)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const { signal, timeout } = options
+    if (signal?.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
+    const headers = requestHeaders(message.headers, timeout)
+    return new Promise<TransportMessage>((resolve, reject) => {
+      const handler = new UnaryHandler(address, this.opts.maxResponseSize, resolve, reject)
+      const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
+      if (deadline) {
+        handler.timer = setTimeout(
+          () =>
+            handler.abort(
+              new MicroError(ERROR_ID, 408, `request to ${address} timed out after ${timeout}ms`),
+            ),
+          timeout,
+        )
+      }
+      if (signal) {
+        handler.signal = signal
+        signal.addEventListener('abort', handler.onAbort, { once: true })
+      }
+      const pipelined = this.opts.pipelining > 1
+      pool.dispatch(
+        {
+          path: '/',
+          method: 'POST',
+          headers,
+          body: message.body,
+          idempotent: pipelined,
+          blocking: !pipelined,
+          // The caller's deadline governs; undici's own 300 s limits only apply without one.
+          ...(deadline ? { headersTimeout: 0, bodyTimeout: 0 } : {}),
+        },
+        handler,
+      )
+    })
+  }
+
+  stream(address: string, message: TransportMessage, options: RequestOptions = {}): Promise<ClientStream> {
+    let pool: Pool
+    try {
+      pool = this.pool(address)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const { signal, timeout } = options
+    if (signal?.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
+    const headers = requestHeaders(message.headers, timeout)
+    return new Promise<ClientStream>((resolve, reject) => {
+      let stream: HttpClientStream | undefined
+      let timer: NodeJS.Timeout | undefined
+      // The deadline covers the whole stream: before the upgrade it stops the request, after it the stream.
+      const abort = (reason: MicroError) => {
+        if (stream) stream.abort(reason)
+        else handler.abort(reason)
+      }
+      const onAbort = () => abort(abortReason(signal as AbortSignal, ERROR_ID))
+      const cleanup = () => {
+        if (timer) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (stream) this.streams.delete(stream)
+      }
+      const handler = new UpgradeHandler(
+        address,
+        this.opts.maxResponseSize,
+        (s) => {
+          stream = s
+          this.streams.add(s)
+          if (this.closed) s.abort(new MicroError(ERROR_ID, 503, 'http transport is closed'))
+          if (message.body && message.body.length > 0) {
+            s.send({ headers: {}, body: message.body }).catch(() => {
+              // surfaces on the caller's next recv/send
+            })
+          }
+          resolve(s)
+        },
+        (err) => {
+          cleanup()
+          reject(err)
+        },
+        cleanup,
+      )
+      if (timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
+        timer = setTimeout(
+          () => abort(new MicroError(ERROR_ID, 408, `stream to ${address} timed out after ${timeout}ms`)),
+          timeout,
+        )
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      pool.dispatch(
+        {
+          path: '/',
+          method: 'POST',
+          headers,
+          body: null,
+          upgrade: 'micro-stream',
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        },
+        handler,
+      )
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.sweeper) clearInterval(this.sweeper)
+    const closing = new MicroError(ERROR_ID, 503, 'http transport is closed')
+    for (const s of this.streams) s.abort(closing)
+    this.streams.clear()
+    const pools = [...this.pools.values()].map((e) => e.pool)
+    this.pools.clear()
+    // Let requests in flight finish, briefly; then cut them off.
+    await Promise.all(
+      pools.map(async (pool) => {
+        let timer: NodeJS.Timeout | undefined
+        const graceful = pool.close().then(() => true)
+        const late = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), 2_000)
+          timer.unref()
+        })
+        const ok = await Promise.race([graceful, late])
+        clearTimeout(timer)
+        if (!ok) await pool.destroy(closing).catch(() => {})
+      }),
+    )
+  }
+
+  /** The keep-alive pool for `address`, created on first use. */
+  private pool(address: string): Pool {
+    const entry = this.pools.get(address)
+    if (entry) {
+      entry.used = true
+      return entry.pool
+    }
+    if (this.closed) throw new TransportError('http transport is closed', { delivered: false, code: 503 })
+    let origin: string
+    try {
+      const { host, port } = parseAddress(address, ERROR_ID)
+      if (port === 0) throw new MicroError(ERROR_ID, 400, `invalid address "${address}": port 0`)
+      origin = `http://${formatAddress(host === '' ? '127.0.0.1' : host, port)}`
+    } catch (e) {
+      throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
+    }
+    const pool = new Pool(origin, {
+      connections: this.opts.poolSize,
+      pipelining: this.opts.pipelining,
+      keepAliveTimeout: this.opts.idleTimeout,
+      connect: { timeout: this.opts.connectTimeout, noDelay: true },
+    })
+    pool.on('connectionError', () => {
+      // reported to the requests that needed the connection
+    })
+    this.pools.set(address, { pool, used: true })
+    this.startSweeper()
+    return pool
+  }
+
+  /** Pools idle since the last sweep are closed: nodes come and go, and each pool holds sockets. */
+  private startSweeper(): void {
+    if (this.sweeper) return
+    this.sweeper = setInterval(() => {
+      for (const [address, entry] of this.pools) {
+        if (entry.used || entry.pool.stats.size > 0) {
+          entry.used = false
+          continue
+        }
+        this.pools.delete(address)
+        entry.pool.close().catch(() => {})
+      }
+    }, SWEEP_MS)
+    this.sweeper.unref()
+  }
+}
+
+/** go-micro's default transport, speaking its RPC over HTTP. */
+export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
+  return new HttpTransport(options)
+}
+
+export { transportError }

@@ -1,0 +1,698 @@
+import { once } from 'node:events'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createHttpTransport,
+  type HttpTransport,
+  type Listener,
+  MicroError,
+  type RequestContext,
+  TransportError,
+  type TransportHandler,
+  type TransportMessage,
+} from '../src/index.js'
+
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array) => Buffer.from(b).toString('utf8')
+
+const cleanups: (() => Promise<unknown> | unknown)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+function transport(options: Parameters<typeof createHttpTransport>[0] = {}): HttpTransport {
+  const t = createHttpTransport(options)
+  cleanups.push(() => t.close())
+  return t
+}
+
+async function serve(
+  handler: Partial<TransportHandler> & Pick<TransportHandler, 'request'>,
+  options: { maxBodySize?: number; address?: string } = {},
+): Promise<Listener> {
+  const l = await createHttpTransport().listen(options.address ?? '127.0.0.1:0', handler, {
+    maxBodySize: options.maxBodySize,
+  })
+  cleanups.push(() => l.close(0))
+  return l
+}
+
+const echo: TransportHandler = {
+  async request(msg) {
+    return {
+      headers: { 'Content-Type': msg.headers['content-type'] ?? 'application/octet-stream' },
+      body: msg.body,
+    }
+  },
+}
+
+async function rejection(p: Promise<unknown>): Promise<MicroError> {
+  try {
+    await p
+  } catch (e) {
+    expect(e).toBeInstanceOf(MicroError)
+    return e as MicroError
+  }
+  throw new Error('expected a rejection')
+}
+
+/** Send raw bytes, collect everything until the server closes (or `ms` passes). */
+async function raw(
+  address: string,
+  data: string | Buffer,
+  ms = 3_000,
+): Promise<{ text: string; closed: boolean }> {
+  const [host, port] = address.split(':')
+  const socket = connect(Number(port), host)
+  socket.on('error', () => {})
+  const chunks: Buffer[] = []
+  socket.on('data', (c) => chunks.push(c))
+  socket.write(data)
+  const closed = await Promise.race([
+    once(socket, 'close').then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
+  ])
+  socket.destroy()
+  return { text: Buffer.concat(chunks).toString('latin1'), closed }
+}
+
+function deferred<T = void>() {
+  let resolve!: (v: T) => void
+  const promise = new Promise<T>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
+}
+
+describe('http transport: unary requests', () => {
+  it('echoes a message', async () => {
+    const l = await serve(echo)
+    const rsp = await transport().request(l.address, {
+      headers: { 'Content-Type': 'application/json' },
+      body: utf8('{"name":"John"}'),
+    })
+    expect(text(rsp.body)).toBe('{"name":"John"}')
+    expect(rsp.headers['content-type']).toBe('application/json')
+  })
+
+  it('speaks go-micro RPC over HTTP: POST / with Micro-* headers, 200 with the reply headers', async () => {
+    let seen: Record<string, string> = {}
+    const l = await serve({
+      async request(msg) {
+        seen = msg.headers
+        return {
+          headers: { 'Content-Type': 'application/json', 'Micro-Id': msg.headers['micro-id'] },
+          body: utf8('{}'),
+        }
+      },
+    })
+    const body = '{"name":"John"}'
+    const { text: answer } = await raw(
+      l.address,
+      `POST / HTTP/1.1\r\nHost: ${l.address}\r\nContent-Type: application/json\r\nMicro-Service: greeter\r\n` +
+        `Micro-Endpoint: Greeter.Hello\r\nMicro-Id: abc\r\nTimeout: 5000000000\r\nContent-Length: ${body.length}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(answer).toMatch(/\r\nMicro-Id: abc\r\n/)
+    expect(answer).toMatch(/\r\nContent-Length: 2\r\n/)
+    expect(answer.endsWith('\r\n\r\n{}')).toBe(true)
+    expect(seen['micro-service']).toBe('greeter')
+    expect(seen['micro-endpoint']).toBe('Greeter.Hello')
+    expect(seen.timeout).toBe('5000000000')
+  })
+
+  it('sends Host, Content-Length and the deadline as Timeout in nanoseconds', async () => {
+    let seen: Record<string, string> = {}
+    const l = await serve({
+      async request(msg) {
+        seen = msg.headers
+        return { headers: {}, body: new Uint8Array() }
+      },
+    })
+    const t = transport()
+    await t.request(l.address, { headers: { 'X-A': '1' }, body: utf8('abc') }, { timeout: 2_000 })
+    expect(seen.host).toBe(l.address)
+    expect(seen['content-length']).toBe('3')
+    expect(Number(seen.timeout)).toBeGreaterThan(1_900 * 1e6)
+    expect(Number(seen.timeout)).toBeLessThanOrEqual(2_000 * 1e6)
+    // An explicit Timeout header (any case) is kept.
+    await t.request(l.address, { headers: { timeout: '42' }, body: utf8('') }, { timeout: 2_000 })
+    expect(seen.timeout).toBe('42')
+    // No deadline, no header.
+    await t.request(l.address, { headers: {}, body: utf8('') })
+    expect(seen.timeout).toBeUndefined()
+  })
+
+  it('keeps 1,000 concurrent requests apart on one transport', async () => {
+    const l = await serve({
+      async request(msg) {
+        await new Promise((r) => setTimeout(r, Math.random() * 5))
+        return { headers: { 'X-N': msg.headers['x-n'] }, body: msg.body }
+      },
+    })
+    const t = transport()
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        t.request(l.address, { headers: { 'X-N': String(i) }, body: utf8(`body-${i}`) }),
+      ),
+    )
+    results.forEach((rsp, i) => {
+      expect(rsp.headers['x-n']).toBe(String(i))
+      expect(text(rsp.body)).toBe(`body-${i}`)
+    })
+  })
+
+  it('moves a 4 MiB message both ways intact', async () => {
+    const l = await serve(echo)
+    const big = Buffer.alloc(4 * 1024 * 1024)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff
+    const rsp = await transport().request(l.address, { headers: {}, body: big })
+    expect(rsp.body.length).toBe(big.length)
+    expect(Buffer.compare(Buffer.from(rsp.body), big)).toBe(0)
+  })
+
+  it('round-trips headers case-insensitively, with UTF-8 values', async () => {
+    let seen: Record<string, string> = {}
+    const l = await serve({
+      async request(msg) {
+        seen = msg.headers
+        return {
+          headers: { 'X-Reply-Header': 'Hello', 'Micro-Error-Detail': 'Jürgen 名前 🙂' },
+          body: new Uint8Array(),
+        }
+      },
+    })
+    const rsp = await transport().request(l.address, {
+      headers: { 'Micro-ID': 'id-1', 'X-MiXeD-CaSe': 'Value', 'X-Unicode': 'ünïcödé 名前' },
+      body: new Uint8Array(),
+    })
+    expect(seen['micro-id']).toBe('id-1')
+    expect(seen['x-mixed-case']).toBe('Value')
+    expect(seen['x-unicode']).toBe('ünïcödé 名前')
+    expect(Object.keys(seen).every((k) => k === k.toLowerCase())).toBe(true)
+    expect(rsp.headers['x-reply-header']).toBe('Hello')
+    expect(rsp.headers['micro-error-detail']).toBe('Jürgen 名前 🙂')
+    expect(Object.keys(rsp.headers).every((k) => k === k.toLowerCase())).toBe(true)
+  })
+
+  it('drops hop-by-hop headers a message carries instead of corrupting the request', async () => {
+    let seen: Record<string, string> = {}
+    const l = await serve({
+      async request(msg) {
+        seen = msg.headers
+        return { headers: { Connection: 'close', 'Content-Length': '999', 'X-Ok': '1' }, body: utf8('hi') }
+      },
+    })
+    const rsp = await transport().request(l.address, {
+      headers: { Connection: 'close', 'Content-Length': '999', Host: 'elsewhere', 'X-Ok': '1' },
+      body: utf8('abc'),
+    })
+    expect(seen['content-length']).toBe('3')
+    expect(seen.host).toBe(l.address)
+    expect(text(rsp.body)).toBe('hi')
+    expect(rsp.headers['x-ok']).toBe('1')
+  })
+
+  it('answers a handler that throws with 200 and Micro-Error carrying the MicroError JSON', async () => {
+    const l = await serve({
+      async request() {
+        throw new MicroError('greeter', 409, 'already exists: Jürgen')
+      },
+    })
+    const rsp = await transport().request(l.address, { headers: {}, body: new Uint8Array() })
+    expect(rsp.body.length).toBe(0)
+    const err = MicroError.parse(rsp.headers['micro-error'])
+    expect(err.toJSON()).toEqual({
+      id: 'greeter',
+      code: 409,
+      detail: 'already exists: Jürgen',
+      status: 'Conflict',
+    })
+
+    // A plain Error (even thrown synchronously) becomes a 500 from go.micro.server.
+    const l2 = await serve({
+      request() {
+        throw new Error('boom')
+      },
+    })
+    const { text: answer } = await raw(
+      l2.address,
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(answer).toContain(
+      'Micro-Error: {"id":"go.micro.server","code":500,"detail":"boom","status":"Internal Server Error"}',
+    )
+  })
+
+  it('reports connect refused as a TransportError with delivered=false', async () => {
+    const dead = createServer()
+    dead.listen(0, '127.0.0.1')
+    await once(dead, 'listening')
+    const port = (dead.address() as { port: number }).port
+    await new Promise((r) => dead.close(r))
+    const err = await rejection(
+      transport().request(`127.0.0.1:${port}`, { headers: {}, body: new Uint8Array() }),
+    )
+    expect(err).toBeInstanceOf(TransportError)
+    expect((err as TransportError).delivered).toBe(false)
+    expect(err.detail).toContain(`127.0.0.1:${port}`)
+    expect(err.detail).toContain('ECONNREFUSED')
+  })
+
+  it('rejects an invalid address as not delivered', async () => {
+    const err = await rejection(transport().request('no-port-here', { headers: {}, body: new Uint8Array() }))
+    expect(err).toBeInstanceOf(TransportError)
+    expect((err as TransportError).delivered).toBe(false)
+    expect(err.code).toBe(400)
+  })
+
+  it('reports a connection destroyed mid-request as a TransportError with delivered=true', async () => {
+    const arrived = deferred()
+    let socket: Socket | undefined
+    const server: Server = createServer((s) => {
+      socket = s
+      s.on('error', () => {})
+      s.once('data', () => arrived.resolve())
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise((r) => server.close(r)))
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
+    const pending = transport().request(address, { headers: {}, body: utf8('work') })
+    await arrived.promise
+    socket?.destroy() // like a SIGKILLed server: the kernel closes the socket
+    const err = await rejection(pending)
+    expect(err).toBeInstanceOf(TransportError)
+    expect((err as TransportError).delivered).toBe(true)
+    expect(err.detail).toContain(address)
+  })
+
+  it('gives the client an error promptly when the server closes, never a hang', async () => {
+    const started = deferred()
+    const l = await createHttpTransport().listen('127.0.0.1:0', {
+      request: () => {
+        started.resolve()
+        return new Promise(() => {}) // never answers
+      },
+    })
+    const t = transport()
+    const pending = t.request(l.address, { headers: {}, body: new Uint8Array() })
+    await started.promise
+    const t0 = Date.now()
+    await l.close(50)
+    const err = await rejection(pending)
+    expect(Date.now() - t0).toBeLessThan(2_000)
+    expect(err).toBeInstanceOf(TransportError)
+    expect((err as TransportError).delivered).toBe(true)
+    // Nothing listens any more: the next request cannot be delivered.
+    const next = await rejection(t.request(l.address, { headers: {}, body: new Uint8Array() }))
+    expect((next as TransportError).delivered).toBe(false)
+  })
+
+  it('times out with 408 near the deadline, and the server-side signal fires', async () => {
+    const aborted = deferred<unknown>()
+    const l = await serve({
+      request: (_msg, ctx: RequestContext) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted.resolve(ctx.signal.reason)
+            reject(ctx.signal.reason)
+          })
+        }),
+    })
+    const t0 = Date.now()
+    const err = await rejection(
+      transport().request(l.address, { headers: {}, body: new Uint8Array() }, { timeout: 200 }),
+    )
+    const took = Date.now() - t0
+    expect(err.code).toBe(408)
+    expect(took).toBeGreaterThanOrEqual(190)
+    expect(took).toBeLessThan(1_500)
+    const reason = (await aborted.promise) as MicroError
+    expect([408, 499]).toContain(reason.code)
+  })
+
+  it("fires the server-side signal with 408 at the request's Timeout header (nanoseconds)", async () => {
+    const aborted = deferred<MicroError>()
+    const l = await serve({
+      request: (_msg, ctx) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted.resolve(ctx.signal.reason as MicroError)
+            resolve({
+              headers: { 'Micro-Error': (ctx.signal.reason as MicroError).toString() },
+              body: new Uint8Array(),
+            })
+          })
+        }),
+    })
+    // No client-side deadline: only the header (100 ms) sets the server's.
+    const t0 = Date.now()
+    const rsp = await transport().request(l.address, {
+      headers: { Timeout: String(100 * 1e6) },
+      body: new Uint8Array(),
+    })
+    expect((await aborted.promise).code).toBe(408)
+    expect(Date.now() - t0).toBeLessThan(1_500)
+    expect(MicroError.parse(rsp.headers['micro-error']).code).toBe(408)
+  })
+
+  it('cancels with 499 through an AbortSignal, and the server sees the client go away', async () => {
+    const started = deferred()
+    const aborted = deferred<MicroError>()
+    const l = await serve({
+      request: (_msg, ctx) =>
+        new Promise(() => {
+          started.resolve()
+          ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason as MicroError))
+        }),
+    })
+    const ac = new AbortController()
+    const pending = transport().request(
+      l.address,
+      { headers: {}, body: new Uint8Array() },
+      { signal: ac.signal },
+    )
+    await started.promise
+    ac.abort()
+    const err = await rejection(pending)
+    expect(err.code).toBe(499)
+    expect((await aborted.promise).code).toBe(499)
+    // An already-aborted signal never sends.
+    const again = await rejection(
+      transport().request(l.address, { headers: {}, body: new Uint8Array() }, { signal: ac.signal }),
+    )
+    expect(again.code).toBe(499)
+  })
+
+  it('reports the real address when listening on port 0', async () => {
+    const l = await serve(echo, { address: '127.0.0.1:0' })
+    expect(l.address).toMatch(/^127\.0\.0\.1:\d+$/)
+    expect(Number(l.address.split(':')[1])).toBeGreaterThan(0)
+    const any = await serve(echo, { address: ':0' })
+    const port = Number(any.address.slice(any.address.lastIndexOf(':') + 1))
+    expect(port).toBeGreaterThan(0)
+    const rsp = await transport().request(`127.0.0.1:${port}`, { headers: {}, body: utf8('x') })
+    expect(text(rsp.body)).toBe('x')
+  })
+
+  it('rejects a body over the limit with 413, and serves the next request', async () => {
+    const l = await serve(echo, { maxBodySize: 1024 })
+    const t = transport()
+    const rsp = await t.request(l.address, { headers: {}, body: new Uint8Array(64 * 1024) })
+    const err = MicroError.parse(rsp.headers['micro-error'])
+    expect(err.code).toBe(413)
+    expect(err.detail).toContain('1024')
+    expect(rsp.body.length).toBe(0)
+    const ok = await t.request(l.address, { headers: {}, body: new Uint8Array(1024) })
+    expect(ok.body.length).toBe(1024)
+  })
+
+  it('rejects a chunked body that grows over the limit with 413 and closes that connection', async () => {
+    const l = await serve(echo, { maxBodySize: 1024 })
+    const chunk = 'a'.repeat(600)
+    const chunked = `${(600).toString(16)}\r\n${chunk}\r\n`
+    const { text: answer, closed } = await raw(
+      l.address,
+      `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}${chunked}${chunked}0\r\n\r\n`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(answer).toMatch(/Micro-Error: \{[^\r]*"code":413/)
+    expect(answer).toMatch(/Connection: close/i)
+    expect(closed).toBe(true)
+    const ok = await transport().request(l.address, { headers: {}, body: utf8('still here') })
+    expect(text(ok.body)).toBe('still here')
+  })
+
+  it('closes a connection that sends garbage and keeps serving', async () => {
+    const l = await serve(echo)
+    const { text: answer, closed } = await raw(
+      l.address,
+      Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x00, 0x0d, 0x0a, 0x0d, 0x0a]),
+    )
+    expect(closed).toBe(true)
+    expect(answer).toMatch(/^(HTTP\/1\.1 400|$)/)
+    const bad = await raw(l.address, 'POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n')
+    expect(bad.closed).toBe(true)
+    const ok = await transport().request(l.address, { headers: {}, body: utf8('fine') })
+    expect(text(ok.body)).toBe('fine')
+  })
+
+  it('routes GET to the handler (health), 404 for unknown paths, 405 for other methods', async () => {
+    const l = await serve({
+      ...echo,
+      async get(path) {
+        if (path !== '/health') return undefined
+        return { status: 200, headers: { 'Content-Type': 'application/json' }, body: utf8('{"status":"up"}') }
+      },
+    })
+    const health = await fetch(`http://${l.address}/health?verbose=1`)
+    expect(health.status).toBe(200)
+    expect(await health.text()).toBe('{"status":"up"}')
+    const missing = await fetch(`http://${l.address}/nope`)
+    expect(missing.status).toBe(404)
+    expect(((await missing.json()) as { code: number }).code).toBe(404)
+    const put = await fetch(`http://${l.address}/`, { method: 'PUT', body: 'x' })
+    expect(put.status).toBe(405)
+    expect(put.headers.get('allow')).toContain('POST')
+    const wrongPath = await fetch(`http://${l.address}/Greeter/Hello`, { method: 'POST', body: '{}' })
+    expect(wrongPath.status).toBe(200)
+    expect(MicroError.parse(wrongPath.headers.get('micro-error') ?? '').code).toBe(404)
+  })
+
+  it('reports a non-RPC HTTP answer (e.g. a proxy error) with its status', async () => {
+    const server = createServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () =>
+        s.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\nConnection: close\r\n\r\nupstream!!!'),
+      )
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise((r) => server.close(r)))
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
+    const err = await rejection(transport().request(address, { headers: {}, body: new Uint8Array() }))
+    expect(err.code).toBe(502)
+    expect(err.detail).toContain('upstream')
+  })
+
+  it('lets in-flight requests finish on close(grace), refusing new connections', async () => {
+    const gate = deferred()
+    const l = await createHttpTransport().listen('127.0.0.1:0', {
+      async request(msg) {
+        await gate.promise
+        return { headers: {}, body: msg.body }
+      },
+    })
+    const t = transport()
+    const pending = t.request(l.address, { headers: {}, body: utf8('late') })
+    await new Promise((r) => setTimeout(r, 50))
+    const closing = l.close(5_000)
+    await new Promise((r) => setTimeout(r, 50))
+    const other = transport()
+    const refused = await rejection(other.request(l.address, { headers: {}, body: new Uint8Array() }))
+    expect((refused as TransportError).delivered).toBe(false)
+    gate.resolve()
+    expect(text((await pending).body)).toBe('late')
+    await closing
+  })
+
+  it('rejects a response bigger than maxResponseSize', async () => {
+    const l = await serve({
+      async request() {
+        return { headers: {}, body: new Uint8Array(10_000) }
+      },
+    })
+    const err = await rejection(
+      transport({ maxResponseSize: 1_000 }).request(l.address, { headers: {}, body: new Uint8Array() }),
+    )
+    expect(err.code).toBe(413)
+  })
+
+  it('validates its options', () => {
+    expect(() => createHttpTransport({ poolSize: 0 })).toThrow(/poolSize/)
+    expect(() => createHttpTransport({ poolSize: '8' as unknown as number })).not.toThrow()
+  })
+})
+
+async function collect(stream: { recv(): Promise<TransportMessage | undefined> }): Promise<string[]> {
+  const out: string[] = []
+  for (;;) {
+    const m = await stream.recv()
+    if (!m) return out
+    out.push(text(m.body))
+  }
+}
+
+describe('http transport: streams', () => {
+  it('keeps order both ways and ends cleanly when the client closes its side first', async () => {
+    let openHeaders: Record<string, string> = {}
+    const l = await serve({
+      ...echo,
+      async stream(stream) {
+        openHeaders = stream.headers
+        for (;;) {
+          const m = await stream.recv()
+          if (!m) break
+          await stream.send({ headers: { 'X-Seq': m.headers['x-seq'] }, body: m.body })
+        }
+        await stream.send({ headers: {}, body: utf8('done') })
+      },
+    })
+    const s = await transport().stream(l.address, {
+      headers: { 'Micro-Stream': '1', 'Micro-Endpoint': 'S.Echo' },
+      body: new Uint8Array(),
+    })
+    const received = collect(s)
+    for (let i = 0; i < 500; i++) await s.send({ headers: { 'X-Seq': String(i) }, body: utf8(`m${i}`) })
+    await s.closeSend()
+    const got = await received
+    expect(got).toEqual([...Array.from({ length: 500 }, (_, i) => `m${i}`), 'done'])
+    expect(openHeaders['micro-stream']).toBe('1')
+    expect(openHeaders['micro-endpoint']).toBe('S.Echo')
+    expect(await s.recv()).toBeUndefined()
+  })
+
+  it('ends cleanly when the server ends first; the client then cannot send', async () => {
+    const l = await serve({
+      ...echo,
+      async stream(stream) {
+        const first = await stream.recv()
+        await stream.send({ headers: {}, body: first?.body ?? new Uint8Array() })
+        await stream.send({ headers: {}, body: utf8('bye') })
+      },
+    })
+    const s = await transport().stream(l.address, { headers: {}, body: utf8('opening body') })
+    expect(await collect(s)).toEqual(['opening body', 'bye'])
+    await new Promise((r) => setTimeout(r, 50))
+    await expect(s.send({ headers: {}, body: utf8('late') })).rejects.toBeInstanceOf(MicroError)
+    await s.close()
+  })
+
+  it('moves large messages in order under backpressure', async () => {
+    const l = await serve({
+      ...echo,
+      async stream(stream) {
+        for (;;) {
+          const m = await stream.recv()
+          if (!m) return
+          await stream.send(m)
+        }
+      },
+    })
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() })
+    const size = 1024 * 1024
+    const sends = (async () => {
+      for (let i = 0; i < 20; i++) await s.send({ headers: {}, body: Buffer.alloc(size, i) })
+      await s.closeSend()
+    })()
+    const got: number[] = []
+    for (;;) {
+      const m = await s.recv()
+      if (!m) break
+      expect(m.body.length).toBe(size)
+      got.push(m.body[size - 1])
+    }
+    await sends
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i))
+  })
+
+  it('rejects recv with the MicroError the server ended with', async () => {
+    const l = await serve({
+      ...echo,
+      async stream(stream) {
+        await stream.send({ headers: {}, body: utf8('one') })
+        throw new MicroError('svc', 403, 'not yours')
+      },
+    })
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() })
+    expect(text((await s.recv())?.body ?? new Uint8Array())).toBe('one')
+    const err = await rejection(s.recv())
+    expect(err.toJSON()).toEqual({ id: 'svc', code: 403, detail: 'not yours', status: 'Forbidden' })
+  })
+
+  it('answers 501 when the server has no stream handler', async () => {
+    const l = await serve(echo)
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() })
+    expect((await rejection(s.recv())).code).toBe(501)
+  })
+
+  it('fires the server signal when the client tears the stream down', async () => {
+    const aborted = deferred<MicroError>()
+    const opened = deferred()
+    const l = await serve({
+      ...echo,
+      async stream(stream, ctx) {
+        opened.resolve()
+        ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason as MicroError))
+        await expect(stream.recv()).rejects.toBeInstanceOf(MicroError)
+      },
+    })
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() })
+    await opened.promise
+    await s.close()
+    expect((await aborted.promise).code).toBe(499)
+    await expect(s.recv()).rejects.toBeInstanceOf(MicroError)
+  })
+
+  it('applies the deadline to the whole stream (408) on both sides', async () => {
+    const aborted = deferred<MicroError>()
+    const l = await serve({
+      ...echo,
+      async stream(stream) {
+        stream.signal.addEventListener('abort', () => aborted.resolve(stream.signal.reason as MicroError))
+        await stream.recv().catch(() => {})
+      },
+    })
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() }, { timeout: 150 })
+    const t0 = Date.now()
+    const err = await rejection(s.recv())
+    expect(err.code).toBe(408)
+    expect(Date.now() - t0).toBeLessThan(1_500)
+    expect([408, 499]).toContain((await aborted.promise).code)
+  })
+
+  it('rejects a stream message over the server limit with 413', async () => {
+    const l = await serve(
+      {
+        ...echo,
+        async stream(stream) {
+          await stream.recv().catch(() => {})
+        },
+      },
+      { maxBodySize: 1024 },
+    )
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() })
+    await s.send({ headers: {}, body: new Uint8Array(4096) }).catch(() => {})
+    expect((await rejection(s.recv())).code).toBe(413)
+  })
+
+  it('reports connect refused for streams as not delivered', async () => {
+    const dead = createServer()
+    dead.listen(0, '127.0.0.1')
+    await once(dead, 'listening')
+    const port = (dead.address() as { port: number }).port
+    await new Promise((r) => dead.close(r))
+    const err = await rejection(
+      transport().stream(`127.0.0.1:${port}`, { headers: {}, body: new Uint8Array() }),
+    )
+    expect((err as TransportError).delivered).toBe(false)
+  })
+
+  it('cuts streams off when the listener closes past its grace period', async () => {
+    const opened = deferred()
+    const l = await createHttpTransport().listen('127.0.0.1:0', {
+      ...echo,
+      async stream(stream) {
+        opened.resolve()
+        await stream.recv().catch(() => {})
+      },
+    })
+    const s = await transport().stream(l.address, { headers: {}, body: new Uint8Array() })
+    await opened.promise
+    await l.close(50)
+    await expect(s.recv()).rejects.toBeInstanceOf(MicroError)
+  })
+})
