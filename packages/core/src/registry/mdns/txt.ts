@@ -33,6 +33,14 @@ interface GoEndpoint {
   name: string
 }
 
+/** Go's encoding/json writes map keys sorted. */
+function sortedMap(m: Record<string, string> | undefined): Record<string, string> | null {
+  if (!m) return null
+  const out: Record<string, string> = {}
+  for (const k of Object.keys(m).sort()) out[k] = m[k]
+  return out
+}
+
 function toGoValue(v: Value): GoValue {
   return { name: v.name, type: v.type, values: v.values ? v.values.map(toGoValue) : null }
 }
@@ -41,7 +49,7 @@ function toGoEndpoint(e: Endpoint): GoEndpoint {
   return {
     request: e.request ? toGoValue(e.request) : null,
     response: e.response ? toGoValue(e.response) : null,
-    metadata: e.metadata ?? null,
+    metadata: sortedMap(e.metadata),
     name: e.name,
   }
 }
@@ -50,7 +58,7 @@ function toGoEndpoint(e: Endpoint): GoEndpoint {
 export function encodeTxt(txt: MdnsTxt): string[] {
   // Field order and nulls as Go's encoding/json writes them, so the bytes match a Go node's.
   const json = JSON.stringify({
-    Metadata: txt.metadata ?? null,
+    Metadata: sortedMap(txt.metadata),
     Service: txt.service,
     Version: txt.version,
     Endpoints: txt.endpoints ? txt.endpoints.map(toGoEndpoint) : null,
