@@ -56,11 +56,13 @@ describe.skipIf(!isolated)('a cluster of two greeters', () => {
       env: { MICRO_BROKER: 'memory', MICRO_STORE: 'memory' },
     })
     // Wait until discovery sees both nodes.
-    await expect
-      .poll(async () => (await client.registry.getService('cluster-greeter').catch(() => []))[0]?.nodes.length ?? 0, {
-        timeout: 10_000,
-      })
-      .toBe(2)
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const services = await client.registry.getService('cluster-greeter').catch(() => [])
+      if (services.flatMap((s) => s.nodes).length === 2) break
+      if (Date.now() > deadline) throw new Error('discovery did not see both nodes within 10s')
+      await new Promise((r) => setTimeout(r, 100))
+    }
   })
 
   afterAll(async () => {
