@@ -127,10 +127,12 @@ export class RegistryCache implements Registry {
         this.entries.set(name, entry)
         if (this.entries.size > this.maxEntries)
           this.entries.delete(this.entries.keys().next().value as string)
-        for (const ev of flight.events) this.apply(ev)
+        // Replay what changed while the lookup ran (no longer in flight, so nothing is queued again).
+        this.inflight.delete(name)
+        for (const ev of flight.events.splice(0)) this.apply(ev)
         return this.entries.get(name)?.services ?? []
       } finally {
-        this.inflight.delete(name)
+        if (this.inflight.get(name) === flight) this.inflight.delete(name)
       }
     })()
     this.inflight.set(name, flight)
