@@ -301,7 +301,7 @@ export class PostgresStore implements Store {
         if (!isConnectionError(err) || Date.now() + delay >= deadline) throw this.toMicroError(err)
         this.logger.debug({ err: (err as Error).message }, 'postgres unavailable, retrying')
         await new Promise((resolve) => setTimeout(resolve, delay))
-        delay = Math.min(delay * 2, 500)
+        delay = Math.min(delay * 2, 500, Math.max(20, this.options.connectTimeout / 4))
       }
     }
   }

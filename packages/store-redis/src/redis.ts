@@ -131,7 +131,9 @@ export class RedisStore implements Store {
       // Commands cut off by a lost connection fail at once; `run` decides what to retry.
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 1000),
+      // Short enough that a call waiting out an outage sees several attempts within its connect timeout.
+      retryStrategy: (attempt) =>
+        Math.min(50 * 2 ** Math.min(attempt, 6), 500, Math.max(20, this.options.connectTimeout / 4)),
       connectionName: 'micro-ts-store',
     })
     this.redis.on('ready', () => {
@@ -364,7 +366,10 @@ function resolveTtl(record: StoreRecord, options: WriteOptions): number | undefi
   const check = (name: string, ms: unknown): number | undefined => {
     if (typeof ms !== 'number' || Number.isNaN(ms))
       throw badRequest(`${name} must be a number of milliseconds`)
-    return ms === Number.POSITIVE_INFINITY ? undefined : ms
+    if (ms === Number.POSITIVE_INFINITY) return undefined
+    // PX takes an integer that, added to the server's clock, must still fit in 64 bits.
+    if (ms > Number.MAX_SAFE_INTEGER) throw badRequest(`${name} is too large: ${ms} ms`)
+    return ms
   }
   if (options.ttl !== undefined) return check('ttl', options.ttl)
   if (options.expiry !== undefined) {

@@ -1,0 +1,517 @@
+/**
+ * Redis-specific behaviour beyond the conformance suite: the key layout and envelope, glob
+ * safety, SCAN (never KEYS), key prefixes, bad input, bad addresses, credentials, and private
+ * servers that crash and come back under the store.
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { isMicroError, MicroError, type Store } from '@micro-ts/core'
+import type { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import plugin, {
+  createRedisStore,
+  decodeEnvelope,
+  encodeEnvelope,
+  encodeName,
+  escapeGlob,
+  type RedisStoreOptions,
+} from '../src/index.js'
+import {
+  deleteMatching,
+  freePort,
+  PrivateRedis,
+  privateServerUnavailable,
+  REDIS_URL,
+  rawClient,
+  reachable,
+  silentServer,
+} from './helpers.js'
+
+const run = randomUUID().slice(0, 8)
+/** Every key this file writes on the shared server starts with this, and is deleted at the end. */
+const PREFIX = `micro-redis-test-${run}:`
+const up = await reachable(REDIS_URL, 'store-redis')
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array) => new TextDecoder().decode(b)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let counter = 0
+/** A key prefix of its own for one test, under the file's prefix. */
+function prefix(label: string): string {
+  counter++
+  return `${PREFIX}${label}-${counter}:`
+}
+
+const open: Store[] = []
+function store(options: RedisStoreOptions = {}): ReturnType<typeof createRedisStore> {
+  const s = createRedisStore({ address: REDIS_URL, keyPrefix: prefix('store'), ...options })
+  open.push(s)
+  return s
+}
+
+const raws: Redis[] = []
+async function raw(url = REDIS_URL): Promise<Redis> {
+  const client = rawClient(url)
+  raws.push(client)
+  await client.connect()
+  return client
+}
+
+async function rejection(p: Promise<unknown>): Promise<MicroError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err, 'expected a rejection').toBeDefined()
+  expect(isMicroError(err), String(err)).toBe(true)
+  const e = err as MicroError
+  expect(e.id).toBe('go.micro.store')
+  return e
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()))
+  for (const c of raws.splice(0)) c.disconnect()
+})
+
+afterAll(async () => {
+  if (up) await deleteMatching(REDIS_URL, `${escapeGlob(PREFIX)}*`)
+})
+
+describe('encodings', () => {
+  it('encodeName() percent-encodes only % and /', () => {
+    expect(encodeName('micro')).toBe('micro')
+    expect(encodeName('a/b%c:d*')).toBe('a%2Fb%25c:d*')
+  })
+
+  it('escapeGlob() escapes every SCAN MATCH metacharacter', () => {
+    expect(escapeGlob('a*b?c[d]e\\f^g')).toBe('a\\*b\\?c\\[d\\]e\\\\f^g')
+  })
+
+  it('the envelope keeps value and metadata apart, with or without metadata', () => {
+    const value = new Uint8Array([0, 1, 2, 255])
+    expect(decodeEnvelope(encodeEnvelope(value, null))).toEqual({ value })
+    expect(decodeEnvelope(encodeEnvelope(value, '{"a":[1]}'))).toEqual({ value, metadata: { a: [1] } })
+    expect(decodeEnvelope(encodeEnvelope(new Uint8Array(0), '{}'))).toEqual({
+      value: new Uint8Array(0),
+      metadata: {},
+    })
+    expect(() => decodeEnvelope(Buffer.from('plain string'))).toThrow(MicroError)
+  })
+})
+
+describe.skipIf(!up)('store-redis against Redis', () => {
+  describe('layout', () => {
+    it('a record is one string under <keyPrefix><database>/<table>/<key>, with its TTL set by PX', async () => {
+      const keyPrefix = prefix('layout')
+      const s = store({ keyPrefix, database: 'db', table: 'tbl' })
+      await s.write({ key: 'a/b', value: utf8('v'), metadata: { m: 1 } }, { ttl: 60_000 })
+      await s.write({ key: 'plain', value: utf8('p') })
+      const r = await raw()
+      const redisKey = `${keyPrefix}db/tbl/a/b`
+      expect(await r.type(redisKey)).toBe('string')
+      expect(decodeEnvelope((await r.getBuffer(redisKey))!)).toEqual({ value: utf8('v'), metadata: { m: 1 } })
+      const pttl = await r.pttl(redisKey)
+      expect(pttl).toBeGreaterThan(55_000)
+      expect(pttl).toBeLessThanOrEqual(60_000)
+      expect(await r.pttl(`${keyPrefix}db/tbl/plain`)).toBe(-1)
+    })
+
+    it('databases and tables with / or % in their names never share keys', async () => {
+      const s = store()
+      const places = [
+        { database: 'a/b', table: 'c' },
+        { database: 'a', table: 'b/c' },
+        { database: 'a%2Fb', table: 'c' },
+        { database: 'a', table: 'b' },
+      ]
+      for (const [i, place] of places.entries()) await s.write({ key: 'c/k', value: utf8(String(i)) }, place)
+      for (const [i, place] of places.entries()) {
+        expect(
+          (await s.read('c/k', place)).map((r) => text(r.value)),
+          JSON.stringify(place),
+        ).toEqual([String(i)])
+        expect(await s.list(place), JSON.stringify(place)).toEqual(['c/k'])
+      }
+    })
+
+    it('keyPrefix isolates stores sharing one Redis, even a prefix full of glob characters', async () => {
+      const a = store({ keyPrefix: `${prefix('shared')}app[1]*?\\:` })
+      const b = store({ keyPrefix: `${prefix('shared')}app1x:` })
+      await a.write({ key: 'k', value: utf8('a') })
+      await b.write({ key: 'k', value: utf8('b') })
+      expect(text((await a.read('k'))[0].value)).toBe('a')
+      expect(text((await b.read('k'))[0].value)).toBe('b')
+      expect(await a.list()).toEqual(['k'])
+      expect(await b.list()).toEqual(['k'])
+    })
+
+    it('the database number comes from the address path', async () => {
+      const keyPrefix = prefix('dbnum')
+      const s = store({ address: `${REDIS_URL}/3`, keyPrefix })
+      await s.write({ key: 'k', value: utf8('x') })
+      const r3 = await raw(`${REDIS_URL}/3`)
+      const r0 = await raw()
+      expect(await r3.exists(`${keyPrefix}micro/micro/k`)).toBe(1)
+      expect(await r0.exists(`${keyPrefix}micro/micro/k`)).toBe(0)
+      await s.delete('k')
+    })
+
+    it('a value under the namespace that this store did not write is a 500, not a crash', async () => {
+      const keyPrefix = prefix('foreign')
+      const s = store({ keyPrefix })
+      await (await raw()).set(`${keyPrefix}micro/micro/alien`, 'not an envelope')
+      expect((await rejection(s.read('alien'))).code).toBe(500)
+      await s.write({ key: 'mine', value: utf8('x') })
+      expect(await s.list()).toEqual(['alien', 'mine'])
+    })
+  })
+
+  describe('keys, filters and order', () => {
+    it('glob metacharacters in keys, prefixes and suffixes match only themselves', async () => {
+      const s = store()
+      const keys = ['a*', 'a*b', 'ab', 'a?', 'a[b]', 'ab]', 'a\\', 'a\\b', '[', '*', 'x^y', 'b']
+      for (const key of keys) await s.write({ key, value: utf8(key) })
+      expect(await s.list({ prefix: 'a*' })).toEqual(['a*', 'a*b'])
+      expect(await s.list({ prefix: 'a?' })).toEqual(['a?'])
+      expect(await s.list({ prefix: 'a[' })).toEqual(['a[b]'])
+      expect(await s.list({ prefix: 'a\\' })).toEqual(['a\\', 'a\\b'])
+      expect(await s.list({ suffix: ']' })).toEqual(['a[b]', 'ab]'])
+      expect(await s.list({ suffix: '*' })).toEqual(['*', 'a*'])
+      expect((await s.read('*', { prefix: true })).map((r) => r.key)).toEqual(['*'])
+      expect((await s.read('x^', { prefix: true })).map((r) => r.key)).toEqual(['x^y'])
+    })
+
+    it('a key that is both prefix and suffix of itself matches (overlapping prefix and suffix)', async () => {
+      const s = store()
+      await s.write({ key: 'aba', value: utf8('x') })
+      await s.write({ key: 'ab', value: utf8('x') })
+      expect(await s.list({ prefix: 'ab', suffix: 'ba' })).toEqual(['aba'])
+      expect(await s.list({ prefix: 'ab', suffix: 'b' })).toEqual(['ab'])
+    })
+
+    it('keys are in code-point (UTF-8 byte) order', async () => {
+      const s = store()
+      const keys = [
+        'b',
+        'B',
+        'a',
+        'A',
+        '_',
+        '~',
+        ' ',
+        '0',
+        'é',
+        'e',
+        '日',
+        '\uFF5E',
+        '🚀',
+        'aa',
+        'a b',
+        'nul\0key',
+      ]
+      for (const key of keys) await s.write({ key, value: utf8(key) })
+      const byCodePoint = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      expect(await s.list()).toEqual(byCodePoint)
+      expect(text((await s.read('nul\0key'))[0].value)).toBe('nul\0key')
+    })
+
+    it('a SCAN that takes many steps still finds every key once, in order, with filters before offset/limit', async () => {
+      const s = store({ scanCount: 3 })
+      const keys = Array.from({ length: 60 }, (_, i) => `k-${String(i).padStart(2, '0')}`)
+      for (const key of [...keys].reverse()) await s.write({ key, value: utf8(key) })
+      for (let i = 0; i < 20; i++) await s.write({ key: `other-${i}`, value: utf8('x') })
+      expect(await s.list({ prefix: 'k-' })).toEqual(keys)
+      expect(await s.list({ prefix: 'k-', offset: 10, limit: 5 })).toEqual(keys.slice(10, 15))
+      expect((await s.read('k-', { prefix: true, offset: 55 })).map((r) => r.key)).toEqual(keys.slice(55))
+    })
+
+    it('a 1 MiB binary value is stored byte for byte', async () => {
+      const keyPrefix = prefix('large')
+      const s = store({ keyPrefix })
+      const value = new Uint8Array(randomBytes(1024 * 1024))
+      await s.write({ key: 'big', value, metadata: { size: value.length } })
+      const [record] = await s.read('big')
+      expect(Buffer.compare(Buffer.from(record.value), Buffer.from(value))).toBe(0)
+      expect(record.metadata).toEqual({ size: 1024 * 1024 })
+      const stored = await (await raw()).strlen(`${keyPrefix}micro/micro/big`)
+      expect(stored).toBe(5 + JSON.stringify({ size: 1024 * 1024 }).length + 1024 * 1024)
+    })
+
+    it('100 concurrent writers all land', async () => {
+      const s = store()
+      const keys = Array.from({ length: 100 }, (_, i) => `w-${String(i).padStart(3, '0')}`)
+      await Promise.all(keys.map((key) => s.write({ key, value: utf8(key) })))
+      expect(await s.list()).toEqual(keys)
+      expect((await s.read('w-', { prefix: true })).map((r) => text(r.value))).toEqual(keys)
+    })
+  })
+
+  describe('expiry', () => {
+    it('an absolute expiry becomes a PX TTL; an infinite TTL means none; an already-expired write deletes', async () => {
+      const keyPrefix = prefix('expiry')
+      const s = store({ keyPrefix })
+      await s.write({ key: 'at', value: utf8('x') }, { expiry: new Date(Date.now() + 30_000) })
+      const pttl = await (await raw()).pttl(`${keyPrefix}micro/micro/at`)
+      expect(pttl).toBeGreaterThan(25_000)
+      expect(pttl).toBeLessThanOrEqual(30_000)
+      await s.write({ key: 'forever', value: utf8('x') }, { ttl: Number.POSITIVE_INFINITY })
+      expect((await s.read('forever'))[0].expiry).toBeUndefined()
+      await s.write({ key: 'forever', value: utf8('y') }, { ttl: 0 })
+      expect((await rejection(s.read('forever'))).code).toBe(404)
+    })
+
+    it('a TTL Redis cannot hold is a 400', async () => {
+      const s = store()
+      expect((await rejection(s.write({ key: 'far', value: utf8('x') }, { ttl: 1e300 }))).code).toBe(400)
+    })
+  })
+
+  describe('bad input', () => {
+    it('rejects with a 400 MicroError and keeps working', async () => {
+      const s = store()
+      const bad: [string, () => Promise<unknown>][] = [
+        ['lone surrogate', () => s.write({ key: 'a\uDC00', value: utf8('x') })],
+        ['lone surrogate prefix', () => s.list({ prefix: '\uD800' })],
+        ['non-string key', () => s.read(42 as unknown as string)],
+        ['negative limit', () => s.list({ limit: -1 })],
+        ['fractional offset', () => s.read('a', { prefix: true, offset: 0.5 })],
+        ['non-string table', () => s.list({ table: 7 as unknown as string })],
+        ['BigInt metadata', () => s.write({ key: 'm', value: utf8('x'), metadata: { n: 1n } })],
+        ['NaN ttl', () => s.write({ key: 'm', value: utf8('x') }, { ttl: Number.NaN })],
+        ['empty key', () => s.write({ key: '', value: utf8('x') })],
+      ]
+      for (const [what, call] of bad) expect((await rejection(call())).code, what).toBe(400)
+      await s.write({ key: 'ok', value: utf8('x') })
+      expect(await s.list()).toEqual(['ok'])
+    })
+
+    it('a malformed address or option is a 400 at construction', () => {
+      for (const address of ['postgres://127.0.0.1', 'redis://[oops', 'redis://127.0.0.1:6379/notanumber']) {
+        expect(() => createRedisStore({ address }), address).toThrow(MicroError)
+      }
+      expect(() => createRedisStore({ scanCount: 0 })).toThrow(/scanCount/)
+    })
+  })
+
+  describe('connections', () => {
+    it('an address where nothing listens fails with a 503 within the connect timeout, password masked', async () => {
+      const port = await freePort()
+      const s = store({ address: `redis://user:supersecret@127.0.0.1:${port}`, connectTimeout: 1000 })
+      const started = Date.now()
+      const e = await rejection(s.write({ key: 'k', value: utf8('x') }))
+      expect(e.code).toBe(503)
+      expect(Date.now() - started).toBeLessThan(1000 + 1500)
+      expect(e.detail).toContain('ECONNREFUSED')
+      expect(e.detail).toContain(`127.0.0.1:${port}`)
+      expect(e.detail).not.toContain('supersecret')
+    })
+
+    it('a server that accepts and never answers fails with a 503 within the connect timeout', async () => {
+      const silent = await silentServer()
+      try {
+        const s = store({ address: `redis://127.0.0.1:${silent.port}`, connectTimeout: 1000 })
+        const started = Date.now()
+        expect((await rejection(s.read('k'))).code).toBe(503)
+        expect(Date.now() - started).toBeLessThan(1000 + 1500)
+      } finally {
+        await silent.close()
+      }
+    })
+
+    it('calls after close() reject with a 503; close() twice is fine; a never-used store closes at once', async () => {
+      const s = store()
+      await s.write({ key: 'k', value: utf8('x') })
+      await s.close()
+      await s.close()
+      expect((await rejection(s.read('k'))).code).toBe(503)
+      await store().close()
+    })
+  })
+
+  describe('plugin', () => {
+    it('the default export is a store plugin named redis', () => {
+      expect(plugin.kind).toBe('store')
+      expect(plugin.name).toBe('redis')
+    })
+
+    it('MICRO_STORE=redis works through core’s plugin loader, with MICRO_STORE_ADDRESS/DATABASE/TABLE', async () => {
+      const keyPrefix = prefix('env')
+      const script = `
+        import { loadPlugin, readEnv } from '@micro-ts/core'
+        const env = readEnv(process.env)
+        const store = await loadPlugin('store', env.store.name, {
+          addresses: env.store.addresses, database: env.store.database, table: env.store.table,
+          options: { keyPrefix: process.env.TEST_KEY_PREFIX },
+        })
+        await store.write({ key: 'from-env', value: new TextEncoder().encode('ok') })
+        const [record] = await store.read('from-env')
+        console.log(JSON.stringify({ name: store.name, value: new TextDecoder().decode(record.value) }))
+        await store.close()
+      `
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: {
+          ...process.env,
+          MICRO_STORE: 'redis',
+          MICRO_STORE_ADDRESS: REDIS_URL,
+          MICRO_STORE_DATABASE: 'envdb',
+          MICRO_STORE_TABLE: 'envtable',
+          TEST_KEY_PREFIX: keyPrefix,
+        },
+        timeout: 20_000,
+      })
+      expect(JSON.parse(stdout)).toEqual({ name: 'redis', value: 'ok' })
+      expect(await (await raw()).exists(`${keyPrefix}envdb/envtable/from-env`)).toBe(1)
+    })
+  })
+})
+
+const noPrivate = privateServerUnavailable()
+if (noPrivate) {
+  if (process.env.CI) throw new Error(`store-redis restart tests cannot run: ${noPrivate} (CI is set)`)
+  console.warn(`\n!!! SKIPPING store-redis private-server tests: ${noPrivate}\n`)
+}
+
+describe.skipIf(Boolean(noPrivate))(
+  'store-redis against its own redis-server (restarts, credentials, SCAN)',
+  () => {
+    describe('credentials', () => {
+      let server: PrivateRedis
+      beforeAll(async () => {
+        server = await PrivateRedis.create(['--requirepass', 'p@ss:w/rd'])
+        const admin = rawClient(server.url(`:${encodeURIComponent('p@ss:w/rd')}`))
+        await admin.connect()
+        await admin.call('ACL', 'SETUSER', 'alice', 'on', '>alice-pw', '~*', '&*', '+@all')
+        admin.disconnect()
+      })
+      afterAll(async () => {
+        await server?.destroy()
+      })
+
+      it('a password, or a user and password, come from the address URL', async () => {
+        const withPassword = store({
+          address: server.url(`:${encodeURIComponent('p@ss:w/rd')}`),
+          keyPrefix: '',
+        })
+        await withPassword.write({ key: 'k', value: utf8('1') })
+        const asAlice = store({ address: server.url('alice:alice-pw'), keyPrefix: '' })
+        expect(text((await asAlice.read('k'))[0].value)).toBe('1')
+      })
+
+      it('a wrong or missing password is a 401 at once, the password masked', async () => {
+        for (const auth of ['alice:wrong-pw', '']) {
+          const s = store({ address: server.url(auth), connectTimeout: 5000 })
+          const started = Date.now()
+          const e = await rejection(s.read('k'))
+          expect(e.code, auth).toBe(401)
+          expect(e.detail).not.toContain('wrong-pw')
+          expect(Date.now() - started).toBeLessThan(4000)
+        }
+      })
+    })
+
+    describe('SCAN, never KEYS', () => {
+      let server: PrivateRedis
+      beforeAll(async () => {
+        server = await PrivateRedis.create()
+      })
+      afterAll(async () => {
+        await server?.destroy()
+      })
+
+      it('prefix and suffix reads and lists use SCAN and never KEYS', async () => {
+        const s = store({ address: server.url() })
+        for (let i = 0; i < 10; i++) await s.write({ key: `k${i}`, value: utf8('x') })
+        const r = await raw(server.url())
+        await r.config('RESETSTAT')
+        await s.list()
+        await s.list({ prefix: 'k', suffix: '1', limit: 1 })
+        await s.read('k', { prefix: true })
+        await s.read('1', { suffix: true })
+        const stats = (await r.info('commandstats')) as string
+        expect(stats).toMatch(/cmdstat_scan:calls=\d+/)
+        expect(stats).not.toMatch(/cmdstat_keys:/)
+      })
+    })
+
+    describe('restarts', () => {
+      let server: PrivateRedis
+      beforeAll(async () => {
+        // fsync on every write: what Redis acknowledged survives SIGKILL.
+        server = await PrivateRedis.create(['--appendonly', 'yes', '--appendfsync', 'always'])
+      })
+      afterAll(async () => {
+        await server?.destroy()
+      })
+
+      it('the same store works again after the server is killed and restarted', async () => {
+        const s = store({ address: server.url(), connectTimeout: 10_000 })
+        await s.write({ key: 'before', value: utf8('1') })
+        await server.stop()
+        await server.start()
+        expect(text((await s.read('before'))[0].value)).toBe('1')
+        await s.write({ key: 'after', value: utf8('2') })
+        expect(await s.list()).toEqual(['after', 'before'])
+      })
+
+      it('while the server is down calls fail with a 503 within the connect timeout, then recover by themselves', async () => {
+        const s = store({ address: server.url(), connectTimeout: 800 })
+        await s.write({ key: 'k', value: utf8('1') })
+        await server.stop()
+        try {
+          const started = Date.now()
+          expect((await rejection(s.read('k'))).code).toBe(503)
+          expect((await rejection(s.list())).code).toBe(503)
+          expect(Date.now() - started).toBeLessThan(2 * (800 + 1000))
+        } finally {
+          await server.start()
+        }
+        expect(text((await s.read('k'))[0].value)).toBe('1')
+      })
+
+      it('a call made during a short outage waits for the server and succeeds', async () => {
+        const s = store({ address: server.url(), connectTimeout: 10_000 })
+        await s.write({ key: 'k', value: utf8('1') })
+        await server.stop()
+        const pending = s.write({ key: 'during', value: utf8('2') })
+        await sleep(300)
+        await server.start()
+        await pending
+        expect(text((await s.read('during'))[0].value)).toBe('2')
+      })
+
+      it('a steady write loop survives a crash and restart: every acknowledged write is there afterwards', async () => {
+        const s = store({ address: server.url(), connectTimeout: 10_000 })
+        const acknowledged: string[] = []
+        const failures: unknown[] = []
+        let stop = false
+        const loop = (async () => {
+          for (let i = 0; !stop; i++) {
+            const key = `k${String(i).padStart(5, '0')}`
+            try {
+              await s.write({ key, value: utf8(key) }, { table: 'loop' })
+              acknowledged.push(key)
+            } catch (err) {
+              failures.push(err)
+            }
+          }
+        })()
+        await sleep(300)
+        await server.stop()
+        await sleep(500)
+        await server.start()
+        const resumedAt = acknowledged.length
+        await sleep(500)
+        stop = true
+        await loop
+        expect(acknowledged.length).toBeGreaterThan(resumedAt)
+        for (const f of failures) expect(isMicroError(f) && (f as MicroError).code, String(f)).toBe(503)
+        const stored = new Set(await s.list({ table: 'loop' }))
+        expect(acknowledged.filter((k) => !stored.has(k))).toEqual([])
+      }, 30_000)
+    })
+  },
+)
