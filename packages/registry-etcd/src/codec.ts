@@ -1,7 +1,8 @@
 /**
  * The value stored under a node key: go-micro's `registry.Service` JSON with exactly one node.
- * Records written by Go carry `null` for empty maps and lists; decoding turns those into empty
- * values and drops anything that is not a service record, so a stray key never breaks a lookup.
+ * As in Go, a field that is absent (a nil map, slice or pointer) is written as `null` and an
+ * empty one as `{}`/`[]`, so records round-trip exactly: decoding leaves `null` fields out.
+ * Anything that is not a service record is dropped, so a stray key never breaks a lookup.
  */
 import type { Endpoint, Node, Service, Value } from '@micro-ts/core'
 
@@ -10,10 +11,19 @@ export function encodeService(service: Service, node: Node): string {
   return JSON.stringify({
     name: service.name,
     version: service.version ?? '',
-    metadata: service.metadata ?? {},
-    endpoints: service.endpoints ?? [],
-    nodes: [{ id: node.id, address: node.address ?? '', metadata: node.metadata ?? {} }],
+    metadata: service.metadata ?? null,
+    endpoints: service.endpoints?.map(encodeEndpoint) ?? null,
+    nodes: [{ id: node.id, address: node.address ?? '', metadata: node.metadata ?? null }],
   })
+}
+
+function encodeEndpoint(e: Endpoint): object {
+  return {
+    name: e.name,
+    request: e.request ?? null,
+    response: e.response ?? null,
+    metadata: e.metadata ?? null,
+  }
 }
 
 /** Parse a stored record; `undefined` when the text is not a service record with at least one node. */
@@ -28,40 +38,44 @@ export function decodeService(text: string): Service | undefined {
   const nodes: Node[] = []
   for (const n of raw.nodes) {
     if (!isObject(n) || typeof n.id !== 'string') continue
-    nodes.push({
-      id: n.id,
-      address: typeof n.address === 'string' ? n.address : '',
-      metadata: strings(n.metadata),
-    })
+    const out: Node = { id: n.id, address: typeof n.address === 'string' ? n.address : '' }
+    const metadata = strings(n.metadata)
+    if (metadata) out.metadata = metadata
+    nodes.push(out)
   }
   if (nodes.length === 0) return undefined
-  return {
+  const service: Service = {
     name: raw.name,
     version: typeof raw.version === 'string' ? raw.version : '',
-    metadata: strings(raw.metadata),
-    endpoints: Array.isArray(raw.endpoints) ? raw.endpoints.flatMap((e) => endpoint(e)) : [],
     nodes,
   }
+  const metadata = strings(raw.metadata)
+  if (metadata) service.metadata = metadata
+  if (Array.isArray(raw.endpoints)) service.endpoints = raw.endpoints.flatMap((e) => endpoint(e))
+  return service
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-function strings(v: unknown): Record<string, string> {
+/** A string map, or undefined for `null`/absent (non-string values are dropped). */
+function strings(v: unknown): Record<string, string> | undefined {
+  if (!isObject(v)) return undefined
   const out: Record<string, string> = {}
-  if (!isObject(v)) return out
   for (const [k, s] of Object.entries(v)) if (typeof s === 'string') out[k] = s
   return out
 }
 
 function endpoint(e: unknown): Endpoint[] {
   if (!isObject(e) || typeof e.name !== 'string') return []
-  const out: Endpoint = { name: e.name, metadata: strings(e.metadata) }
+  const out: Endpoint = { name: e.name }
+  const metadata = strings(e.metadata)
   const request = value(e.request)
   const response = value(e.response)
   if (request) out.request = request
   if (response) out.response = response
+  if (metadata) out.metadata = metadata
   return [out]
 }
 
@@ -73,8 +87,7 @@ function value(v: unknown, depth = 0): Value | undefined {
     type: typeof v.type === 'string' ? v.type : '',
   }
   if (Array.isArray(v.values)) {
-    const values = v.values.map((x) => value(x, depth + 1)).filter((x): x is Value => x !== undefined)
-    if (values.length > 0) out.values = values
+    out.values = v.values.map((x) => value(x, depth + 1)).filter((x): x is Value => x !== undefined)
   }
   return out
 }

@@ -61,6 +61,8 @@ interface NodeEntry {
   lease?: Lease
   /** Pending re-registration after the lease was lost. */
   retry?: NodeJS.Timeout
+  /** Fires when the owner has not registered the node again within its TTL. */
+  expiry?: NodeJS.Timeout
 }
 
 /** Delay before the n-th attempt to re-register after a lost lease. */
@@ -113,9 +115,7 @@ export class EtcdRegistry implements Registry {
     if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
       throw badRequest(`register: ttl must be a non-negative number of milliseconds, got ${String(ttl)}`)
     }
-    // etcd leases are whole seconds, at least 1 (go-micro truncates; rounding up never expires early).
-    const seconds = ttl > 0 ? Math.max(1, Math.ceil(ttl / 1000)) : 0
-    const results = await Promise.allSettled(service.nodes.map((n) => this.registerNode(service, n, seconds)))
+    const results = await Promise.allSettled(service.nodes.map((n) => this.registerNode(service, n, ttl)))
     const failed = results.find((r) => r.status === 'rejected')
     if (failed) throw (failed as PromiseRejectedResult).reason
   }
@@ -130,6 +130,7 @@ export class EtcdRegistry implements Registry {
           const entry = this.nodes.get(key)
           this.nodes.delete(key)
           if (entry?.retry) clearTimeout(entry.retry)
+          if (entry?.expiry) clearTimeout(entry.expiry)
           try {
             await this.call('deregister', () => this.client.delete().key(key).exec())
           } finally {
@@ -203,6 +204,7 @@ export class EtcdRegistry implements Registry {
     for (const w of [...this.watchers]) w.stop()
     for (const entry of this.nodes.values()) {
       if (entry.retry) clearTimeout(entry.retry)
+      if (entry.expiry) clearTimeout(entry.expiry)
       entry.lease?.release()
     }
     this.nodes.clear()
@@ -215,12 +217,20 @@ export class EtcdRegistry implements Registry {
     await this.close()
   }
 
-  private async registerNode(service: Service, node: Node, ttl: number): Promise<void> {
+  /**
+   * `ttlMs` is the contract's TTL. The etcd lease is that, in whole seconds (at least 1, rounded
+   * up), kept alive in the background as go-micro does, so a crashed process's node expires on
+   * its own. A node whose owner stops registering it again within `ttlMs` is removed too.
+   */
+  private async registerNode(service: Service, node: Node, ttlMs: number): Promise<void> {
     const key = nodeKey(service.name, node.id)
     const value = encodeService(service, node)
+    const ttl = ttlMs > 0 ? Math.max(1, Math.ceil(ttlMs / 1000)) : 0
     const hash = createHash('sha256').update(value).update(`\0${ttl}`).digest('hex')
     await this.locked(key, async () => {
       const current = this.nodes.get(key)
+      // The owner is alive and refreshing, even when etcd is away and this call fails.
+      if (current) this.armExpiry(current, ttlMs)
       const alive = ttl === 0 || (current?.lease !== undefined && !current.lease.revoked())
       if (current && current.hash === hash && alive && !current.retry) {
         // Unchanged: the keep-alive refreshes the lease. Only check that nobody removed the key.
@@ -230,8 +240,32 @@ export class EtcdRegistry implements Registry {
       const entry: NodeEntry = { key, value, hash, ttl }
       await this.write(entry, current)
       if (current?.retry) clearTimeout(current.retry)
+      if (current?.expiry) clearTimeout(current.expiry)
       this.nodes.set(key, entry)
+      this.armExpiry(entry, ttlMs)
     })
+  }
+
+  /** (Re)start the countdown after which a node that was not registered again is removed. */
+  private armExpiry(entry: NodeEntry, ttlMs: number): void {
+    if (entry.expiry) clearTimeout(entry.expiry)
+    entry.expiry = undefined
+    if (ttlMs <= 0) return
+    entry.expiry = setTimeout(() => {
+      this.locked(entry.key, async () => {
+        if (this.closed || this.nodes.get(entry.key) !== entry) return
+        this.nodes.delete(entry.key)
+        if (entry.retry) clearTimeout(entry.retry)
+        this.logger.info(
+          { key: entry.key, ttl: ttlMs },
+          'etcd registry: node not registered again within its TTL; removed',
+        )
+        // Revoking the lease deletes the key; if etcd is away the lease runs out by itself.
+        if (entry.lease)
+          await this.call('expire', () => entry.lease!.revoke()).catch(() => entry.lease?.release())
+      }).catch(() => {})
+    }, ttlMs)
+    entry.expiry.unref?.()
   }
 
   /**

@@ -53,6 +53,14 @@ async function rejection(p: Promise<unknown>): Promise<MicroError> {
   throw new Error('expected a rejection')
 }
 
+const pause = (ms: number) => new Promise((res) => setTimeout(res, ms))
+
+/** Register `s` again every `every` ms, as a server's register interval does (failures ignored). */
+function refresher(r: EtcdRegistry, s: Service, ttl: number, every: number): { stop(): void } {
+  const timer = setInterval(() => r.register(s, { ttl }).catch(() => {}), every)
+  return { stop: () => clearInterval(timer) }
+}
+
 /** Collect watch events in the background. */
 function collect(watcher: AsyncIterable<WatchEvent>): WatchEvent[] {
   const events: WatchEvent[] = []
@@ -223,13 +231,7 @@ describe.skipIf(!sharedUp)('etcd registry (shared etcd)', () => {
       .exec()
     await raw.put(`${PREFIX}${name}/junk`).value('not json').exec()
     const [svc] = await r.getService(name)
-    expect(svc).toEqual({
-      name,
-      version: 'latest',
-      metadata: {},
-      endpoints: [],
-      nodes: [{ id: 'go-1', address: '10.0.0.1:8080', metadata: {} }],
-    })
+    expect(svc).toStrictEqual({ name, version: 'latest', nodes: [{ id: 'go-1', address: '10.0.0.1:8080' }] })
     await raw.delete().prefix(`${PREFIX}${name}/`).exec()
   })
 
@@ -293,15 +295,46 @@ describe.skipIf(!sharedUp)('etcd registry (shared etcd)', () => {
     expect(await raw.get(nodeKey(name, 'n')).exists()).toBe(true)
   })
 
-  it('keeps the lease alive, and the node expires once nothing keeps it alive', async () => {
+  it('keeps the lease alive between unchanged refreshes (which write nothing)', async () => {
+    const r = open()
+    const name = uniqueName('keepalive')
+    const key = nodeKey(name, 'n')
+    await r.register(service(name, 'n'), { ttl: 2000 })
+    const first = (await raw.get(key).exec()).kvs[0]
+    // Refresh like a server does; each refresh is skipped, so only the keep-alive holds the lease.
+    const refresh = refresher(r, service(name, 'n'), 2000, 600)
+    await pause(5000) // 2.5 TTLs
+    refresh.stop()
+    const now = (await raw.get(key).exec()).kvs[0]
+    expect(now.mod_revision).toBe(first.mod_revision)
+    expect(now.lease).toBe(first.lease)
+  })
+
+  it('removes a node its owner stopped registering again within the TTL (RegisterOptions.ttl)', async () => {
     const r = open()
     const name = uniqueName('ttl')
-    await r.register(service(name, 'n'), { ttl: 1000 })
-    // etcd's minimum lease is ~2s; well past it the keep-alive must have held the node.
-    await new Promise((res) => setTimeout(res, 4000))
+    const key = nodeKey(name, 'n')
+    const started = Date.now()
+    await r.register(service(name, 'n'), { ttl: 1500 })
+    await r.register(service(name, 'forever'))
+    await eventually(async () => !(await raw.get(key).exists()), 5000)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400)
+    expect((await r.getService(name))[0].nodes.map((n) => n.id)).toEqual(['forever'])
+    // It is forgotten: nothing re-registers it later.
+    await pause(1500)
+    expect(await raw.get(key).exists()).toBe(false)
+  })
+
+  it('a node whose process is gone expires with its lease (close() releases, does not revoke)', async () => {
+    const r = open()
+    const name = uniqueName('released')
+    await r.register(service(name, 'n'), { ttl: 60_000 })
+    const lease = (await raw.get(nodeKey(name, 'n')).exec()).kvs[0].lease
+    await r.close()
     expect(await raw.get(nodeKey(name, 'n')).exists()).toBe(true)
-    await r.close() // releases without revoking: the key must expire by itself
-    await eventually(async () => !(await raw.get(nodeKey(name, 'n')).exists()), 8000)
+    const info = await raw.leaseClient.leaseTimeToLive({ ID: lease })
+    expect(Number(info.TTL)).toBeGreaterThan(0) // still leased; etcd drops it when the TTL runs out
+    await raw.leaseClient.leaseRevoke({ ID: lease }) // tidy up instead of waiting a minute
   })
 
   it('watch reports create, update and delete (with the node that went away), filtered by service', async () => {
@@ -369,14 +402,16 @@ describe.skipIf(!sharedUp)('etcd registry (shared etcd)', () => {
     const r = open()
     const name = uniqueName('revoke')
     const key = nodeKey(name, 'n')
-    await r.register(service(name, 'n'), { ttl: 3000 })
+    // No refresh happens in this test: what comes back is the registry's own doing.
+    await r.register(service(name, 'n'), { ttl: 6000 })
     const lease = (await raw.get(key).exec()).kvs[0].lease
     await raw.leaseClient.leaseRevoke({ ID: lease })
     expect(await raw.get(key).exists()).toBe(false)
     // The keep-alive (every TTL/3) learns the lease is gone; a new lease and record follow.
-    const back = await eventually(async () => (await raw.get(key).exec()).kvs[0], 10_000)
+    const back = await eventually(async () => (await raw.get(key).exec()).kvs[0], 4500)
     expect(back.lease).not.toBe(lease)
     expect((await r.getService(name))[0].nodes[0].id).toBe('n')
+    await r.deregister(service(name, 'n'))
   })
 
   it('validates what it is given', async () => {
@@ -409,6 +444,7 @@ describe.skipIf(!binary)('etcd registry (private etcd: restarts, auth)', () => {
     registry = createEtcdRegistry({ addresses: [server.address], timeout: 2000 })
     const name = uniqueName('restart')
     await registry.register(service(name, 'n'), { ttl: 3000 })
+    const refresh = refresher(registry, service(name, 'n'), 3000, 1000)
     const events = collect(registry.watch({ service: name }))
     await new Promise((res) => setTimeout(res, 300))
     await server.restart({ downMs: 1000 })
@@ -429,18 +465,21 @@ describe.skipIf(!binary)('etcd registry (private etcd: restarts, auth)', () => {
     registry = createEtcdRegistry({ addresses: [server.address], timeout: 2000 })
     const name = uniqueName('wipe')
     await registry.register(service(name, 'n'), { ttl: 2000 })
+    const refresh = refresher(registry, service(name, 'n'), 2000, 700)
     await server.restart({ wipe: true, downMs: 500 })
     const [svc] = await eventually(() => registry!.getService(name), 20_000)
     expect(svc.nodes.map((n) => n.id)).toEqual(['n'])
     // And the new record has a live lease: it is still there after a few TTLs.
     await new Promise((res) => setTimeout(res, 5000))
     expect((await registry.getService(name))[0].nodes.map((n) => n.id)).toEqual(['n'])
+    refresh.stop()
   })
 
   it('re-registers after etcd was down for longer than the TTL', async () => {
     registry = createEtcdRegistry({ addresses: [server.address], timeout: 1000 })
     const name = uniqueName('outage')
     await registry.register(service(name, 'n'), { ttl: 2000 })
+    const refresh = refresher(registry, service(name, 'n'), 2000, 700)
     await server.kill()
     // Long enough for etcd3 to declare the lease lost (2×TTL without a keep-alive).
     await new Promise((res) => setTimeout(res, 6000))
@@ -449,6 +488,7 @@ describe.skipIf(!binary)('etcd registry (private etcd: restarts, auth)', () => {
     expect(svc.nodes.map((n) => n.id)).toEqual(['n'])
     await new Promise((res) => setTimeout(res, 5000))
     expect((await registry.getService(name))[0].nodes.map((n) => n.id)).toEqual(['n'])
+    refresh.stop()
   })
 
   it('uses credentials from the address URL or ETCD_USERNAME/ETCD_PASSWORD; wrong ones are a 401', async () => {
