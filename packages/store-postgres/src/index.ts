@@ -2,7 +2,8 @@
  * @micro-ts/store-postgres — a Micro for TypeScript store on PostgreSQL, in go-micro's layout.
  * Selected with `MICRO_STORE=postgres`; `MICRO_STORE_ADDRESS` is a PostgreSQL URL.
  */
-import { definePlugin } from '@micro-ts/core'
+import { definePlugin, type Logger, MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import type { PostgresStoreOptions } from './options.js'
 import { createPostgresStore, type PostgresStore } from './postgres.js'
 
 export {
@@ -14,6 +15,38 @@ export {
 } from './options.js'
 export { createPostgresStore, escapeLike, identifier, PostgresStore } from './postgres.js'
 
+const NUMERIC = [
+  'maxConnections',
+  'idleTimeout',
+  'connectTimeout',
+  'statementTimeout',
+  'sweepInterval',
+] as const
+const TEXT = ['address', 'database', 'table'] as const
+
+/** Plugin options as given by a runner or config (numbers may arrive as strings); unknown keys are logged. */
+function pluginOptions(raw: Record<string, unknown>, logger: Logger): PostgresStoreOptions {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(raw)) {
+    if ((NUMERIC as readonly string[]).includes(key)) {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+      if (typeof n !== 'number' || Number.isNaN(n)) {
+        throw new MicroError(
+          STORE_ERROR_ID,
+          400,
+          `postgres store: option ${key} must be a number, got ${String(value)}`,
+        )
+      }
+      out[key] = n
+    } else if ((TEXT as readonly string[]).includes(key)) {
+      out[key] = value === undefined ? undefined : String(value)
+    } else {
+      logger.warn({ option: key }, 'postgres store: unknown option ignored')
+    }
+  }
+  return out as PostgresStoreOptions
+}
+
 /**
  * The plugin core's loader finds: `create` gets `MICRO_STORE_ADDRESS` (the first address is
  * used), `MICRO_STORE_DATABASE`, `MICRO_STORE_TABLE` and any plugin options.
@@ -22,14 +55,15 @@ export default definePlugin({
   kind: 'store',
   name: 'postgres',
   create(ctx): PostgresStore {
+    const options = pluginOptions(ctx.options ?? {}, ctx.logger)
     if (ctx.addresses.length > 1) {
       ctx.logger.warn({ addresses: ctx.addresses.length }, 'postgres store: using the first address only')
     }
     return createPostgresStore({
-      ...ctx.options,
-      address: ctx.addresses[0] ?? (ctx.options.address as string | undefined),
-      database: ctx.database || (ctx.options.database as string | undefined),
-      table: ctx.table || (ctx.options.table as string | undefined),
+      ...options,
+      address: ctx.addresses[0] ?? options.address,
+      database: ctx.database || options.database,
+      table: ctx.table || options.table,
       logger: ctx.logger,
     })
   },

@@ -2,7 +2,8 @@
  * @micro-ts/store-redis — a Micro for TypeScript store on Redis.
  * Selected with `MICRO_STORE=redis`; `MICRO_STORE_ADDRESS` is a `redis://` URL.
  */
-import { definePlugin } from '@micro-ts/core'
+import { definePlugin, type Logger, MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import type { RedisStoreOptions } from './options.js'
 import { createRedisStore, type RedisStore } from './redis.js'
 
 export {
@@ -21,6 +22,32 @@ export {
   RedisStore,
 } from './redis.js'
 
+const NUMERIC = ['connectTimeout', 'commandTimeout', 'scanCount'] as const
+const TEXT = ['address', 'database', 'table', 'keyPrefix'] as const
+
+/** Plugin options as given by a runner or config (numbers may arrive as strings); unknown keys are logged. */
+function pluginOptions(raw: Record<string, unknown>, logger: Logger): RedisStoreOptions {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(raw)) {
+    if ((NUMERIC as readonly string[]).includes(key)) {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+      if (typeof n !== 'number' || Number.isNaN(n)) {
+        throw new MicroError(
+          STORE_ERROR_ID,
+          400,
+          `redis store: option ${key} must be a number, got ${String(value)}`,
+        )
+      }
+      out[key] = n
+    } else if ((TEXT as readonly string[]).includes(key)) {
+      out[key] = value === undefined ? undefined : String(value)
+    } else {
+      logger.warn({ option: key }, 'redis store: unknown option ignored')
+    }
+  }
+  return out as RedisStoreOptions
+}
+
 /**
  * The plugin core's loader finds: `create` gets `MICRO_STORE_ADDRESS` (the first address is
  * used), `MICRO_STORE_DATABASE`, `MICRO_STORE_TABLE` and any plugin options (e.g. `keyPrefix`).
@@ -29,14 +56,15 @@ export default definePlugin({
   kind: 'store',
   name: 'redis',
   create(ctx): RedisStore {
+    const options = pluginOptions(ctx.options ?? {}, ctx.logger)
     if (ctx.addresses.length > 1) {
       ctx.logger.warn({ addresses: ctx.addresses.length }, 'redis store: using the first address only')
     }
     return createRedisStore({
-      ...ctx.options,
-      address: ctx.addresses[0] ?? (ctx.options.address as string | undefined),
-      database: ctx.database || (ctx.options.database as string | undefined),
-      table: ctx.table || (ctx.options.table as string | undefined),
+      ...options,
+      address: ctx.addresses[0] ?? options.address,
+      database: ctx.database || options.database,
+      table: ctx.table || options.table,
       logger: ctx.logger,
     })
   },

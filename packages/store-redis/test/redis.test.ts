@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { isMicroError, MicroError, type Store } from '@micro-ts/core'
+import { isMicroError, MicroError, type Store, silentLogger } from '@micro-ts/core'
 import type { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import plugin, {
@@ -335,6 +335,25 @@ describe.skipIf(!up)('store-redis against Redis', () => {
     it('the default export is a store plugin named redis', () => {
       expect(plugin.kind).toBe('store')
       expect(plugin.name).toBe('redis')
+    })
+
+    it('create() takes the first address and options given as strings; a bad number is a 400', async () => {
+      const warnings: unknown[] = []
+      const logger = { ...silentLogger, warn: (o: unknown) => warnings.push(o), child: () => logger }
+      const s = (await plugin.create({
+        addresses: [REDIS_URL, 'second:1'],
+        options: { connectTimeout: '3000', scanCount: '10', keyPrefix: prefix('opts'), colour: 'blue' },
+        logger,
+        database: 'plugin_db',
+      })) as Store
+      open.push(s)
+      await s.write({ key: 'k', value: utf8('x') })
+      expect(await s.list({ database: 'plugin_db' })).toContain('k')
+      await s.delete('k')
+      expect(warnings).toHaveLength(2) // the second address and the unknown option
+      expect(() => plugin.create({ addresses: [], options: { connectTimeout: 'soon' }, logger })).toThrow(
+        /connectTimeout/,
+      )
     })
 
     it('MICRO_STORE=redis works through core’s plugin loader, with MICRO_STORE_ADDRESS/DATABASE/TABLE', async () => {
