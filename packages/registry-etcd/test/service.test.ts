@@ -1,0 +1,70 @@
+/**
+ * `MICRO_REGISTRY=etcd` end to end: core's plugin loader resolves this package by its short
+ * name, a service registers in etcd, and a client finds it there and calls it.
+ */
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { createService, isMicroError, loadPlugin, silentLogger } from '@micro-ts/core'
+import { Etcd3 } from 'etcd3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PREFIX } from '../src/index.js'
+import { canConnect, requireBackend, SHARED_ADDRESS } from './etcd-server.js'
+
+const up = requireBackend(await canConnect(SHARED_ADDRESS), `etcd is not reachable at ${SHARED_ADDRESS}`)
+
+class Greeter {
+  async Hello(req: { name: string }) {
+    return { greeting: `Hello ${req.name}` }
+  }
+}
+
+describe.skipIf(!up)('MICRO_REGISTRY=etcd through the plugin loader', () => {
+  // The loader resolves plugins from the application's directory: here, this package.
+  let cwd: string
+  beforeAll(() => {
+    cwd = process.cwd()
+    process.chdir(fileURLToPath(new URL('..', import.meta.url)))
+  })
+  afterAll(() => process.chdir(cwd))
+
+  const env = {
+    MICRO_REGISTRY: 'etcd',
+    MICRO_REGISTRY_ADDRESS: SHARED_ADDRESS,
+    MICRO_BROKER: 'memory',
+    MICRO_STORE: 'memory',
+    MICRO_SERVER_ADDRESS: '127.0.0.1:0',
+  }
+
+  it('loadPlugin("registry", "etcd") gives this package’s registry', async () => {
+    const registry = await loadPlugin('registry', 'etcd', { addresses: [SHARED_ADDRESS] })
+    expect(registry.name).toBe('etcd')
+    await registry.close()
+  })
+
+  it('a service registers in etcd under go-micro’s key, answers calls, and deregisters on stop', async () => {
+    const name = `test.etcd.service.${randomUUID().slice(0, 8)}`
+    const service = await createService({ name, env, logger: silentLogger })
+    service.handle(new Greeter())
+    await service.start()
+    const raw = new Etcd3({ hosts: SHARED_ADDRESS })
+    try {
+      const keys = await raw.getAll().prefix(`${PREFIX}${name}/`).keys()
+      expect(keys).toHaveLength(1)
+      const client = await createService({ name: `${name}.client`, env, logger: silentLogger })
+      try {
+        expect(await client.client.call(name, 'Greeter.Hello', { name: 'John' })).toEqual({
+          greeting: 'Hello John',
+        })
+        await service.stop()
+        expect(await raw.getAll().prefix(`${PREFIX}${name}/`).keys()).toEqual([])
+        const err = await client.registry.getService(name).catch((e: unknown) => e)
+        expect(isMicroError(err) && err.code).toBe(404)
+      } finally {
+        await client.stop()
+      }
+    } finally {
+      await service.stop()
+      raw.close()
+    }
+  })
+})
