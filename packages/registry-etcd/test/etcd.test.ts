@@ -58,8 +58,13 @@ const pause = (ms: number) => new Promise((res) => setTimeout(res, ms))
 /** Register `s` again every `every` ms, as a server's register interval does (failures ignored). */
 function refresher(r: EtcdRegistry, s: Service, ttl: number, every: number): { stop(): void } {
   const timer = setInterval(() => r.register(s, { ttl }).catch(() => {}), every)
+  refreshers.push(timer)
   return { stop: () => clearInterval(timer) }
 }
+const refreshers: NodeJS.Timeout[] = []
+afterEach(() => {
+  for (const t of refreshers.splice(0)) clearInterval(t)
+})
 
 /** Collect watch events in the background. */
 function collect(watcher: AsyncIterable<WatchEvent>): WatchEvent[] {
@@ -459,6 +464,7 @@ describe.skipIf(!binary)('etcd registry (private etcd: restarts, auth)', () => {
       async () => events.some((e) => e.action === 'create' && e.service.nodes[0].id === 'm'),
       15_000,
     )
+    refresh.stop()
   })
 
   it('re-registers by itself when etcd comes back empty (data lost)', async () => {
