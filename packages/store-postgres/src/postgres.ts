@@ -323,6 +323,12 @@ export class PostgresStore implements Store {
   private async create(t: Target): Promise<void> {
     const client = await this.pool.connect()
     try {
+      // An existing table is used as it is: CREATE SCHEMA checks its privilege before IF NOT EXISTS,
+      // and an application role may only have been granted the table.
+      const found = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [
+        t.qualified,
+      ])
+      if (found.rows[0]?.found) return
       await client.query('BEGIN')
       // `IF NOT EXISTS` alone still races on the catalog's unique indexes; the lock orders concurrent creators.
       await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK])
@@ -373,11 +379,12 @@ export class PostgresStore implements Store {
     const detail = `postgres store: ${e.message || String(err)}`
     let status = 500
     if (code === '28P01' || code === '28000') status = 401
+    else if (code === '42501') status = 403
     else if (code === '57014') status = 408
     else if (code.startsWith('22') || code === '54000') status = 400
     else if (isConnectionError(err) || code === '3D000' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
       status = 503
-    const message = status === 503 || status === 401 ? `${detail} (${where})` : detail
+    const message = status === 503 || status === 401 || status === 403 ? `${detail} (${where})` : detail
     return new MicroError(STORE_ERROR_ID, status, message, undefined, { cause: err })
   }
 }

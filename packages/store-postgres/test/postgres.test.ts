@@ -503,6 +503,22 @@ describe.skipIf(Boolean(noPrivate))(
       expect(Date.now() - started).toBeLessThan(4000)
     })
 
+    it('a role granted only the table (no CREATE on the database) can use a table that exists', async () => {
+      const admin = store({ address: server.url(), database: 'granted' })
+      await admin.write({ key: 'k', value: utf8('1') })
+      await rawQuery(server.url(), `CREATE ROLE bob LOGIN PASSWORD 'bob-pw'`)
+      await rawQuery(server.url(), 'GRANT USAGE ON SCHEMA granted TO bob')
+      await rawQuery(server.url(), 'GRANT SELECT, INSERT, UPDATE, DELETE ON granted.micro TO bob')
+      const bob = store({ address: server.url('bob', 'bob-pw'), database: 'granted' })
+      expect(text((await bob.read('k'))[0].value)).toBe('1')
+      await bob.write({ key: 'k2', value: utf8('2') }, { ttl: 60_000 })
+      expect(await bob.list()).toEqual(['k', 'k2'])
+      // A table bob may not create is a clear error, not a hang.
+      const denied = await rejection(bob.write({ key: 'k', value: utf8('x') }, { table: 'other' }))
+      expect(denied.code).toBe(403)
+      expect(denied.detail).toContain('permission denied')
+    })
+
     it('the pool never opens more than maxConnections connections', async () => {
       const s = store({ address: server.url(), database: 'pool', maxConnections: 3 })
       await Promise.all(Array.from({ length: 60 }, (_, i) => s.write({ key: `k${i}`, value: utf8('x') })))
