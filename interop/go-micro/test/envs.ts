@@ -2,7 +2,7 @@
  * The environments the scenarios run in: where the programs run (Place) and which MICRO_*
  * variables select go-micro's and our plugins. A suite calls `useEnv(kind)` inside a describe.
  */
-import { afterAll, afterEach, beforeAll, it } from 'vitest'
+import { afterAll, beforeAll, it } from 'vitest'
 import {
   Etcd,
   HOST,
@@ -72,7 +72,6 @@ export function prepareEnv(kind: EnvKind, missing: string[]): Env | undefined {
       }
     }
   }, 30_000)
-  afterEach(() => stopAll(), 30_000)
   afterAll(async () => {
     await stopAll()
     await ns?.destroy()

@@ -3,9 +3,22 @@
  * network namespace, and through etcd) and over NATS: each side publishes, the other receives;
  * a queue group shared across languages handles each message exactly once.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { type EnvKind, lacks, prepareEnv } from './envs.js'
-import { run, runTag, type Side, start } from './harness.js'
+import { type Place, type Proc, type Program, run, runTag, type Side, start } from './harness.js'
+
+/** Start a program for the current test only. */
+function startHere(
+  side: Side,
+  name: Program,
+  args: string[],
+  place: Place,
+  vars: Record<string, string>,
+): Proc {
+  const p = start(side, name, args, place, vars)
+  onTestFinished(() => p.stop())
+  return p
+}
 
 const kinds: EnvKind[] = ['mdns', 'etcd', 'nats']
 const missing = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await lacks(k)] as const)))
@@ -34,7 +47,7 @@ for (const kind of kinds) {
     ] as [Side, Side][]) {
       it(`${publisher} publishes, ${subscriber} receives every message with its headers`, async () => {
         const topic = `interop.${kind}.${runTag()}`
-        const sub = start(subscriber, 'subscriber', [topic], env.place, env.vars)
+        const sub = startHere(subscriber, 'subscriber', [topic], env.place, env.vars)
         await sub.waitFor((l) => l.ready === true)
         const pub = await run(publisher, 'publisher', ['--n', '5', topic], env.place, env.vars)
         expect(pub.lines, pub.stderr).toEqual([{ published: 5 }])
@@ -70,8 +83,8 @@ for (const kind of kinds) {
         ]
         // Broadcast subscribers on the same topic, one per language: each gets everything.
         const broadcast = [
-          start('go', 'subscriber', ['--name', 'interop.go.all', topic], env.place, env.vars),
-          start('ts', 'subscriber', ['--name', 'interop.ts.all', topic], env.place, env.vars),
+          startHere('go', 'subscriber', ['--name', 'interop.go.all', topic], env.place, env.vars),
+          startHere('ts', 'subscriber', ['--name', 'interop.ts.all', topic], env.place, env.vars),
         ]
         for (const p of [...members, ...broadcast]) await p.waitFor((l) => l.ready === true)
 

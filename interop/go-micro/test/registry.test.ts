@@ -65,6 +65,9 @@ for (const kind of kinds) {
           // Watch first, so the watcher sees the node arrive.
           watcher = start(reader, 'registry-dump', ['--watch', name], env.place, env.vars)
           await watcher.waitFor((l) => l.ready === true)
+          // Neither go-micro's Watch nor ours says when the watch is in place (an etcd watch
+          // request, joining the mDNS group): give it a moment before the node appears.
+          await new Promise((r) => setTimeout(r, 1_000))
           greeter = start(writer, 'greeter', ['--name', name, '--version', '1.0.0'], env.place, env.vars)
           ready = await greeter.waitFor((l) => l.ready === true)
         }, 30_000)
