@@ -8,9 +8,17 @@ import { fileURLToPath } from 'node:url'
 import { createService, loadPlugin, silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { canConnect, eventually, requireBackend, SHARED_ADDRESS } from './nats-server.js'
+import {
+  canConnect,
+  eventually,
+  hasNatsServer,
+  NatsServer,
+  requireBackend,
+  SHARED_ADDRESS,
+} from './nats-server.js'
 
 const up = requireBackend(await canConnect(SHARED_ADDRESS), `NATS is not reachable at ${SHARED_ADDRESS}`)
+const binary = requireBackend(hasNatsServer(), 'the nats-server binary is not installed')
 
 describe.skipIf(!up)('MICRO_BROKER=nats through the plugin loader', () => {
   // The loader resolves plugins from the application's directory: here, this package.
@@ -60,6 +68,61 @@ describe.skipIf(!up)('MICRO_BROKER=nats through the plugin loader', () => {
       await publisher.stop()
       await subscriber.stop()
       await raw.close()
+    }
+  })
+})
+
+describe.skipIf(!binary)('services on NATS JetStream while the server is killed and restarted', () => {
+  let server: NatsServer
+  let cwd: string
+  beforeAll(async () => {
+    cwd = process.cwd()
+    process.chdir(fileURLToPath(new URL('..', import.meta.url)))
+    server = await NatsServer.start()
+    process.env.MICRO_NATS_JETSTREAM = 'true'
+  })
+  afterAll(async () => {
+    delete process.env.MICRO_NATS_JETSTREAM
+    process.chdir(cwd)
+    await server?.stop()
+  })
+
+  it('every event whose publish resolved reaches the subscriber service', async () => {
+    const env = {
+      MICRO_REGISTRY: 'memory',
+      MICRO_BROKER: 'nats',
+      MICRO_BROKER_ADDRESS: server.address,
+      MICRO_STORE: 'memory',
+      MICRO_SERVER_ADDRESS: '127.0.0.1:0',
+    }
+    const received = new Set<number>()
+    const subscriber = await createService({ name: 'test.js.subscriber', env, logger: silentLogger })
+    subscriber.subscribe<{ n: number }>('greetings.sent', (ev) => void received.add(ev.n), {
+      queue: 'counter',
+    })
+    await subscriber.start()
+    const publisher = await createService({ name: 'test.js.publisher', env, logger: silentLogger })
+    const acknowledged: number[] = []
+    try {
+      const loop = (async () => {
+        for (let n = 0; n < 80; n++) {
+          try {
+            await publisher.client.publish('greetings.sent', { n })
+            acknowledged.push(n)
+          } catch {
+            // not acknowledged: the caller knows it was not stored
+          }
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      })()
+      await eventually(async () => acknowledged.length >= 20)
+      await server.restart(800)
+      await loop
+      expect(acknowledged.length).toBeGreaterThan(20)
+      await eventually(async () => acknowledged.every((n) => received.has(n)), 30_000)
+    } finally {
+      await publisher.stop()
+      await subscriber.stop()
     }
   })
 })

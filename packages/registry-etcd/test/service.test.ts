@@ -8,9 +8,20 @@ import { createService, isMicroError, loadPlugin, silentLogger } from '@micro-ts
 import { Etcd3 } from 'etcd3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PREFIX } from '../src/index.js'
-import { canConnect, requireBackend, SHARED_ADDRESS } from './etcd-server.js'
+import {
+  canConnect,
+  EtcdServer,
+  eventually,
+  hasEtcdBinary,
+  requireBackend,
+  SHARED_ADDRESS,
+} from './etcd-server.js'
 
 const up = requireBackend(await canConnect(SHARED_ADDRESS), `etcd is not reachable at ${SHARED_ADDRESS}`)
+const binary = requireBackend(
+  hasEtcdBinary(),
+  'the etcd binary is not installed (apt-get install etcd-server)',
+)
 
 class Greeter {
   async Hello(req: { name: string }) {
@@ -65,6 +76,74 @@ describe.skipIf(!up)('MICRO_REGISTRY=etcd through the plugin loader', () => {
     } finally {
       await service.stop()
       raw.close()
+    }
+  })
+})
+
+describe.skipIf(!binary)('a service on etcd while etcd is killed and restarted', () => {
+  let server: EtcdServer
+  let cwd: string
+  beforeAll(async () => {
+    cwd = process.cwd()
+    process.chdir(fileURLToPath(new URL('..', import.meta.url)))
+    server = await EtcdServer.start()
+  })
+  afterAll(async () => {
+    process.chdir(cwd)
+    await server?.stop()
+  })
+
+  it('calls keep being answered after etcd comes back, and the service is registered again', async () => {
+    const env = {
+      MICRO_REGISTRY: 'etcd',
+      MICRO_REGISTRY_ADDRESS: server.address,
+      MICRO_BROKER: 'memory',
+      MICRO_STORE: 'memory',
+      MICRO_SERVER_ADDRESS: '127.0.0.1:0',
+      MICRO_REGISTER_TTL: '3',
+      MICRO_REGISTER_INTERVAL: '1',
+    }
+    const name = `test.etcd.restart.${randomUUID().slice(0, 8)}`
+    const service = await createService({ name, env, logger: silentLogger })
+    service.handle(new Greeter())
+    await service.start()
+    const client = await createService({ name: `${name}.client`, env, logger: silentLogger })
+    try {
+      let ok = 0
+      let failed = 0
+      let running = true
+      const loop = (async () => {
+        while (running) {
+          try {
+            await client.client.call(name, 'Greeter.Hello', { name: 'loop' }, { timeout: 2000 })
+            ok++
+          } catch {
+            failed++
+          }
+          await new Promise((r) => setTimeout(r, 50))
+        }
+      })()
+      await eventually(async () => ok >= 5)
+      await server.restart({ wipe: true, downMs: 1500 }) // etcd comes back empty
+      const before = ok
+      // Recovered: calls succeed again, and etcd holds the node again (re-registered by itself).
+      await eventually(async () => ok >= before + 10, 20_000)
+      const fresh = await createService({ name: `${name}.fresh`, env, logger: silentLogger })
+      try {
+        await eventually(async () => (await fresh.registry.getService(name))[0].nodes.length === 1, 20_000)
+        expect(await fresh.client.call(name, 'Greeter.Hello', { name: 'new' })).toEqual({
+          greeting: 'Hello new',
+        })
+      } finally {
+        await fresh.stop()
+      }
+      running = false
+      await loop
+      // Calls during the outage may fail (`failed`); recovery is what is asserted.
+      expect(ok).toBeGreaterThan(before)
+    } finally {
+      await client.stop()
+      await service.stop()
     }
   })
 })
