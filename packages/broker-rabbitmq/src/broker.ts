@@ -167,7 +167,7 @@ export class RabbitMQBroker implements Broker {
         recovering = await amqp.connect(o.url, {
           ...o.tls,
           timeout: o.connectTimeout,
-          clientProperties: { connection_name: 'micro-ts broker' },
+          clientProperties: { connection_name: o.connectionName },
           recovery: {
             initialDelay: o.reconnectDelay,
             maxDelay: o.reconnectMaxDelay,
@@ -233,7 +233,7 @@ export class RabbitMQBroker implements Broker {
     if (!this.recovering) throw notConnected('publish')
     checkName('topic', topic)
     checkMessage(message)
-    options.signal?.throwIfAborted()
+    if (options.signal?.aborted) throw abortError(options.signal)
     // A copy: the caller may reuse its buffer as soon as publish() returns, and a retry resends it.
     const content = Buffer.from(message.body)
     const properties: amqp.Options.Publish = {
@@ -399,7 +399,7 @@ export class RabbitMQBroker implements Broker {
   ): Promise<amqp.ConfirmChannel> {
     for (;;) {
       if (!this.recovering) throw brokerError(503, 'broker disconnected')
-      signal?.throwIfAborted()
+      if (signal?.aborted) throw abortError(signal)
       if (this.publisher) {
         if (this.drained) {
           await this.wait(this.drained, deadline, signal)
@@ -567,8 +567,14 @@ export class RabbitMQBroker implements Broker {
     if (/ACCESS[-_]REFUSED|\b403\b/.test(text)) {
       return brokerError(401, `RabbitMQ at ${where} refused the credentials: ${text}`, err)
     }
-    if (/NOT[-_]ALLOWED|\b530\b/.test(text)) {
-      return brokerError(403, `RabbitMQ at ${where} refused access to the vhost: ${text}`, err)
+    // A vhost that does not exist or that the user may not use: RabbitMQ answers the open with
+    // 530 NOT_ALLOWED, which amqplib reports as an unexpected ConnectionClose.
+    if (/NOT[-_]ALLOWED|\b530\b|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+      return brokerError(
+        403,
+        `RabbitMQ at ${where} refused access to the vhost (unknown, or not permitted): ${text}`,
+        err,
+      )
     }
     return brokerError(503, `cannot reach ${where}: ${text}`, err)
   }

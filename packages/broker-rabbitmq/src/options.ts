@@ -44,6 +44,8 @@ export interface RabbitMQBrokerOptions {
   reconnectMaxDelay?: number
   /** TLS settings for `amqps://` addresses (CA, client certificate, …). */
   tls?: TlsOptions
+  /** The connection's name in RabbitMQ's management tools. Default `micro-ts broker`. */
+  connectionName?: string
   /** Where reconnects and handler failures are logged. Default: a pino logger at `warn` on stderr. */
   logger?: Logger
 }
@@ -65,6 +67,7 @@ export interface ResolvedRabbitMQOptions {
   reconnectDelay: number
   reconnectMaxDelay: number
   tls: TlsOptions | undefined
+  connectionName: string
 }
 
 export const DEFAULT_ADDRESS = 'amqp://guest:guest@127.0.0.1:5672'
@@ -140,6 +143,7 @@ export function resolveOptions(options: RabbitMQBrokerOptions = {}): ResolvedRab
       count('reconnectMaxDelay', options.reconnectMaxDelay, DEFAULT_RECONNECT_MAX_DELAY, 1),
     ),
     tls: options.tls,
+    connectionName: options.connectionName || 'micro-ts broker',
   }
 }
 
