@@ -4,13 +4,15 @@
  * skip on a laptop and fail in CI.
  */
 import { spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { HERE } from './harness.js'
 
 export default function setup(): void {
   const go = spawnSync(process.execPath, [join(HERE, 'build.mjs')], { stdio: 'inherit' })
   if (go.status !== 0 && go.status !== 3) throw new Error('building the Go interop programs failed')
-  const tsc = spawnSync('pnpm', ['exec', 'tsc', '-b', HERE], { stdio: 'inherit', cwd: HERE })
-  if (tsc.status !== 0)
+  const tsc = createRequire(join(HERE, 'package.json')).resolve('typescript/bin/tsc')
+  const ts = spawnSync(process.execPath, [tsc, '-b', HERE], { stdio: 'inherit' })
+  if (ts.status !== 0)
     throw new Error('building the TypeScript interop programs failed (tsc -b interop/go-micro)')
 }
