@@ -12,23 +12,29 @@ import pg from 'pg'
 /** The shared test server: trust auth, database `test` (DESIGN §6). */
 export const POSTGRES_URL = process.env.MICRO_TEST_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/test'
 
-/** True when the server answers; false (after a loud warning) when it does not and CI is unset; throws under CI. */
-export async function reachable(url: string, what: string): Promise<boolean> {
+/** Why the server at `url` cannot be used, or undefined when it answers. */
+export async function probe(url: string): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
   try {
     await client.connect()
     await client.query('SELECT 1')
-    return true
+    return undefined
   } catch (err) {
-    const message = `${what} at ${url} is unreachable (${(err as Error).message})`
-    if (process.env.CI) throw new Error(`${message}; CI is set, so this suite fails instead of skipping`)
-    console.warn(
-      `\n!!! SKIPPING ${what} TESTS: ${message}. Start PostgreSQL (or set MICRO_TEST_POSTGRES_URL) to run them.\n`,
-    )
-    return false
+    return `PostgreSQL at ${url} is unreachable (${(err as Error).message})`
   } finally {
     await client.end().catch(() => {})
   }
+}
+
+/** True when the server answers; false (after a loud warning) when it does not and CI is unset; throws under CI. */
+export async function reachable(url: string, what: string): Promise<boolean> {
+  const why = await probe(url)
+  if (!why) return true
+  if (process.env.CI) throw new Error(`${what}: ${why}; CI is set, so this suite fails instead of skipping`)
+  console.warn(
+    `\n!!! SKIPPING ${what} TESTS: ${why}. Start PostgreSQL (or set MICRO_TEST_POSTGRES_URL) to run them.\n`,
+  )
+  return false
 }
 
 /** A port nothing listens on right now. */

@@ -22,24 +22,30 @@ export function rawClient(url: string): Redis {
   })
 }
 
-/** True when the server answers; false (after a loud warning) when it does not and CI is unset; throws under CI. */
-export async function reachable(url: string, what: string): Promise<boolean> {
+/** Why the server at `url` cannot be used, or undefined when it answers. */
+export async function probe(url: string): Promise<string | undefined> {
   const client = rawClient(url)
   client.on('error', () => {})
   try {
     await client.connect()
     await client.ping()
-    return true
+    return undefined
   } catch (err) {
-    const message = `${what} at ${url} is unreachable (${(err as Error).message})`
-    if (process.env.CI) throw new Error(`${message}; CI is set, so this suite fails instead of skipping`)
-    console.warn(
-      `\n!!! SKIPPING ${what} TESTS: ${message}. Start Redis (or set MICRO_TEST_REDIS_URL) to run them.\n`,
-    )
-    return false
+    return `Redis at ${url} is unreachable (${(err as Error).message})`
   } finally {
     client.disconnect()
   }
+}
+
+/** True when the server answers; false (after a loud warning) when it does not and CI is unset; throws under CI. */
+export async function reachable(url: string, what: string): Promise<boolean> {
+  const why = await probe(url)
+  if (!why) return true
+  if (process.env.CI) throw new Error(`${what}: ${why}; CI is set, so this suite fails instead of skipping`)
+  console.warn(
+    `\n!!! SKIPPING ${what} TESTS: ${why}. Start Redis (or set MICRO_TEST_REDIS_URL) to run them.\n`,
+  )
+  return false
 }
 
 /** Delete every key matching `pattern` (SCAN, never KEYS). */
