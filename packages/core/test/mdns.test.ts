@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram'
 import { existsSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import makeMdns from 'multicast-dns'
+import makeMdns, { type ResponsePacket } from 'multicast-dns'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMdnsRegistry, MicroError, type Service, type WatchEvent, type Watcher } from '../src/index.js'
 import type { MdnsRegistry, MdnsRegistryOptions } from '../src/registry/mdns/index.js'
@@ -193,6 +193,8 @@ describe.runIf(isolated)('mdns registry', () => {
       nodes: [{ id: 'w1', address: '127.0.0.1:2002' }],
     })
     expect((await nextEvent(all, (e) => e.service.name === other)).action).toBe('create')
+    // The second announcement (1 s later) of an unchanged node is not news: the next event is the update.
+    await delay(1300)
     await a.register({
       name,
       version: '1',
@@ -207,6 +209,53 @@ describe.runIf(isolated)('mdns registry', () => {
     // The filtered watcher never saw the other service.
     w.stop()
     all.stop()
+  })
+
+  it("answers a go-micro client's query (ephemeral port) by unicast, echoing the question", async () => {
+    const r = registry()
+    const name = uniq('legacy')
+    await r.register({
+      name,
+      version: '3',
+      nodes: [{ id: `${name}-1`, address: '127.0.0.1:6001', metadata: { a: 'b' } }],
+    })
+    const client = makeMdns({ port: 0 })
+    try {
+      const response = new Promise<{ packet: ResponsePacket; port: number }>((resolve) =>
+        client.on('response', (packet, rinfo) => {
+          if (packet.answers.some((a) => a.type === 'PTR' && a.name === `${name}.micro`)) {
+            resolve({ packet, port: rinfo.port })
+          }
+        }),
+      )
+      client.query(
+        { id: 4242, questions: [{ name: `${name}.micro.`, type: 'PTR' }] },
+        { address: '224.0.0.251', port: 5353 },
+      )
+      const { packet, port } = await Promise.race([
+        response,
+        delay(3000).then(() => {
+          throw new Error('no answer')
+        }),
+      ])
+      expect(port).toBe(5353)
+      expect(packet.id).toBe(4242)
+      expect(packet.questions).toEqual([{ name: `${name}.micro`, type: 'PTR', class: 'IN' }])
+      const answers = packet.answers as { type: string; name: string; ttl?: number; data?: unknown }[]
+      expect(answers.map((a) => [a.type, a.name, a.ttl])).toEqual([
+        ['PTR', `${name}.micro`, 120],
+        ['SRV', `${name}-1.${name}.micro`, 120],
+        ['A', expect.any(String), 120],
+        ['TXT', `${name}-1.${name}.micro`, 120],
+      ])
+      const srv = packet.answers[1] as {
+        data: { port: number; target: string; priority: number; weight: number }
+      }
+      expect(srv.data).toMatchObject({ port: 6001, priority: 10, weight: 1, target: packet.answers[2].name })
+      expect(answers[2].data).toBe('127.0.0.1')
+    } finally {
+      await new Promise<void>((resolve) => client.destroy(() => resolve()))
+    }
   })
 
   it('watch ends on stop(), abort and close()', async () => {
