@@ -37,6 +37,12 @@ const BOOLEAN = ['durableExchange', 'durableQueues', 'persistent'] as const
 /** Options from the environment and the caller's `options` map (numbers and flags may arrive as strings). */
 function fromContext(ctx: PluginContext): RabbitMQBrokerOptions {
   const o = ctx.options ?? {}
+  if (ctx.addresses.length > 1) {
+    ctx.logger.warn(
+      { addresses: ctx.addresses.length },
+      'rabbitmq broker: several addresses given; using the first',
+    )
+  }
   const options: RabbitMQBrokerOptions = {
     address: ctx.addresses[0] ?? (typeof o.address === 'string' ? o.address : undefined),
     logger: ctx.logger,

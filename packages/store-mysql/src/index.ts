@@ -22,6 +22,12 @@ const NUMERIC = ['maxConnections', 'idleTimeout', 'connectTimeout', 'sweepInterv
 /** Options from the environment and the caller's `options` map (numbers may arrive as strings). */
 function fromContext(ctx: PluginContext): MySQLStoreOptions {
   const o = ctx.options ?? {}
+  if (ctx.addresses.length > 1) {
+    ctx.logger.warn(
+      { addresses: ctx.addresses.length },
+      'mysql store: several addresses given; using the first',
+    )
+  }
   const options: MySQLStoreOptions = {
     address: ctx.addresses[0] ?? (typeof o.address === 'string' ? o.address : undefined),
     database: ctx.database || (typeof o.database === 'string' ? o.database : undefined),

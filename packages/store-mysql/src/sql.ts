@@ -73,14 +73,23 @@ export function createTable(database: string, table: string): string {
   )
 }
 
+/**
+ * Expiry runs on the server's clock (UTC_TIMESTAMP, the same on MySQL and MariaDB, whatever the
+ * session time zone), so instances on hosts with skewed clocks agree on what has expired.
+ */
+const NOW = 'UTC_TIMESTAMP(3)'
+/** Time left in microseconds (NULL: never expires; <= 0: expired). */
+const TTL_LEFT = `TIMESTAMPDIFF(MICROSECOND, ${NOW}, ${EXPIRY}) AS ${ident('column', 'ttl')}`
+const LIVE = `(${EXPIRY} IS NULL OR ${EXPIRY} > ${NOW})`
+
 export function selectOne(database: string, table: string): string {
-  return `SELECT ${KEY}, ${VALUE}, ${METADATA}, ${EXPIRY} FROM ${tableName(database, table)} WHERE ${KEY} = ?`
+  return `SELECT ${KEY}, ${VALUE}, ${METADATA}, ${TTL_LEFT} FROM ${tableName(database, table)} WHERE ${KEY} = ?`
 }
 
 export interface MatchQuery {
-  /** `?` parameters in order: the current time, then the patterns. */
   sql: string
-  params: (string | Buffer)[]
+  /** The LIKE patterns, in order. */
+  params: Buffer[]
 }
 
 /**
@@ -91,11 +100,11 @@ export function selectMatching(
   database: string,
   table: string,
   columns: 'keys' | 'records',
-  filter: { prefix: string; suffix: string; limit: number; offset: number; now: string },
+  filter: { prefix: string; suffix: string; limit: number; offset: number },
 ): MatchQuery {
-  const what = columns === 'keys' ? KEY : `${KEY}, ${VALUE}, ${METADATA}, ${EXPIRY}`
-  const params: (string | Buffer)[] = [filter.now]
-  let sql = `SELECT ${what} FROM ${tableName(database, table)} WHERE (${EXPIRY} IS NULL OR ${EXPIRY} > ?)`
+  const what = columns === 'keys' ? KEY : `${KEY}, ${VALUE}, ${METADATA}, ${TTL_LEFT}`
+  const params: Buffer[] = []
+  let sql = `SELECT ${what} FROM ${tableName(database, table)} WHERE ${LIVE}`
   if (filter.prefix) {
     sql += ` AND ${KEY} LIKE ? ESCAPE '${LIKE_ESCAPE}'`
     params.push(Buffer.from(`${likeLiteral(filter.prefix)}%`, 'utf8'))
@@ -113,10 +122,14 @@ export function selectMatching(
   return { sql, params }
 }
 
-/** VALUES() rather than MySQL 8's row alias: MariaDB has only the former. */
+/**
+ * Parameters: key, value, metadata, time to live in microseconds (NULL: never expires).
+ * VALUES() rather than MySQL 8's row alias: MariaDB has only the former.
+ */
 export function upsert(database: string, table: string): string {
   return (
-    `INSERT INTO ${tableName(database, table)} (${KEY}, ${VALUE}, ${METADATA}, ${EXPIRY}) VALUES (?, ?, ?, ?) ` +
+    `INSERT INTO ${tableName(database, table)} (${KEY}, ${VALUE}, ${METADATA}, ${EXPIRY}) ` +
+    `VALUES (?, ?, ?, DATE_ADD(${NOW}, INTERVAL ? MICROSECOND)) ` +
     `ON DUPLICATE KEY UPDATE ${VALUE} = VALUES(${VALUE}), ${METADATA} = VALUES(${METADATA}), ${EXPIRY} = VALUES(${EXPIRY})`
   )
 }
@@ -127,12 +140,12 @@ export function deleteOne(database: string, table: string): string {
 
 /** Delete one key only while it is expired (the lazy sweep: a concurrent rewrite survives). */
 export function deleteIfExpired(database: string, table: string): string {
-  return `DELETE FROM ${tableName(database, table)} WHERE ${KEY} = ? AND ${EXPIRY} <= ?`
+  return `DELETE FROM ${tableName(database, table)} WHERE ${KEY} = ? AND ${EXPIRY} <= ${NOW}`
 }
 
 /** One batch of the background sweep. */
 export function deleteExpired(database: string, table: string, batch: number): string {
-  return `DELETE FROM ${tableName(database, table)} WHERE ${EXPIRY} <= ? LIMIT ${integer(batch)}`
+  return `DELETE FROM ${tableName(database, table)} WHERE ${EXPIRY} <= ${NOW} LIMIT ${integer(batch)}`
 }
 
 function integer(n: number): string {

@@ -17,7 +17,7 @@ import * as sql from './sql.js'
 /** The largest key the table holds: `VARBINARY(255)`. */
 export const MAX_KEY_BYTES = 255
 
-/** DATETIME's last instant; later expiries are stored as this (never reached in practice). */
+/** DATETIME's last instant: longer TTLs are cut to reach it (never reached in practice). */
 const MAX_DATETIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
 /** Rows deleted per statement by the background sweep, so one sweep never holds long locks. */
@@ -53,7 +53,8 @@ interface Row extends RowDataPacket {
   key: Buffer
   value?: Buffer
   metadata?: string | null
-  expiry?: string | null
+  /** Microseconds left (TIMESTAMPDIFF): a number, or a string when beyond 2^53. */
+  ttl?: number | string | null
 }
 
 interface Scope {
@@ -86,15 +87,6 @@ function keyBytes(key: unknown, name = 'key'): Buffer {
     throw badRequest(`${name} is ${bytes.length} bytes in UTF-8; keys are at most ${MAX_KEY_BYTES} bytes`)
   }
   return bytes
-}
-
-/** DATETIME(3) text in UTC, as the table stores it (the pool's session time zone is UTC). */
-function toDatetime(ms: number): string {
-  return new Date(Math.min(ms, MAX_DATETIME)).toISOString().replace('T', ' ').replace('Z', '')
-}
-
-function fromDatetime(text: string): number {
-  return Date.parse(`${text.replace(' ', 'T')}Z`)
 }
 
 function checkMs(name: string, ms: unknown): number {
@@ -151,10 +143,7 @@ export class MySQLStore implements Store {
       queueLimit: 0,
       enableKeepAlive: true,
       charset: 'utf8mb4',
-      timezone: 'Z',
-      // Dates and JSON as text: the same on MySQL (JSON type) and MariaDB (LONGTEXT), and no
-      // time-zone guessing by the driver. We parse both ourselves.
-      dateStrings: true,
+      // JSON as text: the same on MySQL (a JSON type) and MariaDB (LONGTEXT); we parse it ourselves.
       jsonStrings: true,
       supportBigNumbers: true,
       multipleStatements: false,
@@ -192,28 +181,25 @@ export class MySQLStore implements Store {
     const limit = count('limit', options.limit)
     const offset = count('offset', options.offset)
     const scope = this.scope(options)
-    const now = Date.now()
 
     if (!options.prefix && !options.suffix) {
       const rows = await this.query<Row[]>(scope, sql.selectOne(scope.database, scope.table), [bytes])
       const row = rows[0]
       if (!row) throw notFound()
-      const record = toRecord(row, now)
-      if (record.expiry !== undefined && record.expiry <= 0) {
-        this.deleteExpired(scope, bytes, now)
+      if (row.ttl !== null && row.ttl !== undefined && Number(row.ttl) <= 0) {
+        this.deleteExpired(scope, bytes)
         throw notFound()
       }
-      return [record]
+      return [toRecord(row)]
     }
     const q = sql.selectMatching(scope.database, scope.table, 'records', {
       prefix: options.prefix ? key : '',
       suffix: options.suffix ? key : '',
       limit,
       offset,
-      now: toDatetime(now),
     })
     const rows = await this.query<Row[]>(scope, q.sql, q.params)
-    return rows.map((row) => toRecord(row, now))
+    return rows.map((row) => toRecord(row))
   }
 
   async write(record: StoreRecord, options: WriteOptions = {}): Promise<void> {
@@ -227,22 +213,24 @@ export class MySQLStore implements Store {
     const scope = this.scope(options)
 
     const now = Date.now()
-    let expiresAt: number | undefined
+    let ttl: number | undefined
     // Precedence as in go-micro: options.ttl, then options.expiry, then the record's own expiry.
-    if (options.ttl !== undefined) expiresAt = now + checkMs('ttl', options.ttl)
+    // An absolute expiry becomes a TTL here; the server adds TTLs to its own clock.
+    if (options.ttl !== undefined) ttl = checkMs('ttl', options.ttl)
     else if (options.expiry !== undefined) {
       if (!(options.expiry instanceof Date) || Number.isNaN(options.expiry.getTime())) {
         throw badRequest('expiry must be a valid Date')
       }
-      expiresAt = options.expiry.getTime()
-    } else if (expiry !== undefined) expiresAt = now + checkMs('record expiry', expiry)
+      ttl = options.expiry.getTime() - now
+    } else if (expiry !== undefined) ttl = checkMs('record expiry', expiry)
 
-    if (expiresAt !== undefined && expiresAt <= now) {
+    if (ttl !== undefined && ttl <= 0) {
       // Already expired: the write replaces the key with nothing.
       await this.query(scope, sql.deleteOne(scope.database, scope.table), [bytes])
       return
     }
-    if (expiresAt === Number.POSITIVE_INFINITY) expiresAt = undefined
+    // DATETIME ends in year 9999: a longer TTL (Infinity included) is cut to reach it.
+    const micros = ttl === undefined ? null : String(Math.round(Math.min(ttl, MAX_DATETIME - now) * 1000))
 
     const max = await this.maxPacketSize()
     // The statement carries the value once plus the key, metadata and a few hundred bytes of SQL.
@@ -258,7 +246,7 @@ export class MySQLStore implements Store {
       bytes,
       Buffer.from(value),
       json,
-      expiresAt === undefined ? null : toDatetime(expiresAt),
+      micros,
     ])
   }
 
@@ -282,7 +270,6 @@ export class MySQLStore implements Store {
       suffix: options.suffix ?? '',
       limit,
       offset,
-      now: toDatetime(Date.now()),
     })
     const rows = await this.query<Row[]>(scope, q.sql, q.params)
     return rows.map((row) => row.key.toString('utf8'))
@@ -313,7 +300,7 @@ export class MySQLStore implements Store {
         if (this.closed) return
         const statement = sql.deleteExpired(scope.database, scope.table, SWEEP_BATCH)
         for (;;) {
-          const result = await this.query<ResultSetHeader>(scope, statement, [toDatetime(Date.now())])
+          const result = await this.query<ResultSetHeader>(scope, statement, [])
           if (result.affectedRows < SWEEP_BATCH || this.closed) break
         }
       }
@@ -340,8 +327,8 @@ export class MySQLStore implements Store {
   }
 
   /** Lazy sweep of one key found expired; a failure is only logged (the timer sweeps it later). */
-  private deleteExpired(scope: Scope, key: Buffer, now: number): void {
-    this.query(scope, sql.deleteIfExpired(scope.database, scope.table), [key, toDatetime(now)]).catch((err) =>
+  private deleteExpired(scope: Scope, key: Buffer): void {
+    this.query(scope, sql.deleteIfExpired(scope.database, scope.table), [key]).catch((err) =>
       this.logger.debug({ err: errorText(err) }, 'mysql store: deleting an expired row failed'),
     )
   }
@@ -467,12 +454,14 @@ function metadataJson(metadata: unknown): string | null {
   }
 }
 
-function toRecord(row: Row, now: number): StoreRecord {
+function toRecord(row: Row): StoreRecord {
   const record: StoreRecord = { key: row.key.toString('utf8'), value: new Uint8Array(row.value ?? []) }
   if (row.metadata !== null && row.metadata !== undefined) {
     record.metadata = JSON.parse(row.metadata) as Record<string, unknown>
   }
-  if (row.expiry !== null && row.expiry !== undefined) record.expiry = fromDatetime(row.expiry) - now
+  // Rounded up: a live record always reports at least 1 ms left.
+  if (row.ttl !== null && row.ttl !== undefined)
+    record.expiry = Math.max(1, Math.ceil(Number(row.ttl) / 1000))
   return record
 }
 

@@ -1,5 +1,5 @@
 import { isPluginDefinition, MicroError } from '@micro-ts/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import plugin, { createMySQLStore, type MySQLStore } from '../src/index.js'
 import { ADDRESS, admin, PrivateMariaDB, runId, serverReachable, silentServer } from './helpers.js'
 
@@ -256,6 +256,18 @@ describe.skipIf(!reachable)('mysql store', () => {
       await store.sweep()
       expect(await count('ttl/short2')).toBe(0)
       expect(await count('ttl/long')).toBe(1)
+    })
+
+    it("TTLs run on the server's clock: a skewed client clock changes nothing", async () => {
+      const skew = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 3_600_000)
+      try {
+        await store.write({ key: 'ttl/skew', value: bytes('x'), expiry: 60_000 })
+      } finally {
+        skew.mockRestore()
+      }
+      const left = (await store.read('ttl/skew'))[0].expiry ?? 0
+      expect(left).toBeGreaterThan(55_000)
+      expect(left).toBeLessThanOrEqual(60_000)
     })
 
     it('a TTL of zero or less deletes the key', async () => {
