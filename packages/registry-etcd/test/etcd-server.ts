@@ -3,7 +3,8 @@
  * ports (own data dir, killed by PID) for the tests that stop, wipe or reconfigure a server.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -62,6 +63,17 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/** Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate. */
+export const TLS_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'tls')
+export const tlsFile = (name: string) => path.join(TLS_DIR, name)
+
+export interface EtcdServerOptions {
+  /** Serve clients over TLS with the fixture server certificate. */
+  tls?: boolean
+  /** Also require a client certificate signed by the fixture CA. */
+  clientCertAuth?: boolean
+}
+
 /** One private etcd member on loopback. */
 export class EtcdServer {
   readonly dataRoot = mkdtempSync(path.join(tmpdir(), 'micro-etcd-test-'))
@@ -69,12 +81,18 @@ export class EtcdServer {
   private constructor(
     readonly clientPort: number,
     readonly peerPort: number,
+    private readonly options: EtcdServerOptions,
   ) {}
 
-  static async start(): Promise<EtcdServer> {
-    const server = new EtcdServer(await freePort(), await freePort())
+  static async start(options: EtcdServerOptions = {}): Promise<EtcdServer> {
+    const server = new EtcdServer(await freePort(), await freePort(), options)
     await server.spawn()
     return server
+  }
+
+  /** `https://127.0.0.1:<port>` with TLS, else `http://…`. */
+  get url(): string {
+    return `${this.options.tls ? 'https' : 'http'}://${this.address}`
   }
 
   get address(): string {
@@ -90,11 +108,17 @@ export class EtcdServer {
   }
 
   async spawn(): Promise<void> {
-    const client = `http://127.0.0.1:${this.clientPort}`
+    const client = this.url
     const peer = `http://127.0.0.1:${this.peerPort}`
+    const tlsArgs = this.options.tls
+      ? ['--cert-file', tlsFile('server.pem'), '--key-file', tlsFile('server-key.pem')]
+      : []
+    if (this.options.clientCertAuth)
+      tlsArgs.push('--client-cert-auth', '--trusted-ca-file', tlsFile('ca.pem'))
     const child = spawn(
       'etcd',
       [
+        ...tlsArgs,
         '--name',
         'test',
         '--data-dir',
@@ -129,9 +153,30 @@ export class EtcdServer {
   }
 
   private healthy(): Promise<boolean> {
-    return fetch(`http://${this.address}/health`)
-      .then(async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true')
-      .catch(() => false)
+    if (!this.options.tls) {
+      return fetch(`http://${this.address}/health`)
+        .then(async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true')
+        .catch(() => false)
+    }
+    return new Promise((resolve) => {
+      const req = https.get(
+        `${this.url}/health`,
+        {
+          ca: readFileSync(tlsFile('ca.pem')),
+          cert: readFileSync(tlsFile('client.pem')),
+          key: readFileSync(tlsFile('client-key.pem')),
+        },
+        (res) => {
+          let body = ''
+          res.on('data', (d) => {
+            body += d
+          })
+          res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')))
+        },
+      )
+      req.on('error', () => resolve(false))
+      req.setTimeout(1000, () => req.destroy())
+    })
   }
 
   /** SIGKILL by PID and wait for the exit: no graceful shutdown. */

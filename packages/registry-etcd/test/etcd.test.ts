@@ -4,6 +4,7 @@
  * lease, server restarts (with and without their data), credentials and bad addresses.
  */
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { isMicroError, MicroError, type Service, silentLogger, type WatchEvent } from '@micro-ts/core'
 import { Etcd3 } from 'etcd3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -16,6 +17,7 @@ import {
   hasEtcdBinary,
   requireBackend,
   SHARED_ADDRESS,
+  tlsFile,
 } from './etcd-server.js'
 
 const sharedUp = requireBackend(
@@ -542,3 +544,58 @@ function restoreEnv(key: string, value: string | undefined): void {
   if (value === undefined) delete process.env[key]
   else process.env[key] = value
 }
+
+describe.skipIf(!binary)('TLS (private etcd with the fixture certificates)', () => {
+  const servers: EtcdServer[] = []
+  const registries: EtcdRegistry[] = []
+  afterAll(async () => {
+    for (const r of registries) await r.close()
+    for (const s of servers) await s.stop()
+  })
+  async function start(options: { clientCertAuth?: boolean } = {}): Promise<EtcdServer> {
+    const s = await EtcdServer.start({ tls: true, ...options })
+    servers.push(s)
+    return s
+  }
+  function open(options: Parameters<typeof createEtcdRegistry>[0]): EtcdRegistry {
+    const r = createEtcdRegistry({ timeout: 2000, ...options })
+    registries.push(r)
+    return r
+  }
+
+  it('talks to an https:// endpoint with the CA given as a file or as PEM', async () => {
+    const s = await start()
+    const name = uniqueName('tls')
+    const byFile = open({ addresses: [s.url], tls: { caFile: tlsFile('ca.pem') } })
+    await byFile.register(service(name, 'n'), { ttl: 5000 })
+    const byPem = open({ addresses: [s.address], tls: { ca: readFileSync(tlsFile('ca.pem'), 'utf8') } })
+    expect((await byPem.getService(name))[0].nodes[0].id).toBe('n')
+  })
+
+  it('a server certificate it cannot verify is an error, not a hang', async () => {
+    const s = await start()
+    const err = await rejection(open({ addresses: [s.url] }).getService('x'))
+    expect([503, 408]).toContain(err.code)
+    const plain = await rejection(open({ addresses: [`http://${s.address}`] }).getService('x'))
+    expect([503, 408, 500]).toContain(plain.code)
+  })
+
+  it('presents a client certificate when etcd requires one', async () => {
+    const s = await start({ clientCertAuth: true })
+    const name = uniqueName('mtls')
+    const withCert = open({
+      addresses: [s.url],
+      tls: { caFile: tlsFile('ca.pem'), certFile: tlsFile('client.pem'), keyFile: tlsFile('client-key.pem') },
+    })
+    await withCert.register(service(name, 'n'), { ttl: 5000 })
+    expect((await withCert.getService(name))[0].nodes[0].id).toBe('n')
+    const without = open({ addresses: [s.url], tls: { caFile: tlsFile('ca.pem') } })
+    expect([503, 408, 401]).toContain((await rejection(without.getService(name))).code)
+  })
+
+  it('a TLS file that cannot be read is a 400 at construction', () => {
+    expect(() => createEtcdRegistry({ tls: { caFile: '/nonexistent/ca.pem' } })).toThrow(
+      /cannot read TLS CA file/,
+    )
+  })
+})

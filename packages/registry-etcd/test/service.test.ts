@@ -139,8 +139,8 @@ describe.skipIf(!binary)('a service on etcd while etcd is killed and restarted',
       }
       running = false
       await loop
-      // Calls during the outage may fail (`failed`); recovery is what is asserted.
-      expect(ok).toBeGreaterThan(before)
+      // Calls during the outage may fail; recovery is what is asserted.
+      expect(ok, `${failed} calls failed during the outage`).toBeGreaterThan(before)
     } finally {
       await client.stop()
       await service.stop()
