@@ -244,6 +244,32 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       expect(got.filter((g) => g.startsWith('c:true:'))).toHaveLength(5)
     })
 
+    it('a subscription whose queue is deleted behind its back comes back by itself', async () => {
+      const b = broker({ reconnectDelay: 50, reconnectMaxDelay: 200 })
+      await b.connect()
+      const topic = unique('deleted-queue')
+      const name = group('deleted-queue')
+      const got: string[] = []
+      await b.subscribe(
+        topic,
+        (e) => {
+          got.push(text(e.message.body))
+        },
+        { queue: name },
+      )
+      await withChannel((ch) => ch.deleteQueue(name))
+      // Publish until the reopened subscription has declared and bound the queue again.
+      await expect
+        .poll(
+          async () => {
+            await b.publish(topic, { headers: {}, body: bytes('again') })
+            return got.includes('again')
+          },
+          { timeout: 10_000, interval: 200 },
+        )
+        .toBe(true)
+    })
+
     it('uses an exchange that exists with other settings as it is', async () => {
       const exchange = unique('durable-ex')
       await withChannel((ch) => ch.assertExchange(exchange, 'topic', { durable: true }))
