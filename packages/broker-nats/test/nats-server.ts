@@ -57,10 +57,18 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/** Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate. */
+export const TLS_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'tls')
+export const tlsFile = (name: string) => path.join(TLS_DIR, name)
+
 export interface NatsServerOptions {
   jetstream?: boolean
   user?: string
   pass?: string
+  /** Require TLS with the fixture server certificate. */
+  tls?: boolean
+  /** Also require a client certificate signed by the fixture CA. */
+  tlsVerify?: boolean
 }
 
 /** One private nats-server on loopback. */
@@ -87,6 +95,9 @@ export class NatsServer {
     const args = ['-a', '127.0.0.1', '-p', String(this.port)]
     if (this.options.jetstream !== false) args.push('-js', '-sd', this.storeDir)
     if (this.options.user) args.push('--user', this.options.user, '--pass', this.options.pass ?? '')
+    if (this.options.tls)
+      args.push('--tls', '--tlscert', tlsFile('server.pem'), '--tlskey', tlsFile('server-key.pem'))
+    if (this.options.tlsVerify) args.push('--tlsverify', '--tlscacert', tlsFile('ca.pem'))
     const child = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr?.on('data', (d: Buffer) => {

@@ -18,6 +18,7 @@ import {
   type NatsServerOptions,
   requireBackend,
   SHARED_ADDRESS,
+  tlsFile,
 } from './nats-server.js'
 
 const sharedUp = requireBackend(
@@ -557,6 +558,31 @@ describe.skipIf(!binary)('private servers: restarts, credentials, JetStream miss
     expect((await rejection(bad.connect())).code).toBe(401)
     const none = broker({ addresses: [s.address] })
     expect((await rejection(none.connect())).code).toBe(401)
+  })
+
+  it('TLS: verifies the server with the given CA and presents a client certificate', async () => {
+    const s = await server({ tls: true, tlsVerify: true, jetstream: false })
+    const ok = broker({
+      addresses: [`tls://${s.address}`],
+      tls: { caFile: tlsFile('ca.pem'), certFile: tlsFile('client.pem'), keyFile: tlsFile('client-key.pem') },
+    })
+    await ok.connect()
+    const got: string[] = []
+    await ok.subscribe('tls.t', (e) => void got.push(text(e)))
+    await ok.publish('tls.t', msg('secret'))
+    await eventually(async () => got.length === 1)
+    const noClientCert = broker({
+      addresses: [s.address],
+      tls: { caFile: tlsFile('ca.pem') },
+      connectTimeout: 2000,
+    })
+    expect([503, 408]).toContain((await rejection(noClientCert.connect())).code)
+    const unknownCa = broker({
+      addresses: [s.address],
+      tls: { certFile: tlsFile('client.pem'), keyFile: tlsFile('client-key.pem') },
+      connectTimeout: 2000,
+    })
+    expect([503, 408]).toContain((await rejection(unknownCa.connect())).code)
   })
 
   it('JetStream mode against a server without JetStream is a clear 503', async () => {
