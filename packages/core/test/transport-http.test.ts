@@ -696,3 +696,211 @@ describe('http transport: streams', () => {
     await expect(s.recv()).rejects.toBeInstanceOf(MicroError)
   })
 })
+
+/** A minimal HTTP/1.1 request reader for the fake go-micro peers below: heads and Content-Length bodies. */
+function requestReader(
+  onRequest: (line: string, headers: Record<string, string>, body: Buffer) => void,
+  onExpect: () => void = () => {},
+) {
+  let buf = Buffer.alloc(0)
+  let continued = false
+  return (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk])
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const lines = buf.toString('latin1', 0, end).split('\r\n')
+      const headers: Record<string, string> = {}
+      for (const l of lines.slice(1))
+        headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim()
+      const length = Number(headers['content-length'] ?? 0)
+      if (buf.length < end + 4 + length) {
+        // Expect: 100-continue: the body follows only once the server said so.
+        if (headers.expect && !continued) {
+          continued = true
+          onExpect()
+        }
+        return
+      }
+      continued = false
+      const body = buf.subarray(end + 4, end + 4 + length)
+      buf = buf.subarray(end + 4 + length)
+      onRequest(lines[0], headers, body)
+    }
+  }
+}
+
+describe("http transport: go-micro's stream flavour", () => {
+  it('serves a go-micro client: POSTs in, 200 responses out, EOS at the end', async () => {
+    const received: string[] = []
+    let open: Record<string, string> = {}
+    const l = await serve({
+      ...echo,
+      async stream(stream) {
+        open = stream.headers
+        for (;;) {
+          const m = await stream.recv()
+          if (!m) break
+          received.push(text(m.body))
+          await stream.send({
+            headers: { 'Content-Type': 'application/json' },
+            body: utf8(`{"greeting":"Hello ${received.length}"}`),
+          })
+        }
+      },
+    })
+    const [host, port] = l.address.split(':')
+    const socket = connect(Number(port), host)
+    socket.on('error', () => {})
+    const post = (body: string, extra = '') =>
+      `POST / HTTP/1.1\r\nHost: ${l.address}\r\nContent-Type: application/json\r\nMicro-Service: greeter\r\n` +
+      `Micro-Endpoint: Greeter.Stream\r\nMicro-Id: 0\r\nMicro-Stream: 0\r\n${extra}Content-Length: ${body.length}\r\n\r\n${body}`
+    let replies = ''
+    socket.on('data', (c) => {
+      replies += c.toString('latin1')
+    })
+    // The opening request's body is the call's request: go-micro's server discards it for streams.
+    socket.write(post('{}') + post('{"name":"a"}'))
+    await new Promise((r) => setTimeout(r, 50))
+    socket.write(post('{"name":"b"}'))
+    await new Promise((r) => setTimeout(r, 50))
+    socket.write(post('', 'Micro-Error: EOS\r\n'))
+    await once(socket, 'close')
+    expect(received).toEqual(['{"name":"a"}', '{"name":"b"}'])
+    expect(open['micro-stream']).toBe('0')
+    const responses = replies.split('HTTP/1.1 ').slice(1)
+    expect(responses).toHaveLength(3)
+    expect(responses[0]).toMatch(/^200 OK\r\n/)
+    expect(responses[0]).toMatch(/\r\nMicro-Stream: 0\r\n/i) // the opening request's headers are echoed
+    expect(responses[0].endsWith('\r\n\r\n{"greeting":"Hello 1"}')).toBe(true)
+    expect(responses[1].endsWith('{"greeting":"Hello 2"}')).toBe(true)
+    expect(responses[2]).toMatch(/\r\nMicro-Error: EOS\r\n/)
+    expect(responses[2]).toMatch(/\r\nContent-Length: 0\r\n/)
+    // The server is still serving ordinary requests.
+    expect(text((await transport().request(l.address, { headers: {}, body: utf8('ok') })).body)).toBe('ok')
+  })
+
+  it('ends a go-micro client stream with the handler error in Micro-Error', async () => {
+    const l = await serve({
+      ...echo,
+      async stream() {
+        throw new MicroError('greeter.stream', 400, 'bad name fail')
+      },
+    })
+    const { text: answer } = await raw(
+      l.address,
+      `POST / HTTP/1.1\r\nHost: x\r\nMicro-Stream: 1\r\nContent-Length: 2\r\n\r\n{}`,
+      1_000,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(answer).toContain(
+      'Micro-Error: {"id":"greeter.stream","code":400,"detail":"bad name fail","status":"Bad Request"}',
+    )
+  })
+
+  it('streams to a go-micro server: 100 Continue, then POST per message and a response per reply', async () => {
+    const requests: { line: string; headers: Record<string, string>; body: string }[] = []
+    const server = createServer((s) => {
+      s.on('error', () => {})
+      s.on(
+        'data',
+        requestReader(
+          (line, headers, body) => {
+            requests.push({ line, headers, body: body.toString() })
+            if (requests.length === 1) return // go-micro discards the opening body of a stream
+            if (headers['micro-error'] === 'EOS') {
+              s.write('HTTP/1.1 200 OK\r\nMicro-Error: EOS\r\nContent-Length: 0\r\n\r\n')
+              return
+            }
+            const reply = `{"greeting":"Hello ${JSON.parse(body.toString()).name}"}\n`
+            s.write(
+              `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${reply.length}\r\n\r\n${reply}`,
+            )
+          },
+          // Go's server answers Expect: 100-continue when go-micro's handler reads the body.
+          () => s.write('HTTP/1.1 100 Continue\r\n\r\n'),
+        ),
+      )
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise((r) => server.close(r)))
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
+    const s = await transport().stream(address, {
+      headers: {
+        'Content-Type': 'application/json',
+        'Micro-Stream': '7',
+        'Micro-Endpoint': 'Greeter.Stream',
+      },
+      body: new Uint8Array(),
+    })
+    await s.send({ headers: { 'Content-Type': 'application/json' }, body: utf8('{"name":"a"}') })
+    expect(text((await s.recv())?.body ?? new Uint8Array())).toBe('{"greeting":"Hello a"}\n')
+    await s.send({ headers: { 'Content-Type': 'application/json' }, body: utf8('{"name":"b"}') })
+    expect(text((await s.recv())?.body ?? new Uint8Array())).toBe('{"greeting":"Hello b"}\n')
+    await s.closeSend()
+    expect(await s.recv()).toBeUndefined()
+    await s.close()
+    expect(requests[0].line).toBe('POST / HTTP/1.1')
+    expect(requests[0].headers.expect).toBe('100-continue')
+    expect(requests[0].headers['micro-stream']).toBe('7')
+    expect(requests[0].headers.upgrade).toBe('micro-stream')
+    expect(requests[0].body).toBe('{}')
+    expect(requests.slice(1).map((r) => [r.line, r.headers['micro-stream'], r.body])).toEqual([
+      ['POST / HTTP/1.1', '7', '{"name":"a"}'],
+      ['POST / HTTP/1.1', '7', '{"name":"b"}'],
+      ['POST / HTTP/1.1', '7', ''],
+    ])
+    expect(requests[3].headers['micro-error']).toBe('EOS')
+  })
+
+  it('rejects recv with the error a go-micro server ends the stream with', async () => {
+    const server = createServer((s) => {
+      s.on('error', () => {})
+      let n = 0
+      s.on(
+        'data',
+        requestReader(
+          () => {
+            if (n++ === 0) return
+            const e = '{"id":"greeter.stream","code":400,"detail":"bad name fail","status":"Bad Request"}'
+            s.write(
+              `HTTP/1.1 200 OK\r\nMicro-Error: ${e}\r\nX-Micro-Error: ${e}\r\nContent-Length: 0\r\n\r\n`,
+            )
+          },
+          () => s.write('HTTP/1.1 100 Continue\r\n\r\n'),
+        ),
+      )
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise((r) => server.close(r)))
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
+    const s = await transport().stream(address, { headers: {}, body: new Uint8Array() })
+    await s.send({ headers: {}, body: utf8('{"name":"fail"}') })
+    const err = await rejection(s.recv())
+    expect(err.toJSON()).toEqual({
+      id: 'greeter.stream',
+      code: 400,
+      detail: 'bad name fail',
+      status: 'Bad Request',
+    })
+  })
+
+  it('reports a server that refuses the stream with its error', async () => {
+    const server = createServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () =>
+        s.end(
+          'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found',
+        ),
+      )
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise((r) => server.close(r)))
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
+    const err = await rejection(transport().stream(address, { headers: {}, body: new Uint8Array() }))
+    expect(err.code).toBe(404)
+  })
+})

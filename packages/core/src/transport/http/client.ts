@@ -3,12 +3,13 @@
  * is `POST /` with the message's headers (plus Host and Content-Length from undici); the answer's
  * headers and body come back as a TransportMessage. Streams open with an HTTP/1.1 upgrade.
  */
-import type { Socket } from 'node:net'
+import { connect } from 'node:net'
 import type { Dispatcher } from 'undici'
 import { MicroError, TransportError } from '../../errors.js'
 import { abortReason } from '../../util/abort.js'
 import type { TransportMessage } from '../types.js'
-import { HttpClientStream } from './stream.js'
+import { GoMicroClientStream, lineMap, type ParsedHead, parseResponseHead } from './gomicro.js'
+import { type ClientStreamControl, HttpClientStream } from './stream.js'
 import { HOP_BY_HOP, receivedHeaders, textValue, wireValue } from './wire.js'
 
 const ERROR_ID = 'go.micro.client'
@@ -181,91 +182,134 @@ export class UnaryHandler implements Dispatcher.DispatchHandler {
 
 const EMPTY = Buffer.alloc(0)
 
-/** Opens one stream: waits for `101`, then hands the socket to an HttpClientStream. */
-export class UpgradeHandler implements Dispatcher.DispatchHandler {
-  private controller?: Dispatcher.DispatchController
-  private started = false
-  private settled = false
-  private abortReason?: MicroError
-  private status = 0
-  private headers?: Record<string, string | string[] | undefined>
-  private chunks: Buffer[] = []
-  timer?: NodeJS.Timeout
-  signal?: AbortSignal
-  readonly onAbort = (): void => this.abort(abortReason(this.signal as AbortSignal, ERROR_ID))
-
-  constructor(
-    private readonly address: string,
-    private readonly maxMessageSize: number,
-    private readonly resolve: (stream: HttpClientStream) => void,
-    private readonly reject: (error: MicroError) => void,
-    private readonly onClosed: () => void,
-  ) {}
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller
-    this.started = true
-    if (this.abortReason) controller.abort(this.abortReason)
-  }
-
-  onRequestUpgrade(
-    _controller: Dispatcher.DispatchController,
-    _statusCode: number,
-    _headers: Record<string, string | string[] | undefined>,
-    socket: import('node:stream').Duplex,
-  ): void {
-    if (this.settled) {
-      socket.destroy()
-      return
-    }
-    // Built synchronously so no byte the server sent after 101 can be missed.
-    const stream = new HttpClientStream(socket as Socket, this.address, this.maxMessageSize, this.onClosed)
-    this.settled = true
-    this.resolve(stream)
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
-    this.status = statusCode
-    this.headers = headers
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.chunks.length < 16) this.chunks.push(chunk)
-  }
-
-  onResponseEnd(): void {
-    // The server did not switch protocols: report its error (Micro-Error or JSON body) or its status.
-    const headers = receivedHeaders(this.headers ?? {})
-    const body = Buffer.concat(this.chunks).toString('utf8').trim()
-    const remote = headers['micro-error'] ?? (body.startsWith('{') ? body : undefined)
-    const err = remote
-      ? MicroError.parse(remote)
-      : new MicroError(
-          ERROR_ID,
-          this.status === 200 ? 501 : this.status,
-          `${this.address} does not serve micro-streams (HTTP ${this.status})`,
-        )
-    this.fail(err)
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.fail(transportError(this.address, err, this.started))
-  }
-
-  abort(reason: MicroError): void {
-    if (this.settled) return
-    this.abortReason = reason
-    this.fail(reason)
-    this.controller?.abort(reason)
-  }
-
-  private fail(error: MicroError): void {
-    if (this.settled) return
-    this.settled = true
-    this.reject(error)
-  }
+export interface OpenStreamOptions {
+  address: string
+  host: string
+  port: number
+  /** Flat [name, value, ...] list from requestHeaders. */
+  headers: string[]
+  body: Uint8Array
+  connectTimeout: number
+  maxMessageSize: number
 }
+
+/** A pending stream open that can be cut short (deadline, cancellation). */
+export interface StreamOpening {
+  promise: Promise<ClientStreamControl>
+  abort(reason: MicroError): void
+}
+
+/**
+ * Open a stream on its own connection. The opening `POST /` offers our upgrade
+ * (`Upgrade: micro-stream`) and also carries `Expect: 100-continue`: our servers answer `101`
+ * and switch to frames; a go-micro server answers `100 Continue` (Go does so when its handler
+ * reads the body), gets the body, and the stream continues in go-micro's flavour. No guessing,
+ * no timing: the first status line says which peer it is.
+ */
+export function openStream(o: OpenStreamOptions): StreamOpening {
+  let abort: (reason: MicroError) => void = () => {}
+  const promise = new Promise<ClientStreamControl>((resolve, reject) => {
+    const socket = connect({ host: o.host, port: o.port })
+    socket.setNoDelay(true)
+    let connected = false
+    let settled = false
+    let buffered: Buffer = Buffer.alloc(0)
+    // go-micro discards the first message of a stream; it still has to be there (and non-empty,
+    // or Go sends no 100 Continue).
+    const goBody = o.body.length > 0 ? o.body : Buffer.from('{}')
+    const timer = setTimeout(() => {
+      fail(
+        connected
+          ? new TransportError(
+              `stream to ${o.address}: no answer to the opening request within ${o.connectTimeout}ms`,
+              {
+                delivered: true,
+              },
+            )
+          : new TransportError(`${o.address}: connect failed: connect timeout (UND_ERR_CONNECT_TIMEOUT)`, {
+              delivered: false,
+            }),
+      )
+    }, o.connectTimeout)
+    const cleanup = () => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.off('error', onError)
+      socket.off('close', onClose)
+      socket.off('connect', onConnect)
+    }
+    const fail = (err: MicroError) => {
+      if (settled) return
+      settled = true
+      cleanup()
+      socket.on('error', () => {})
+      socket.destroy()
+      reject(err)
+    }
+    abort = fail
+    const onError = (err: Error) => fail(transportError(o.address, err, connected))
+    const onClose = () =>
+      fail(
+        connected
+          ? new TransportError(`stream to ${o.address}: the connection closed before the stream opened`, {
+              delivered: true,
+            })
+          : new TransportError(`${o.address}: connect failed: connection closed`, { delivered: false }),
+      )
+    const onConnect = () => {
+      connected = true
+      let head =
+        `POST / HTTP/1.1\r\nHost: ${o.address}\r\nConnection: Upgrade\r\nUpgrade: ${UPGRADE}\r\n` +
+        `Expect: 100-continue\r\nContent-Length: ${goBody.length}\r\n`
+      for (let i = 0; i < o.headers.length; i += 2) head += `${o.headers[i]}: ${o.headers[i + 1]}\r\n`
+      socket.write(`${head}\r\n`, 'latin1')
+    }
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+      let head: ParsedHead | undefined
+      try {
+        head = parseResponseHead(buffered, ERROR_ID)
+      } catch (e) {
+        fail(e as MicroError)
+        return
+      }
+      if (!head) return
+      const rest = buffered.subarray(head.size)
+      if (head.status === 101) {
+        settled = true
+        cleanup()
+        const stream = new HttpClientStream(socket, o.address, o.maxMessageSize, rest)
+        if (o.body.length > 0) stream.send({ headers: {}, body: o.body }).catch(() => {})
+        resolve(stream)
+      } else if (head.status === 100) {
+        settled = true
+        cleanup()
+        socket.write(goBody)
+        const lines = lineMap(['Host', o.address, ...o.headers])
+        resolve(new GoMicroClientStream(socket, o.address, lines, o.maxMessageSize, rest))
+      } else {
+        // Refused: read the answer's body (bounded) for its error, then report it.
+        const length = Math.min(Number(head.headers['content-length'] ?? 0) || 0, 64 * 1024)
+        if (rest.length < length) return
+        const body = rest.subarray(0, length).toString('utf8').trim()
+        const remote = head.headers['micro-error'] ?? (body.startsWith('{') ? body : undefined)
+        fail(
+          remote
+            ? MicroError.parse(remote)
+            : new MicroError(
+                ERROR_ID,
+                head.status === 200 ? 501 : head.status,
+                `${o.address} does not serve streams (HTTP ${head.status})`,
+              ),
+        )
+      }
+    }
+    socket.on('connect', onConnect)
+    socket.on('data', onData)
+    socket.on('error', onError)
+    socket.on('close', onClose)
+  })
+  return { promise, abort: (reason) => abort(reason) }
+}
+
+const UPGRADE = 'micro-stream'

@@ -18,7 +18,8 @@ import type {
   TransportHandler,
   TransportMessage,
 } from '../types.js'
-import { HttpServerStream } from './stream.js'
+import { GoMicroServerStream } from './gomicro.js'
+import { HttpServerStream, type ServerStreamControl } from './stream.js'
 import { formatAddress, HOP_BY_HOP, parseAddress, receivedHeaders, wireValue } from './wire.js'
 
 const ERROR_ID = 'go.micro.server'
@@ -30,6 +31,14 @@ const DISCARD_LIMIT = 64 * 1024 * 1024
 /** ...or for this long; then the connection is dropped. */
 const DISCARD_MS = 5_000
 const UPGRADE_PROTOCOL = 'micro-stream'
+/** Bodies up to this size are sent in the same write as the headers. */
+const ONE_WRITE_MAX = Number(process.env.MICRO_HTTP_SMALL ?? 16 * 1024)
+
+function latin1(bytes: Uint8Array): string {
+  return (
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  ).toString('latin1')
+}
 
 export interface HttpListenerOptions extends ListenOptions {
   /** Idle keep-alive connections are closed after this many ms. */
@@ -48,17 +57,33 @@ export function parseTimeoutHeader(value: string | undefined): number | undefine
   return ns > 0 ? ns / 1e6 : undefined
 }
 
-/** What the handler sees with each request; `remote` is computed on first use. */
+/**
+ * What the handler sees with each request. The AbortController is made on first use of `signal`
+ * (most requests finish without anyone asking); an abort before that is remembered.
+ */
 class Context implements RequestContext {
-  readonly controller = new AbortController()
+  private controller?: AbortController
+  private reason?: MicroError
   timer?: NodeJS.Timeout
   constructor(private readonly socket: Socket | Duplex) {}
+
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.reason) this.controller.abort(this.reason)
+    }
     return this.controller.signal
   }
+
   get remote(): string {
     const s = this.socket as Socket
     return s.remoteAddress ? formatAddress(s.remoteAddress, s.remotePort ?? 0) : ''
+  }
+
+  abort(reason: MicroError): void {
+    if (this.reason) return
+    this.reason = reason
+    this.controller?.abort(reason)
   }
 }
 
@@ -68,7 +93,9 @@ export class HttpListener implements Listener {
   /** Requests (and streams) started and not yet answered. */
   private inflight = 0
   private idleWaiter?: () => void
-  private readonly streams = new Set<HttpServerStream>()
+  private readonly streams = new Set<ServerStreamControl>()
+  /** Connections that carry a go-micro client's stream (see onGoMicroStream). */
+  private readonly goStreams = new WeakMap<Socket, GoMicroServerStream>()
   /** Upgraded sockets (node's server no longer tracks them as HTTP connections). */
   private readonly upgraded = new Set<Socket>()
   private draining = false
@@ -179,6 +206,11 @@ export class HttpListener implements Listener {
   }
 
   private onPost(req: IncomingMessage, res: ServerResponse): void {
+    const goStream = this.goStreams.get(req.socket)
+    if (goStream || req.headers['micro-stream']) {
+      this.onGoMicroStream(req, goStream)
+      return
+    }
     const url = req.url ?? '/'
     if (url !== '/' && !url.startsWith('/?')) {
       req.resume()
@@ -198,8 +230,8 @@ export class HttpListener implements Listener {
     res.once('close', () => {
       if (ctx.timer) clearTimeout(ctx.timer)
       // Closed before the answer went out: the client went away (or we are cutting connections).
-      if (!res.writableFinished && !ctx.controller.signal.aborted) {
-        ctx.controller.abort(
+      if (!res.writableFinished) {
+        ctx.abort(
           this.forced
             ? new MicroError(ERROR_ID, 503, 'server shutting down')
             : new MicroError(ERROR_ID, 499, 'client closed the connection'),
@@ -241,9 +273,7 @@ export class HttpListener implements Listener {
     const ms = parseTimeoutHeader(headers.timeout)
     if (ms !== undefined) {
       ctx.timer = setTimeout(() => {
-        if (!ctx.controller.signal.aborted) {
-          ctx.controller.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`))
-        }
+        ctx.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`))
       }, ms)
     }
     const message: TransportMessage = { headers, body }
@@ -280,7 +310,12 @@ export class HttpListener implements Listener {
       res.end()
       return
     }
-    res.end(body.length > 0 ? body : undefined)
+    if (body.length === 0) res.end()
+    else if (body.length <= ONE_WRITE_MAX) {
+      // Node writes headers and a latin1 string body as one chunk (one syscall, no writev); latin1
+      // maps bytes 1:1, so the body goes out unchanged.
+      res.end(latin1(body), 'latin1')
+    } else res.end(body)
   }
 
   /** A non-RPC answer: status, JSON MicroError body, Micro-Error header too. */
@@ -412,7 +447,11 @@ export class HttpListener implements Listener {
       `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`,
     )
     const headers = receivedHeaders(req.headers)
-    const stream = new HttpServerStream(socket, headers, this.maxBody, head)
+    this.serveStream(new HttpServerStream(socket, headers, this.maxBody, head), headers, socket)
+  }
+
+  /** Run the handler's stream function on `stream`; the stream counts as in flight until its socket closes. */
+  private serveStream(stream: ServerStreamControl, headers: Record<string, string>, socket: Socket): void {
     if (this.draining) {
       void stream.close(new MicroError(ERROR_ID, 503, 'server shutting down'))
       return
@@ -459,6 +498,50 @@ export class HttpListener implements Listener {
         (err: unknown) => stream.close(MicroError.from(err, ERROR_ID)),
       )
       .finally(finish)
+  }
+
+  /**
+   * A `POST /` that belongs to a go-micro client's stream (it has `Micro-Stream`, or arrives on a
+   * connection such a stream owns). go-micro hijacks the connection here; node's server cannot,
+   * so requests keep arriving through it (in order) and answers are written straight to the
+   * socket, never through `res`. node keeps each request's objects until the connection closes,
+   * a few KB per message: fine for RPC streams, not for endless ones (use our own client).
+   */
+  private onGoMicroStream(req: IncomingMessage, existing: GoMicroServerStream | undefined): void {
+    const socket = req.socket
+    let stream = existing
+    if (!stream) {
+      // Registered now, not at the end of the body: the next request can be parsed before that.
+      const headers = receivedHeaders(req.headers)
+      stream = new GoMicroServerStream(socket, headers)
+      this.goStreams.set(socket, stream)
+      socket.on('error', () => {})
+      this.upgraded.add(socket)
+      socket.once('close', () => this.upgraded.delete(socket))
+    }
+    const target = stream
+    let chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= this.maxBody) chunks.push(chunk)
+      else chunks = []
+    })
+    req.on('error', () => {})
+    req.on('end', () => {
+      if (size > this.maxBody) {
+        const err = new MicroError(ERROR_ID, 413, `stream message exceeds the limit of ${this.maxBody} bytes`)
+        target.abort(err, false)
+        void target.close(err)
+        return
+      }
+      if (existing) {
+        existing.push(receivedHeaders(req.headers), chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+        return
+      }
+      // The opening request: its body is the call's request, which go-micro discards for streams.
+      this.serveStream(target, target.headers, socket)
+    })
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * Both ends of a micro-stream: ordered frames on a raw (upgraded) socket. Each side sends
- * MESSAGE frames and finishes with END (or ERROR); the socket closes once both sides finished.
+ * Streams on a raw socket: the ordered message queue, end-of-stream and failure handling that
+ * every stream flavour shares, and the micro-stream flavour (length-prefixed frames after an
+ * HTTP/1.1 upgrade, see frames.ts). go-micro's own flavour is in gomicro.ts.
  */
 import type { Socket } from 'node:net'
 import { MicroError, TransportError } from '../../errors.js'
@@ -27,48 +28,65 @@ interface Waiter {
   reject(error: MicroError): void
 }
 
-abstract class FramedStream {
+/**
+ * One stream on one socket. Subclasses turn messages into bytes (`encode`, `endBytes`) and,
+ * when they read the socket themselves, bytes into messages (`parse` → `deliver`/`remoteEnd`).
+ */
+export abstract class MessageStream {
   protected readonly controller = new AbortController()
-  private readonly decoder: FrameDecoder
   private readonly inbox: TransportMessage[] = []
   private readonly waiters: Waiter[] = []
   private paused = false
-  /** The peer sent END or ERROR: it sends nothing more. */
+  /** The peer finished its side: it sends nothing more. */
   protected remoteEnded = false
-  /** We sent END or ERROR. */
+  /** We finished our side. */
   protected localEnded = false
-  /** The ERROR the peer sent; recv rejects with it once the inbox is empty. */
+  /** The error the peer ended with; recv rejects with it once the inbox is empty. */
   private remoteError?: MicroError
   /** Why this stream can no longer be used (lost connection, deadline, local close). */
   protected failure?: MicroError
-  private closed = false
+  protected closed = false
   private ending = false
-  /** The byte stream broke (bad frame): ignore whatever else arrives. */
+  /** The byte stream broke (unparseable): ignore whatever else arrives. */
   private broken = false
   private drainWait?: Promise<void>
   private drainDone?: () => void
 
   constructor(
     protected readonly socket: Socket,
-    limit: number,
-    head?: Buffer,
+    readsSocket: boolean,
   ) {
-    this.decoder = new FrameDecoder(limit, (type, payload) => this.onFrame(type, payload))
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    if (readsSocket) socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('drain', () => this.releaseDrain())
     socket.on('error', () => {
       // 'close' follows and reports the loss.
     })
     socket.on('end', () => this.onPeerEnd())
     socket.on('close', () => this.onClose())
-    if (head && head.length > 0) this.onData(head)
   }
 
+  protected abstract errorId(): string
   /** The error for a connection that closed before the peer finished its side. */
   protected abstract lost(): MicroError
   /** The error for sending after the peer finished and closed the connection. */
   protected abstract peerClosed(): MicroError
+  /** One message as bytes. */
+  protected abstract encode(message: TransportMessage): (Buffer | string)[]
+  /** What ends our side (with an error, or cleanly). */
+  protected abstract endBytes(error?: MicroError): Buffer | string | undefined
+  /** Bytes read off the socket (only when constructed with readsSocket). Throw a MicroError when they make no sense. */
+  protected parse(_chunk: Buffer): void {}
+  /** What to tell the peer when its bytes made no sense (undefined: nothing, just close). */
+  protected protocolErrorBytes(_error: MicroError): Buffer | string | undefined {
+    return undefined
+  }
+
+  /** Run `fn` once the connection is gone. */
+  onceClosed(fn: () => void): void {
+    if (this.closed) fn()
+    else this.socket.once('close', fn)
+  }
 
   recv(): Promise<TransportMessage | undefined> {
     if (this.inbox.length > 0) {
@@ -88,29 +106,58 @@ abstract class FramedStream {
   async send(message: TransportMessage): Promise<void> {
     if (this.failure) throw this.failure
     if (this.localEnded) throw new MicroError(this.errorId(), 400, 'stream: send after this side was closed')
-    if (this.closed || !this.socket.writable)
-      throw new MicroError(this.errorId(), 499, 'stream: the peer closed it')
-    const frames = encodeMessage(message)
-    let ok: boolean
-    if (frames.length === 1) {
-      ok = this.socket.write(frames[0])
-    } else {
-      this.socket.cork()
-      this.socket.write(frames[0])
-      ok = this.socket.write(frames[1])
-      this.socket.uncork()
-    }
-    if (!ok) await this.drained()
+    if (this.closed || !this.socket.writable) throw this.peerClosed()
+    if (!this.write(this.encode(message))) await this.drained()
     if (this.failure) throw this.failure
   }
 
-  protected abstract errorId(): string
+  /** Write chunks as one batch; false when the socket wants us to wait for 'drain'. */
+  protected write(chunks: (Buffer | string)[]): boolean {
+    if (chunks.length === 1) return this.socket.write(chunks[0], 'latin1')
+    this.socket.cork()
+    let ok = true
+    for (const c of chunks) ok = this.socket.write(c, 'latin1')
+    this.socket.uncork()
+    return ok
+  }
 
-  /** Send END (or ERROR): this side is done. */
+  /** A message from the peer, in order. */
+  protected deliver(message: TransportMessage): void {
+    if (this.remoteEnded) return // nothing may follow the end
+    const waiter = this.waiters.shift()
+    if (waiter) {
+      waiter.resolve(message)
+      return
+    }
+    this.inbox.push(message)
+    if (!this.paused && this.inbox.length >= HIGH_WATER) {
+      this.paused = true
+      this.socket.pause()
+    }
+  }
+
+  /** The peer finished its side, cleanly or with `error` (which also ends ours). */
+  protected remoteEnd(error?: MicroError): void {
+    if (this.remoteEnded) return
+    this.remoteEnded = true
+    if (error) {
+      this.remoteError = error
+      for (const w of this.waiters.splice(0)) w.reject(error)
+      if (!this.failure) this.failure = error
+      if (!this.controller.signal.aborted && !this.localEnded) this.controller.abort(error)
+      this.localEnded = true
+    } else {
+      for (const w of this.waiters.splice(0)) w.resolve(undefined)
+    }
+    this.finishIfDone()
+  }
+
+  /** Finish our side. */
   protected endLocal(error?: MicroError): void {
     if (this.localEnded) return
     this.localEnded = true
-    if (!this.closed && this.socket.writable) this.socket.write(error ? encodeError(error) : endFrame())
+    const bytes = this.endBytes(error)
+    if (bytes !== undefined && !this.closed && this.socket.writable) this.socket.write(bytes, 'latin1')
     this.finishIfDone()
   }
 
@@ -152,53 +199,24 @@ abstract class FramedStream {
     done?.()
   }
 
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     if (this.broken) return
     try {
-      this.decoder.push(chunk)
+      this.parse(chunk)
     } catch (e) {
       this.broken = true
       const err = e instanceof MicroError ? e : new MicroError(this.errorId(), 400, String(e))
-      // Tell the peer why, then drop the connection: the byte stream can no longer be trusted.
-      if (!this.closed && this.socket.writable) this.socket.write(encodeError(err))
+      // Tell the peer why (when the flavour can), then drop the connection: the bytes can no longer be trusted.
+      const bytes = this.protocolErrorBytes(err)
+      if (bytes !== undefined && !this.closed && this.socket.writable) this.socket.write(bytes, 'latin1')
       this.fail(err, false)
       this.shutdown()
     }
   }
 
-  private onFrame(type: number, payload: Buffer): void {
-    if (this.remoteEnded) return // nothing may follow END/ERROR
-    if (type === FRAME_MESSAGE) {
-      const message = decodeMessage(payload)
-      const waiter = this.waiters.shift()
-      if (waiter) {
-        waiter.resolve(message)
-        return
-      }
-      this.inbox.push(message)
-      if (!this.paused && this.inbox.length >= HIGH_WATER) {
-        this.paused = true
-        this.socket.pause()
-      }
-      return
-    }
-    this.remoteEnded = true
-    if (type === FRAME_ERROR) {
-      this.remoteError = MicroError.parse(payload.toString('utf8'))
-      for (const w of this.waiters.splice(0)) w.reject(this.remoteError)
-      // The peer failed: our side is over too.
-      if (!this.failure) this.failure = this.remoteError
-      if (!this.controller.signal.aborted && !this.localEnded) this.controller.abort(this.remoteError)
-      this.localEnded = true
-    } else if (type === FRAME_END) {
-      for (const w of this.waiters.splice(0)) w.resolve(undefined)
-    }
-    this.finishIfDone()
-  }
-
   /**
-   * The peer half-closed the connection. Neither side does that while its stream runs (END is a
-   * frame), so the peer is gone: fail what is unfinished and close our half too.
+   * The peer half-closed the connection. Neither side does that while its stream runs (ends are
+   * messages), so the peer is gone: fail what is unfinished and close our half too.
    */
   private onPeerEnd(): void {
     if (!this.remoteEnded) this.fail(this.failure ?? this.lost(), false)
@@ -214,8 +232,47 @@ abstract class FramedStream {
   }
 }
 
-/** The server's end of a stream. close() is final: the socket ends once END/ERROR is out. */
-export class HttpServerStream extends FramedStream implements ServerStream {
+/** The micro-stream flavour: frames both ways (see frames.ts). */
+abstract class FramedStream extends MessageStream {
+  private readonly decoder: FrameDecoder
+
+  constructor(socket: Socket, limit: number, head?: Buffer) {
+    super(socket, true)
+    this.decoder = new FrameDecoder(limit, (type, payload) => this.onFrame(type, payload))
+    if (head && head.length > 0) this.onData(head)
+  }
+
+  protected encode(message: TransportMessage): Buffer[] {
+    return encodeMessage(message)
+  }
+
+  protected endBytes(error?: MicroError): Buffer {
+    return error ? encodeError(error) : endFrame()
+  }
+
+  protected override parse(chunk: Buffer): void {
+    this.decoder.push(chunk)
+  }
+
+  protected override protocolErrorBytes(error: MicroError): Buffer {
+    return encodeError(error)
+  }
+
+  private onFrame(type: number, payload: Buffer): void {
+    if (type === FRAME_MESSAGE) this.deliver(decodeMessage(payload))
+    else if (type === FRAME_ERROR) this.remoteEnd(MicroError.parse(payload.toString('utf8')))
+    else if (type === FRAME_END) this.remoteEnd()
+  }
+}
+
+/** What the listener needs from any server-side stream. */
+export interface ServerStreamControl extends ServerStream {
+  /** Abort the handler's signal (deadline, shutdown); recv/send reject with `reason`. */
+  abort(reason: MicroError, destroy: boolean): void
+}
+
+/** The server's end of a micro-stream. close() is final: the socket ends once END/ERROR is out. */
+export class HttpServerStream extends FramedStream implements ServerStreamControl {
   constructor(
     socket: Socket,
     readonly headers: Record<string, string>,
@@ -227,10 +284,6 @@ export class HttpServerStream extends FramedStream implements ServerStream {
 
   get signal(): AbortSignal {
     return this.controller.signal
-  }
-
-  get finished(): boolean {
-    return this.localEnded
   }
 
   protected errorId(): string {
@@ -252,22 +305,27 @@ export class HttpServerStream extends FramedStream implements ServerStream {
     this.shutdown()
   }
 
-  /** Abort the handler's signal (deadline, server shutdown); recv/send reject with `reason`. */
   abort(reason: MicroError, destroy: boolean): void {
     this.fail(reason, destroy)
   }
 }
 
-/** The client's end of a stream. */
-export class HttpClientStream extends FramedStream implements ClientStream {
+/** What the transport needs from any client-side stream. */
+export interface ClientStreamControl extends ClientStream {
+  /** Deadline or cancellation: everything pending rejects with `reason` and the connection drops. */
+  abort(reason: MicroError): void
+  onceClosed(fn: () => void): void
+}
+
+/** The client's end of a micro-stream. */
+export class HttpClientStream extends FramedStream implements ClientStreamControl {
   constructor(
     socket: Socket,
     private readonly address: string,
     limit: number,
-    onDone: () => void,
+    head?: Buffer,
   ) {
-    super(socket, limit)
-    socket.once('close', onDone)
+    super(socket, limit, head)
   }
 
   protected errorId(): string {
@@ -299,7 +357,6 @@ export class HttpClientStream extends FramedStream implements ClientStream {
     this.fail(new MicroError('go.micro.client', 499, 'stream: closed by the client'), true)
   }
 
-  /** Deadline or cancellation: everything pending rejects with `reason` and the connection drops. */
   abort(reason: MicroError): void {
     this.fail(reason, true)
   }

@@ -11,9 +11,9 @@ import type {
   TransportHandler,
   TransportMessage,
 } from '../types.js'
-import { requestHeaders, transportError, UnaryHandler, UpgradeHandler } from './client.js'
+import { openStream, requestHeaders, UnaryHandler } from './client.js'
 import { HttpListener } from './server.js'
-import type { HttpClientStream } from './stream.js'
+import type { ClientStreamControl } from './stream.js'
 import { formatAddress, parseAddress } from './wire.js'
 
 const ERROR_ID = 'go.micro.client'
@@ -69,7 +69,7 @@ export class HttpTransport implements Transport {
   private readonly opts: typeof DEFAULTS
   private readonly logger: Logger
   private readonly pools = new Map<string, PoolEntry>()
-  private readonly streams = new Set<HttpClientStream>()
+  private readonly streams = new Set<ClientStreamControl>()
   private sweeper?: NodeJS.Timeout
   private closed = false
 
@@ -141,69 +141,57 @@ export class HttpTransport implements Transport {
   }
 
   stream(address: string, message: TransportMessage, options: RequestOptions = {}): Promise<ClientStream> {
-    let pool: Pool
+    if (this.closed)
+      return Promise.reject(new TransportError('http transport is closed', { delivered: false, code: 503 }))
+    let target: { host: string; port: number }
     try {
-      pool = this.pool(address)
+      target = this.target(address)
     } catch (e) {
       return Promise.reject(e)
     }
     const { signal, timeout } = options
     if (signal?.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
-    const headers = requestHeaders(message.headers, timeout)
-    return new Promise<ClientStream>((resolve, reject) => {
-      let stream: HttpClientStream | undefined
-      let timer: NodeJS.Timeout | undefined
-      // The deadline covers the whole stream: before the upgrade it stops the request, after it the stream.
-      const abort = (reason: MicroError) => {
-        if (stream) stream.abort(reason)
-        else handler.abort(reason)
-      }
-      const onAbort = () => abort(abortReason(signal as AbortSignal, ERROR_ID))
-      const cleanup = () => {
-        if (timer) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        if (stream) this.streams.delete(stream)
-      }
-      const handler = new UpgradeHandler(
-        address,
-        this.opts.maxResponseSize,
-        (s) => {
-          stream = s
-          this.streams.add(s)
-          if (this.closed) s.abort(new MicroError(ERROR_ID, 503, 'http transport is closed'))
-          if (message.body && message.body.length > 0) {
-            s.send({ headers: {}, body: message.body }).catch(() => {
-              // surfaces on the caller's next recv/send
-            })
-          }
-          resolve(s)
-        },
-        (err) => {
-          cleanup()
-          reject(err)
-        },
-        cleanup,
-      )
-      if (timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
-        timer = setTimeout(
-          () => abort(new MicroError(ERROR_ID, 408, `stream to ${address} timed out after ${timeout}ms`)),
-          timeout,
-        )
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      pool.dispatch(
-        {
-          path: '/',
-          method: 'POST',
-          headers,
-          body: null,
-          upgrade: 'micro-stream',
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        },
-        handler,
-      )
+    const opening = openStream({
+      address,
+      ...target,
+      headers: requestHeaders(message.headers, timeout),
+      body: message.body ?? new Uint8Array(0),
+      connectTimeout: this.opts.connectTimeout,
+      maxMessageSize: this.opts.maxResponseSize,
     })
+    let stream: ClientStreamControl | undefined
+    let timer: NodeJS.Timeout | undefined
+    // The deadline covers the whole stream: before it is open it stops the opening, after it the stream.
+    const abort = (reason: MicroError) => {
+      if (stream) stream.abort(reason)
+      else opening.abort(reason)
+    }
+    const onAbort = () => abort(abortReason(signal as AbortSignal, ERROR_ID))
+    const cleanup = () => {
+      if (timer) clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      if (stream) this.streams.delete(stream)
+    }
+    if (timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
+      timer = setTimeout(
+        () => abort(new MicroError(ERROR_ID, 408, `stream to ${address} timed out after ${timeout}ms`)),
+        timeout,
+      )
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    return opening.promise.then(
+      (s) => {
+        stream = s
+        this.streams.add(s)
+        s.onceClosed(cleanup)
+        if (this.closed) s.abort(new MicroError(ERROR_ID, 503, 'http transport is closed'))
+        return s
+      },
+      (err: MicroError) => {
+        cleanup()
+        throw err
+      },
+    )
   }
 
   async close(): Promise<void> {
@@ -239,14 +227,8 @@ export class HttpTransport implements Transport {
       return entry.pool
     }
     if (this.closed) throw new TransportError('http transport is closed', { delivered: false, code: 503 })
-    let origin: string
-    try {
-      const { host, port } = parseAddress(address, ERROR_ID)
-      if (port === 0) throw new MicroError(ERROR_ID, 400, `invalid address "${address}": port 0`)
-      origin = `http://${formatAddress(host === '' ? '127.0.0.1' : host, port)}`
-    } catch (e) {
-      throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
-    }
+    const { host, port } = this.target(address)
+    const origin = `http://${formatAddress(host, port)}`
     const pool = new Pool(origin, {
       connections: this.opts.poolSize,
       pipelining: this.opts.pipelining,
@@ -259,6 +241,17 @@ export class HttpTransport implements Transport {
     this.pools.set(address, { pool, used: true })
     this.startSweeper()
     return pool
+  }
+
+  /** `host:port` to dial; `:port` means this host. */
+  private target(address: string): { host: string; port: number } {
+    try {
+      const { host, port } = parseAddress(address, ERROR_ID)
+      if (port === 0) throw new MicroError(ERROR_ID, 400, `invalid address "${address}": port 0`)
+      return { host: host === '' ? '127.0.0.1' : host, port }
+    } catch (e) {
+      throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
+    }
   }
 
   /** Pools idle since the last sweep are closed: nodes come and go, and each pool holds sockets. */
@@ -282,5 +275,3 @@ export class HttpTransport implements Transport {
 export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
   return new HttpTransport(options)
 }
-
-export { transportError }
