@@ -164,6 +164,8 @@ export class MdnsRegistry implements Registry {
     // Resolve every node before touching state, so a bad node leaves nothing half-registered.
     const zones: Zone[] = []
     for (const node of service.nodes ?? []) zones.push(await this.nodeZone(service, node))
+    // Nothing to advertise: go-micro would still start the listing entry, but a name without nodes is not a service.
+    if (zones.length === 0) return
     const mdns = await this.ensureResponder()
     this.checkOpen()
 
