@@ -218,13 +218,13 @@ describe('memory registry (go-micro memory_test cases)', () => {
   it('TTL: re-registering refreshes the lease', async () => {
     const m = registry()
     const s: Service = { name: 'lease', version: '1', nodes: [{ id: 'n', address: '127.0.0.1:1' }] }
-    await m.register(s, { ttl: 120 })
+    await m.register(s, { ttl: 300 })
     for (let i = 0; i < 5; i++) {
       await delay(50)
-      await m.register(s, { ttl: 120 })
+      await m.register(s, { ttl: 300 })
     }
     expect((await m.getService('lease'))[0].nodes).toHaveLength(1)
-    await delay(200)
+    await delay(450)
     await expectNotFound(m.getService('lease'))
   })
 
