@@ -21,7 +21,8 @@ export interface Selector {
   readonly name: string
   /**
    * A node for `service`. Throws a MicroError 404 (`service not found`) when the registry has no
-   * such service and 503 (`none available`) when every node is filtered out or set aside.
+   * such service and 503 (`none available`) when every node is filtered out or excluded. Nodes set
+   * aside by `mark()` are avoided while others remain; when all are set aside they are used anyway.
    */
   select(service: string, options?: SelectOptions): Promise<Node>
   /** Report the outcome of a call: an error sets the node aside for a while; success clears it. */
