@@ -661,7 +661,45 @@ class RabbitSubscription implements Subscription {
   }
 
   private async openOn(model: Model): Promise<void> {
-    const { exchange, prefetch, durableQueues } = this.broker.options
+    const { exchange, durableQueues } = this.broker.options
+    let channel = await this.newChannel(model)
+    try {
+      let queue: string
+      if (this.queue === undefined) {
+        queue = (await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue
+      } else {
+        try {
+          queue = (
+            await channel.assertQueue(this.queue, { durable: durableQueues, autoDelete: !durableQueues })
+          ).queue
+        } catch (err) {
+          if (replyCode(err) !== 406) throw err
+          // The group's queue exists with other settings: go-micro declares group queues
+          // non-durable and auto-delete unless told otherwise. Join it as it is.
+          this.broker.logger.warn(
+            { queue: this.queue, err: errorText(err) },
+            'queue group queue exists with other settings; using it as it is',
+          )
+          channel = await this.newChannel(model)
+          queue = (await channel.checkQueue(this.queue)).queue
+        }
+      }
+      await channel.bindQueue(queue, exchange, this.topic)
+      const open = channel
+      const { consumerTag } = await open.consume(queue, (msg) => this.deliver(open, msg), { noAck: false })
+      this.channel = open
+      this.consumerTag = consumerTag
+      this.retries = 0
+    } catch (err) {
+      await channel.close().catch(() => {})
+      throw err
+    }
+    // Unsubscribed while opening: undo.
+    if (!this.active) await this.shutdown()
+  }
+
+  /** A channel with the prefetch set, its closing watched. */
+  private async newChannel(model: Model): Promise<amqp.Channel> {
     const channel = await model.createChannel()
     channel.on('error', (err: Error) =>
       this.broker.logger.warn(
@@ -671,24 +709,12 @@ class RabbitSubscription implements Subscription {
     )
     channel.on('close', () => this.closed(channel, model))
     try {
-      await channel.prefetch(prefetch)
-      const { queue } =
-        this.queue === undefined
-          ? await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false })
-          : await channel.assertQueue(this.queue, { durable: durableQueues, autoDelete: !durableQueues })
-      await channel.bindQueue(queue, exchange, this.topic)
-      const { consumerTag } = await channel.consume(queue, (msg) => this.deliver(channel, msg), {
-        noAck: false,
-      })
-      this.channel = channel
-      this.consumerTag = consumerTag
-      this.retries = 0
+      await channel.prefetch(this.broker.options.prefetch)
     } catch (err) {
       await channel.close().catch(() => {})
       throw err
     }
-    // Unsubscribed while opening: undo.
-    if (!this.active) await this.shutdown()
+    return channel
   }
 
   /** Reopen later on `model` while it is still the live connection (the next reconnection reopens it otherwise). */

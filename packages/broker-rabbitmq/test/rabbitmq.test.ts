@@ -244,6 +244,30 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       expect(got.filter((g) => g.startsWith('c:true:'))).toHaveLength(5)
     })
 
+    it('joins a group queue go-micro declared (non-durable, auto-delete) as it is', async () => {
+      const name = group('go-declared')
+      // What go-micro's subscriber declares for Queue(name) without DurableQueue().
+      await withChannel((ch) => ch.assertQueue(name, { durable: false, autoDelete: true }))
+      const b = broker()
+      await b.connect()
+      const topic = unique('go-group')
+      const got: string[] = []
+      await b.subscribe(
+        topic,
+        (e) => {
+          got.push(text(e.message.body))
+        },
+        { queue: name },
+      )
+      await b.publish(topic, { headers: {}, body: bytes('joined') })
+      await expect.poll(() => got).toEqual(['joined'])
+      expect(
+        rabbitmqctlQueues()
+          .find((row) => row[0] === name)
+          ?.slice(1),
+      ).toEqual(['false', 'true', 'false'])
+    })
+
     it('a subscription whose queue is deleted behind its back comes back by itself', async () => {
       const b = broker({ reconnectDelay: 50, reconnectMaxDelay: 200 })
       await b.connect()
