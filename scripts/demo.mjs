@@ -7,6 +7,16 @@ import { fileURLToPath } from 'node:url'
 
 const demo = fileURLToPath(new URL('../examples/greeter/dist/demo.js', import.meta.url))
 const registry = process.env.MICRO_REGISTRY ?? 'mdns'
+const EMBEDDED = { MICRO_BROKER: ['http', 'memory'], MICRO_STORE: ['memory'], MICRO_TRANSPORT: ['http'] }
+const external = Object.entries(EMBEDDED).filter(([k, ok]) => process.env[k] && !ok.includes(process.env[k]))
+if (registry === 'mdns' && external.length > 0) {
+  const names = external.map(([k]) => `${k}=${process.env[k]}`).join(', ')
+  console.error(
+    `demo: ${names} needs a server on 127.0.0.1, but on the mDNS registry the demo runs in a private network ` +
+      'namespace where such servers are unreachable. Pick a registry with a server too, e.g. MICRO_REGISTRY=etcd.',
+  )
+  process.exit(2)
+}
 const cmd =
   registry === 'mdns'
     ? [process.execPath, fileURLToPath(new URL('./netns.mjs', import.meta.url)), process.execPath, demo]
