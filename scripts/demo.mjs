@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url'
 
 const demo = fileURLToPath(new URL('../examples/greeter/dist/demo.js', import.meta.url))
 const registry = process.env.MICRO_REGISTRY ?? 'mdns'
-const EMBEDDED = { MICRO_BROKER: ['http', 'memory'], MICRO_STORE: ['memory'], MICRO_TRANSPORT: ['http'] }
+// Brokers and stores other than the embedded ones talk to a server; transports (grpc) do not.
+const EMBEDDED = { MICRO_BROKER: ['http', 'memory'], MICRO_STORE: ['memory'] }
 const external = Object.entries(EMBEDDED).filter(([k, ok]) => process.env[k] && !ok.includes(process.env[k]))
 if (registry === 'mdns' && external.length > 0) {
   const names = external.map(([k]) => `${k}=${process.env[k]}`).join(', ')
