@@ -12,7 +12,9 @@ if (args.length === 0) {
   process.exit(2)
 }
 // Already isolated (our own namespace, or ../shared/scripts/netns-run): run as is.
-const onlyLoopback = Object.values(os.networkInterfaces()).every((list) => (list ?? []).every((a) => a.internal))
+const onlyLoopback = Object.values(os.networkInterfaces()).every((list) =>
+  (list ?? []).every((a) => a.internal),
+)
 if (process.env.MICRO_NETNS === '1' || onlyLoopback) {
   // Already inside one: run as is.
   const r = spawnSync(args[0], args.slice(1), { stdio: 'inherit' })

@@ -33,7 +33,11 @@ async function untilFound<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (e) {
-      if (!(e instanceof MicroError && e.code === 404 && e.detail === 'service not found') || Date.now() > deadline) throw e
+      if (
+        !(e instanceof MicroError && e.code === 404 && e.detail === 'service not found') ||
+        Date.now() > deadline
+      )
+        throw e
       await new Promise((r) => setTimeout(r, 200))
     }
   }

@@ -10,14 +10,19 @@ const service = await createService({ name: 'greeter', version: '1.0.0' }).catch
 const greeter = new Greeter(service.store)
 
 // Only the RPC methods are endpoints; the subscriber is bound separately.
-service.handle({ Hello: greeter.Hello.bind(greeter), Stats: greeter.Stats.bind(greeter) }, { name: 'Greeter' })
+service.handle(
+  { Hello: greeter.Hello.bind(greeter), Stats: greeter.Stats.bind(greeter) },
+  { name: 'Greeter' },
+)
 service.subscribe<Event>('events', (event) => {
   greeter.onEvent(event)
   console.log(`greeter: event received ${JSON.stringify(event)}`)
 })
 
 await service.start()
-console.log(`greeter: listening on ${service.server.address} (registry ${service.registry.name}, broker ${service.broker.name}, transport ${service.transport.name}, store ${service.store.name})`)
+console.log(
+  `greeter: listening on ${service.server.address} (registry ${service.registry.name}, broker ${service.broker.name}, transport ${service.transport.name}, store ${service.store.name})`,
+)
 
 process.once('SIGTERM', () => void shutdown('SIGTERM'))
 process.once('SIGINT', () => void shutdown('SIGINT'))

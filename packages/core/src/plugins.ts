@@ -66,7 +66,9 @@ export function pluginSpecifier(kind: PluginKind, spec: string): string {
 }
 
 function isPath(spec: string): boolean {
-  return spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('file:') || /^[A-Za-z]:[\\/]/.test(spec)
+  return (
+    spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('file:') || /^[A-Za-z]:[\\/]/.test(spec)
+  )
 }
 
 /**
@@ -105,14 +107,21 @@ function notFound(kind: PluginKind, spec: string, specifier: string, cause?: unk
 }
 
 /** Import a plugin module and return its validated definition. */
-export async function importPlugin<K extends PluginKind>(kind: K, spec: string): Promise<PluginDefinition<K>> {
+export async function importPlugin<K extends PluginKind>(
+  kind: K,
+  spec: string,
+): Promise<PluginDefinition<K>> {
   const specifier = pluginSpecifier(kind, spec)
   let mod: { default?: unknown }
   try {
     mod = (await import(resolveModule(specifier))) as { default?: unknown }
   } catch (e) {
     const code = (e as { code?: string }).code
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT') {
+    if (
+      code === 'ERR_MODULE_NOT_FOUND' ||
+      code === 'MODULE_NOT_FOUND' ||
+      code === 'ERR_UNSUPPORTED_DIR_IMPORT'
+    ) {
       throw notFound(kind, spec, specifier, e)
     }
     throw new ConfigError(`${envVar(kind)}=${spec}: loading ${specifier} failed: ${(e as Error).message}`)
@@ -124,7 +133,9 @@ export async function importPlugin<K extends PluginKind>(kind: K, spec: string):
     )
   }
   if (def.kind !== kind) {
-    throw new ConfigError(`${envVar(kind)}=${spec}: ${specifier} is a ${def.kind} plugin, not a ${kind} plugin`)
+    throw new ConfigError(
+      `${envVar(kind)}=${spec}: ${specifier} is a ${def.kind} plugin, not a ${kind} plugin`,
+    )
   }
   return def as PluginDefinition<K>
 }

@@ -4,8 +4,8 @@
  * http transport and memory store.
  */
 import type { Broker } from './broker/types.js'
-import type { CallWrapper, Client } from './client/types.js'
 import { RpcClient } from './client/rpc.js'
+import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
 import { type EnvSettings, readEnv } from './config.js'
 import { createLogger, type Logger, type LogLevel } from './logger.js'
@@ -14,9 +14,14 @@ import { loadPlugin } from './plugins.js'
 import type { Registry } from './registry/types.js'
 import { createSelector } from './selector/index.js'
 import type { Selector, SelectStrategy } from './selector/types.js'
-import { RpcServer } from './server/rpc.js'
-import type { HandleOptions, HandlerWrapper, SubscribeHandlerOptions, SubscriberWrapper } from './server/types.js'
 import type { HealthCheck } from './server/health.js'
+import { RpcServer } from './server/rpc.js'
+import type {
+  HandleOptions,
+  HandlerWrapper,
+  SubscribeHandlerOptions,
+  SubscriberWrapper,
+} from './server/types.js'
 import type { Store } from './store/types.js'
 import type { Transport } from './transport/types.js'
 
@@ -114,7 +119,10 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const broker = (await load('broker', options.broker, 'http', { registry })) as Broker
   if (!options.broker) owned.push({ close: () => broker.disconnect() })
   const transport = (await load('transport', options.transport, 'http', {
-    options: options.client?.poolSize ?? env.client.poolSize ? { poolSize: options.client?.poolSize ?? env.client.poolSize } : {},
+    options:
+      (options.client?.poolSize ?? env.client.poolSize)
+        ? { poolSize: options.client?.poolSize ?? env.client.poolSize }
+        : {},
   })) as Transport
   if (!options.transport) owned.push({ close: () => transport.close() })
   const store = (await load('store', options.store, 'memory', {

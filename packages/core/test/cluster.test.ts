@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createService, type MicroService, MicroError, silentLogger } from '../src/index.js'
+import { createService, MicroError, type MicroService, silentLogger } from '../src/index.js'
 
 const isolated =
   process.env.MICRO_NETNS === '1' ||
@@ -24,10 +24,14 @@ interface Started {
 }
 
 function startNode(name: string): Promise<Started> {
-  const proc = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/cluster-node.mjs', import.meta.url))], {
-    env: { ...process.env, NODE_NAME: name },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const proc = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./fixtures/cluster-node.mjs', import.meta.url))],
+    {
+      env: { ...process.env, NODE_NAME: name },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
     let out = ''
@@ -116,7 +120,12 @@ describe.skipIf(!isolated)('a cluster of two greeters', () => {
   })
 
   it('SIGTERM drains an in-flight call and leaves the registry', async () => {
-    const slow = client.client.call<Reply>('cluster-greeter', 'Greeter.Slow', { ms: 1500 }, { address: a.address })
+    const slow = client.client.call<Reply>(
+      'cluster-greeter',
+      'Greeter.Slow',
+      { ms: 1500 },
+      { address: a.address },
+    )
     await new Promise((r) => setTimeout(r, 300))
     a.proc.kill('SIGTERM')
     await expect(slow).resolves.toEqual({ node: 'a', slept: 1500 })
@@ -124,7 +133,8 @@ describe.skipIf(!isolated)('a cluster of two greeters', () => {
     await expect
       .poll(
         async () =>
-          (await client.registry.getService('cluster-greeter').catch(() => [])).flatMap((s) => s.nodes).length,
+          (await client.registry.getService('cluster-greeter').catch(() => [])).flatMap((s) => s.nodes)
+            .length,
         { timeout: 10_000 },
       )
       .toBe(0)

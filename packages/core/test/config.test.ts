@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, createService, loadPlugin, pluginSpecifier, readEnv, silentLogger } from '../src/index.js'
+import {
+  ConfigError,
+  createService,
+  loadPlugin,
+  pluginSpecifier,
+  readEnv,
+  silentLogger,
+} from '../src/index.js'
 
 describe('MICRO_* environment', () => {
   it('reads every variable of the table', () => {
@@ -94,9 +101,10 @@ describe('plugin resolution', () => {
     const err = await loadPlugin('store', './does/not/exist.js').catch((e) => e)
     expect(err).toBeInstanceOf(ConfigError)
     expect(err.message).toContain('MICRO_STORE=./does/not/exist.js')
-    const notPlugin = await loadPlugin('store', new URL('./fixtures/not-a-plugin.mjs', import.meta.url).pathname).catch(
-      (e) => e,
-    )
+    const notPlugin = await loadPlugin(
+      'store',
+      new URL('./fixtures/not-a-plugin.mjs', import.meta.url).pathname,
+    ).catch((e) => e)
     expect(notPlugin.message).toContain('definePlugin')
   })
 
@@ -109,7 +117,9 @@ describe('plugin resolution', () => {
   })
 
   it('createService fails at start-up on an unknown registry', async () => {
-    const err = await createService({ logger: silentLogger, env: { MICRO_REGISTRY: 'nosuch' } }).catch((e) => e)
+    const err = await createService({ logger: silentLogger, env: { MICRO_REGISTRY: 'nosuch' } }).catch(
+      (e) => e,
+    )
     expect(err).toBeInstanceOf(ConfigError)
     expect(err.message).toContain('MICRO_REGISTRY')
   })

@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type HandlerContext, MicroError, type MicroService, errors } from '../src/index.js'
+import { errors, type HandlerContext, MicroError, type MicroService } from '../src/index.js'
 import { clientService, createMemoryRegistry, startService } from './helpers.js'
 
 class Greeter {
@@ -52,7 +52,9 @@ describe('RPC over the http transport', () => {
     const greeter = client.client.service<Greeter>('greeter', 'Greeter')
     const rsp = await greeter.Hello({ name: 'John' })
     expect(rsp.greeting).toBe('Hello John')
-    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'Jane' })).toEqual({ greeting: 'Hello Jane' })
+    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'Jane' })).toEqual({
+      greeting: 'Hello Jane',
+    })
   })
 
   it('answers a plain curl-style POST with go-micro headers', async () => {
@@ -97,7 +99,9 @@ describe('bad input', () => {
     const err = MicroError.parse(rsp.headers.get('micro-error') ?? '')
     expect(err.code).toBe(400)
     // and the server still serves
-    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'after' })).toEqual({ greeting: 'Hello after' })
+    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'after' })).toEqual({
+      greeting: 'Hello after',
+    })
   })
 
   it('unknown endpoint and unknown service → 404 MicroError', async () => {
@@ -141,14 +145,23 @@ describe('bad input', () => {
       sock.on('error', () => {})
       sock.resume()
     })
-    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'still' })).toEqual({ greeting: 'Hello still' })
+    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'still' })).toEqual({
+      greeting: 'Hello still',
+    })
   })
 
   it('a handler error reaches the caller with id, code, detail and status', async () => {
     const { client } = await setup()
-    const err = (await client.client.call('greeter', 'Greeter.Fail', { name: 'x' }).catch((e) => e)) as MicroError
+    const err = (await client.client
+      .call('greeter', 'Greeter.Fail', { name: 'x' })
+      .catch((e) => e)) as MicroError
     expect(err).toBeInstanceOf(MicroError)
-    expect(err.toJSON()).toEqual({ id: 'greeter.fail', code: 400, detail: 'bad name x', status: 'Bad Request' })
+    expect(err.toJSON()).toEqual({
+      id: 'greeter.fail',
+      code: 400,
+      detail: 'bad name x',
+      status: 'Bad Request',
+    })
     const crash = await client.client.call('greeter', 'Greeter.Crash', {}).catch((e) => e)
     expect(crash).toMatchObject({ code: 500, detail: 'boom' })
   })
@@ -157,7 +170,9 @@ describe('bad input', () => {
     const { client } = await setup()
     aborted.length = 0
     const started = Date.now()
-    const err = (await client.client.call('greeter', 'Greeter.Slow', { ms: 5000 }, { timeout: 200 }).catch((e) => e)) as MicroError
+    const err = (await client.client
+      .call('greeter', 'Greeter.Slow', { ms: 5000 }, { timeout: 200 })
+      .catch((e) => e)) as MicroError
     expect(err).toBeInstanceOf(MicroError)
     expect(err.code).toBe(408)
     expect(Date.now() - started).toBeLessThan(4000)

@@ -1,2 +1,2 @@
-export type * from './types.js'
 export { defaultBackoff, isDrainingError, RpcClient, type RpcClientOptions } from './rpc.js'
+export type * from './types.js'

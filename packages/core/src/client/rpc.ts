@@ -188,7 +188,8 @@ export class RpcClient implements Client {
       'Micro-Id': uuid(),
     }
     // go-micro's server reads the deadline from `Timeout`, in nanoseconds.
-    if (timeoutMs !== undefined && timeoutMs > 0) headers.Timeout = String(Math.max(1, Math.floor(timeoutMs)) * 1e6)
+    if (timeoutMs !== undefined && timeoutMs > 0)
+      headers.Timeout = String(Math.max(1, Math.floor(timeoutMs)) * 1e6)
     return headers
   }
 
@@ -200,7 +201,9 @@ export class RpcClient implements Client {
     const contentType = options.contentType ?? this.opts.contentType
     const codec = this.opts.codecs(contentType)
     const addresses = options.address === undefined ? undefined : [options.address].flat()
-    const node = addresses ? addressNode(addresses[0]) : await this.opts.selector.select(service, options.select)
+    const node = addresses
+      ? addressNode(addresses[0])
+      : await this.opts.selector.select(service, options.select)
     const headers = this.requestHeaders(
       { service, endpoint, body: undefined, contentType, headers: { ...options.headers } },
       options.timeout,
@@ -208,10 +211,14 @@ export class RpcClient implements Client {
     headers['Micro-Stream'] = headers['Micro-Id']
     let raw: ClientStream
     try {
-      raw = await this.opts.transport.stream(node.address, { headers, body: new Uint8Array() }, {
-        signal: options.signal,
-        timeout: options.timeout,
-      })
+      raw = await this.opts.transport.stream(
+        node.address,
+        { headers, body: new Uint8Array() },
+        {
+          signal: options.signal,
+          timeout: options.timeout,
+        },
+      )
     } catch (e) {
       const err = MicroError.from(e, ERROR_ID)
       if (!addresses && isNodeFailure(err)) this.opts.selector.mark(service, node, err)

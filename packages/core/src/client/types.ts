@@ -1,6 +1,6 @@
+import type { ProtoType } from '../codec/types.js'
 import type { Node } from '../registry/types.js'
 import type { SelectOptions } from '../selector/types.js'
-import type { ProtoType } from '../codec/types.js'
 
 /** Milliseconds to wait before retry `attempt` (1 for the first retry). */
 export type BackoffFunc = (attempt: number) => number
@@ -67,7 +67,10 @@ type AnyFn = (...args: never[]) => unknown
  * is checked against `Greeter.Hello`'s request and response types.
  */
 export type ServiceProxy<T> = {
-  [K in keyof T as T[K] extends AnyFn ? K : never]: T[K] extends (req: infer Req, ...rest: never[]) => infer Res
+  [K in keyof T as T[K] extends AnyFn ? K : never]: T[K] extends (
+    req: infer Req,
+    ...rest: never[]
+  ) => infer Res
     ? (request: Req, options?: CallOptions) => Promise<Awaited<Res>>
     : never
 }

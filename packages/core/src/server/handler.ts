@@ -34,7 +34,9 @@ export function handlerName(handler: object, options: HandleOptions): string {
   const ctor = (handler as { constructor?: { name?: string } }).constructor
   const name = ctor && ctor !== Object ? ctor.name : ''
   if (!name) {
-    throw new TypeError('handle(): a plain object handler needs a name, e.g. handle({ Hello }, { name: "Greeter" })')
+    throw new TypeError(
+      'handle(): a plain object handler needs a name, e.g. handle({ Hello }, { name: "Greeter" })',
+    )
   }
   return name
 }
@@ -45,7 +47,8 @@ export function extractEndpoints(handler: object, options: HandleOptions = {}): 
   const methods = methodNames(handler)
   if (methods.length === 0) throw new TypeError(`handle(): ${name} has no methods to serve`)
   for (const key of Object.keys(options.endpoints ?? {})) {
-    if (!methods.includes(key)) throw new TypeError(`handle(): options.endpoints.${key} is not a method of ${name}`)
+    if (!methods.includes(key))
+      throw new TypeError(`handle(): options.endpoints.${key} is not a method of ${name}`)
   }
   return methods.map((m) => ({
     name: `${name}.${m}`,

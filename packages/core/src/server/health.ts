@@ -18,7 +18,10 @@ export type HealthCheck = () => Promise<void> | void
 
 const encoder = new TextEncoder()
 
-export async function runChecks(checks: Map<string, HealthCheck>, info: Record<string, string>): Promise<HealthReport> {
+export async function runChecks(
+  checks: Map<string, HealthCheck>,
+  info: Record<string, string>,
+): Promise<HealthReport> {
   const results = await Promise.all(
     [...checks].map(async ([name, check]): Promise<HealthCheckResult> => {
       const started = performance.now()

@@ -116,7 +116,8 @@ export class RpcServer {
   handle(handler: object, options: HandleOptions = {}): this {
     const eps = extractEndpoints(handler, options)
     for (const ep of eps) {
-      if (this.endpoints.has(ep.name)) throw new TypeError(`handle(): endpoint ${ep.name} is already registered`)
+      if (this.endpoints.has(ep.name))
+        throw new TypeError(`handle(): endpoint ${ep.name} is already registered`)
     }
     for (const ep of eps) this.endpoints.set(ep.name, ep)
     if (this.registered) void this.register()
@@ -137,7 +138,10 @@ export class RpcServer {
         await fn(msg.body as T, ctx)
       },
       // go-micro describes subscribers as endpoints carrying topic/subscriber metadata.
-      endpoint: { name: fn.name || 'Func', metadata: { topic, subscriber: 'true', ...(options.queue ? { queue: options.queue } : {}) } },
+      endpoint: {
+        name: fn.name || 'Func',
+        metadata: { topic, subscriber: 'true', ...(options.queue ? { queue: options.queue } : {}) },
+      },
     }
     this.subscribers.push(entry)
     if (this._state === 'running') void this.startSubscriber(entry)
@@ -166,7 +170,13 @@ export class RpcServer {
     }
     const endpoints: Endpoint[] = [...this.endpoints.values()].map(describeEndpoint)
     for (const s of this.subscribers) endpoints.push(structuredClone(s.endpoint))
-    return { name: this.name, version: this.version, metadata: { ...this.opts.metadata }, endpoints, nodes: [node] }
+    return {
+      name: this.name,
+      version: this.version,
+      metadata: { ...this.opts.metadata },
+      endpoints,
+      nodes: [node],
+    }
   }
 
   async start(): Promise<void> {
@@ -189,7 +199,9 @@ export class RpcServer {
     const interval = this.opts.registerInterval ?? 30_000
     if (interval > 0) {
       this.refreshTimer = setInterval(() => {
-        this.register().catch((e) => this.logger.error({ err: (e as Error).message }, 'registry refresh failed'))
+        this.register().catch((e) =>
+          this.logger.error({ err: (e as Error).message }, 'registry refresh failed'),
+        )
       }, interval)
       this.refreshTimer.unref()
     }
@@ -268,14 +280,22 @@ export class RpcServer {
       throw new MicroError(ERROR_ID, 404, `unknown service ${service} (this is ${this.name})`)
     }
     if (!endpoint) {
-      throw new MicroError(ERROR_ID, 400, 'missing Micro-Endpoint header (e.g. Micro-Endpoint: Greeter.Hello)')
+      throw new MicroError(
+        ERROR_ID,
+        400,
+        'missing Micro-Endpoint header (e.g. Micro-Endpoint: Greeter.Hello)',
+      )
     }
     const ep = this.endpoints.get(endpoint)
     if (!ep) throw new MicroError(ERROR_ID, 404, `unknown endpoint ${endpoint} on service ${this.name}`)
     return ep
   }
 
-  private context(headers: Record<string, string>, ep: RegisteredEndpoint, ctx: RequestContext): HandlerContext {
+  private context(
+    headers: Record<string, string>,
+    ep: RegisteredEndpoint,
+    ctx: RequestContext,
+  ): HandlerContext {
     const timeout = getHeader(headers, 'timeout')
     const ns = timeout && /^\d+$/.test(timeout) ? Number(timeout) : 0
     return {
@@ -299,7 +319,8 @@ export class RpcServer {
       const ep = this.lookup(headers)
       reply['Micro-Service'] = this.name
       reply['Micro-Endpoint'] = ep.name
-      if (ep.spec.stream) throw new MicroError(ERROR_ID, 400, `${ep.name} is a streaming endpoint: open a stream`)
+      if (ep.spec.stream)
+        throw new MicroError(ERROR_ID, 400, `${ep.name} is a streaming endpoint: open a stream`)
       const codec = this.codecs(contentType)
       const body = decodeRequest(codec, message.body, ep)
       const ctx = this.context(headers, ep, rctx)

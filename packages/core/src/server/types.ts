@@ -1,5 +1,5 @@
-import type { Endpoint, Value } from '../registry/types.js'
 import type { ProtoType } from '../codec/types.js'
+import type { Endpoint, Value } from '../registry/types.js'
 
 /** What a handler gets beside its request. */
 export interface HandlerContext {

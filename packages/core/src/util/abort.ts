@@ -29,7 +29,10 @@ export function deadlineSignal(
     cleanups.push(() => s.removeEventListener('abort', onAbort))
   }
   if (!controller.signal.aborted && timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-    const t = setTimeout(() => fire(new MicroError(id, 408, `request timed out after ${timeoutMs}ms`)), timeoutMs)
+    const t = setTimeout(
+      () => fire(new MicroError(id, 408, `request timed out after ${timeoutMs}ms`)),
+      timeoutMs,
+    )
     t.unref?.()
     cleanups.push(() => clearTimeout(t))
   }
@@ -40,6 +43,7 @@ export function deadlineSignal(
 export function abortReason(signal: AbortSignal, id = 'go.micro.client'): MicroError {
   const r: unknown = signal.reason
   if (r instanceof MicroError) return r
-  if (r instanceof Error && r.name === 'TimeoutError') return new MicroError(id, 408, r.message || 'request timed out')
+  if (r instanceof Error && r.name === 'TimeoutError')
+    return new MicroError(id, 408, r.message || 'request timed out')
   return new MicroError(id, 499, r instanceof Error ? r.message || 'request canceled' : 'request canceled')
 }

@@ -3,7 +3,15 @@
  * `bareUnit` says what a unitless number means (go-micro's TTL/interval flags are plain seconds);
  * without it a unitless non-zero number is rejected, as Go's time.ParseDuration does.
  */
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+}
 
 export function parseDuration(text: string, bareUnit?: 's' | 'ms'): number {
   const s = text.trim()

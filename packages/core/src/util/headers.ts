@@ -1,5 +1,7 @@
 /** Header names are case-insensitive on the wire; inside the framework they are lower-case. */
-export function lowerCaseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+export function lowerCaseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined) continue
