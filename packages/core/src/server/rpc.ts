@@ -160,7 +160,10 @@ export class RpcServer {
     const node: Node = {
       id: `${this.name}-${this.id}`,
       address: advertised,
+      // go-micro puts the server's metadata on its node (mDNS carries node metadata only, and
+      // label filters read it there); we also keep it on the service for TypeScript readers.
       metadata: {
+        ...this.opts.metadata,
         transport: this.opts.transport.name,
         broker: this.opts.broker?.name ?? '',
         server: 'mucp',
