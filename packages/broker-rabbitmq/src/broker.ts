@@ -66,6 +66,13 @@ function checkMessage(message: unknown): asserts message is BrokerMessage {
   }
   for (const [k, v] of Object.entries(headers)) {
     if (typeof v !== 'string') throw brokerError(400, `message header ${JSON.stringify(k)} must be a string`)
+    // AMQP table keys are short strings.
+    if (Buffer.byteLength(k) > MAX_NAME_BYTES) {
+      throw brokerError(
+        400,
+        `message header name ${JSON.stringify(k.slice(0, 40))}… is longer than ${MAX_NAME_BYTES} bytes`,
+      )
+    }
   }
 }
 
@@ -543,7 +550,10 @@ export class RabbitMQBroker implements Broker {
           return finish(brokerError(413, `message headers too large to encode: ${errorText(err)}`, err))
         }
         // The channel closed between picking it and publishing (amqplib throws synchronously then).
-        return finish(new ChannelLost())
+        if (err instanceof amqp.IllegalOperationError || (channel as ChannelState).closed) {
+          return finish(new ChannelLost())
+        }
+        return finish(brokerError(500, `cannot publish to ${JSON.stringify(topic)}: ${errorText(err)}`, err))
       }
       if (!ok && !this.drained) {
         this.drained = new Promise<void>((resolve) => {
