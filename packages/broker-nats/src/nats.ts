@@ -241,9 +241,14 @@ export class NatsBroker implements Broker {
       throw brokerError(400, `invalid queue ${JSON.stringify(queue)}: a non-empty string without whitespace`)
     }
     const autoAck = options.autoAck ?? true
-    const active = this.options.jetstream
-      ? await this.subscribeDurable(topic, queue, handler, autoAck)
-      : this.subscribeCore(nc, topic, queue, handler)
+    let active: Active
+    if (this.options.jetstream) active = await this.subscribeDurable(topic, queue, handler, autoAck)
+    else {
+      active = this.subscribeCore(nc, topic, queue, handler)
+      // NATS sends SUB without an answer: one round trip makes sure the server has it, so a message
+      // published (from any connection) once subscribe() resolved is delivered. Bounded while reconnecting.
+      await Promise.race([nc.flush().catch(() => {}), sleep(this.options.connectTimeout)])
+    }
     this.subscriptions.add(active)
     return {
       topic,
