@@ -10,6 +10,7 @@ import {
   ADDRESS,
   CuttableProxy,
   deleteQueues,
+  inCI,
   PrivateRabbitMQ,
   rabbitmqctl,
   rawPublish,
@@ -499,7 +500,7 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
 
   if (!PrivateRabbitMQ.available()) {
     const why = 'rabbitmq-server/rabbitmqctl not installed: cannot start a private node for the restart test'
-    if (process.env.CI) it('restart test prerequisites', () => expect.fail(`${why} (CI is set: no skipping)`))
+    if (inCI()) it('restart test prerequisites', () => expect.fail(`${why} (CI is set: no skipping)`))
     else console.warn(`\n!!! SKIPPING the RabbitMQ restart test: ${why}\n`)
   }
   describe.skipIf(!PrivateRabbitMQ.available())(

@@ -1,7 +1,7 @@
 import { isPluginDefinition, MicroError } from '@micro-ts/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import plugin, { createMySQLStore, type MySQLStore } from '../src/index.js'
-import { ADDRESS, admin, PrivateMariaDB, runId, serverReachable, silentServer } from './helpers.js'
+import { ADDRESS, admin, inCI, PrivateMariaDB, runId, serverReachable, silentServer } from './helpers.js'
 
 const reachable = await serverReachable()
 const run = runId()
@@ -410,7 +410,7 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
 
 if (reachable && !PrivateMariaDB.available()) {
   const why = 'mariadbd/mariadb-install-db not installed: cannot start a private server for the crash test'
-  if (process.env.CI) it('crash test prerequisites', () => expect.fail(`${why} (CI is set: no skipping)`))
+  if (inCI()) it('crash test prerequisites', () => expect.fail(`${why} (CI is set: no skipping)`))
   else console.warn(`\n!!! SKIPPING the MySQL crash/restart test: ${why}\n`)
 }
 
