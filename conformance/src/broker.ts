@@ -22,6 +22,7 @@ import {
   header,
   Inbox,
   randomBytes,
+  size,
   sleep,
   text,
   uniqueName,
@@ -293,7 +294,7 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
       }
     })
 
-    it(`a ${Math.round(large / 1024)} KiB message round-trips`, async () => {
+    it(`a ${size(large)} message round-trips`, async () => {
       const broker = await connected()
       const topic = uniqueName('large')
       const { inbox } = await collect(broker, topic)

@@ -3,7 +3,7 @@
  * embedded ones and every plugin alike. Call one from a vitest test file with a factory for a
  * fresh instance and the capabilities the implementation declares.
  */
-
+export { probeBackend } from './backend.js'
 export {
   BROKER_CAPABILITIES,
   type BrokerCapability,
@@ -11,6 +11,8 @@ export {
   type BrokerConformanceSpec,
   brokerConformance,
 } from './broker.js'
+export { BUILT_IN_CAPABILITIES } from './builtins.js'
+export { inPrivateNamespace } from './netns.js'
 export {
   REGISTRY_CAPABILITIES,
   type RegistryCapability,
@@ -25,6 +27,7 @@ export {
   type StoreConformanceSpec,
   storeConformance,
 } from './store.js'
+export { inCI } from './suite.js'
 export {
   TRANSPORT_CAPABILITIES,
   type TransportCapability,
@@ -33,3 +36,4 @@ export {
   transportConformance,
 } from './transport.js'
 export type { CommonOptions, SuiteSpec } from './types.js'
+export { RUN_ID, uniqueName } from './util.js'

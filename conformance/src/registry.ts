@@ -17,9 +17,17 @@ import { eventually, expectMicroError, Inbox, isMicroErrorShape, sleep, uniqueNa
  *   forever on events that never come.
  * - `shared`: instances from `create()` see each other's registrations (a real backend, or
  *   mDNS on one network). Absent: each instance sees only its own.
+ * - `serviceMetadata`: the service-level `metadata` map round-trips. go-micro's mDNS (and
+ *   Consul) records carry only node metadata, so it is optional. Absent: services come back
+ *   without service metadata. Node metadata, endpoints and their metadata must always round-trip.
  */
-export type RegistryCapability = 'ttl' | 'watch' | 'shared'
-export const REGISTRY_CAPABILITIES: readonly RegistryCapability[] = ['ttl', 'watch', 'shared']
+export type RegistryCapability = 'ttl' | 'watch' | 'shared' | 'serviceMetadata'
+export const REGISTRY_CAPABILITIES: readonly RegistryCapability[] = [
+  'ttl',
+  'watch',
+  'shared',
+  'serviceMetadata',
+]
 
 export interface RegistryConformanceOptions extends CommonOptions {
   /** The TTL the TTL cases register with, ms (default 500; etcd leases need >= 2 000). */
@@ -204,13 +212,12 @@ function registrySuite(spec: RegistryConformanceSpec): void {
       })
     })
 
-    it('metadata, endpoints and request/response Value trees round-trip exactly', async () => {
+    it('node metadata, endpoints and request/response Value trees round-trip exactly', async () => {
       const registry = await h.fresh()
       const name = uniqueName('records')
       const s: Service = {
         name,
         version: 'v1.2.3-beta+build.7',
-        metadata: { owner: 'team-a', 'quote"s': `it's`, unicode: 'ünï 日本' },
         endpoints: [
           {
             name: 'Greeter.Hello',
@@ -231,12 +238,44 @@ function registrySuite(spec: RegistryConformanceSpec): void {
           { name: 'Greeter.Subscriber', metadata: { topic: 'events', subscriber: 'true' } },
         ],
         nodes: [
-          node(`${name}-1`, { transport: 'http', broker: 'http', protocol: 'mucp', registry: spec.name }),
+          node(`${name}-1`, {
+            transport: 'http',
+            protocol: 'mucp',
+            registry: spec.name,
+            'quote"s': `it's`,
+            unicode: 'ünï 日本',
+          }),
         ],
       }
       await register(registry, s)
       await see(registry, name, (services) => expect(services).toEqual([s]))
     })
+
+    if (has(spec, 'serviceMetadata')) {
+      it('service metadata round-trips exactly', async () => {
+        const registry = await h.fresh()
+        const name = uniqueName('svc-meta')
+        const metadata = { owner: 'team-a', 'quote"s': `it's`, unicode: 'ünï 日本' }
+        await register(registry, service(name, [node(`${name}-1`)], '1.0.0', { metadata }))
+        await see(registry, name, (services) => expect(services[0]?.metadata).toEqual(metadata))
+      })
+    } else {
+      it('serviceMetadata is not declared: services come back without service metadata', async () => {
+        const registry = await h.fresh()
+        const name = uniqueName('svc-meta-absent')
+        await register(
+          registry,
+          service(name, [node(`${name}-1`)], '1.0.0', { metadata: { owner: 'team-a' } }),
+        )
+        await see(registry, name, (services) => {
+          expect(services).toHaveLength(1)
+          const metadata = services[0].metadata
+          expect(metadata === undefined || Object.keys(metadata).length === 0, JSON.stringify(metadata)).toBe(
+            true,
+          )
+        })
+      })
+    }
 
     it('service names with /, ., :, _, - and unicode are kept exactly', async () => {
       const registry = await h.fresh()
@@ -606,7 +645,9 @@ function registrySuite(spec: RegistryConformanceSpec): void {
       const a = await h.fresh()
       const b = await h.fresh()
       const name = uniqueName('shared')
-      const s = service(name, [node(`${name}-1`, { from: 'a' })], '1.0.0', { metadata: { k: 'v' } })
+      const s = service(name, [node(`${name}-1`, { from: 'a' })], '1.0.0', {
+        endpoints: [{ name: 'Shared.Call', metadata: { k: 'v' } }],
+      })
       await register(a, s)
       await see(b, name, (services) => expect(services).toEqual([s]))
       await eventually(async () => expect(await listed(b, name)).toEqual([`${name}@1.0.0`]), visibility)

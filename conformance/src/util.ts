@@ -215,6 +215,13 @@ export class Cleanup {
   }
 }
 
+/** `4 MiB`, `64 KiB`, `100 bytes`: sizes in test names. */
+export function size(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / 1024 / 1024} MiB`
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`
+  return `${bytes} bytes`
+}
+
 /** The array sorted in code-unit order (the order stores return keys in). */
 export function sorted(values: readonly string[]): string[] {
   return [...values].sort()

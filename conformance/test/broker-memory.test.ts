@@ -1,8 +1,8 @@
 import { createMemoryBroker, silentLogger } from '@micro-ts/core'
-import { brokerConformance } from '../src/index.js'
+import { BUILT_IN_CAPABILITIES, brokerConformance } from '../src/index.js'
 
 brokerConformance({
   name: 'memory',
   create: () => createMemoryBroker({ logger: silentLogger }),
-  capabilities: ['queue', 'ordered'],
+  capabilities: BUILT_IN_CAPABILITIES.broker.memory,
 })

@@ -1,8 +1,8 @@
 import { createMemoryRegistry } from '@micro-ts/core'
-import { registryConformance } from '../src/index.js'
+import { BUILT_IN_CAPABILITIES, registryConformance } from '../src/index.js'
 
 registryConformance({
   name: 'memory',
   create: () => createMemoryRegistry(),
-  capabilities: ['ttl', 'watch'],
+  capabilities: BUILT_IN_CAPABILITIES.registry.memory,
 })

@@ -1,8 +1,8 @@
 import { createMemoryStore } from '@micro-ts/core'
-import { storeConformance } from '../src/index.js'
+import { BUILT_IN_CAPABILITIES, storeConformance } from '../src/index.js'
 
 storeConformance({
   name: 'memory',
   create: () => createMemoryStore(),
-  capabilities: ['ttl', 'metadata'],
+  capabilities: BUILT_IN_CAPABILITIES.store.memory,
 })

@@ -1,8 +1,8 @@
 import { createHttpTransport } from '@micro-ts/core'
-import { transportConformance } from '../src/index.js'
+import { BUILT_IN_CAPABILITIES, transportConformance } from '../src/index.js'
 
 transportConformance({
   name: 'http',
   create: () => createHttpTransport(),
-  capabilities: ['stream'],
+  capabilities: BUILT_IN_CAPABILITIES.transport.http,
 })

@@ -1,0 +1,147 @@
+// The runner CLI, run as a user would: on an embedded implementation it passes; on deliberately
+// broken plugins (test/fixtures) the suites fail and so does the exit code.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const bin = fileURLToPath(new URL('../bin/micro-conformance.js', import.meta.url))
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+
+interface Run {
+  code: number | null
+  out: string
+  err: string
+  last: string
+}
+
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, CI: '', FORCE_COLOR: '0' },
+    })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stderr.on('data', (d) => {
+      err += d
+    })
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const lines = out.trimEnd().split('\n')
+      resolve({ code, out, err, last: lines[lines.length - 1] ?? '' })
+    })
+  })
+}
+
+const CLOSING = /^(\d+) passed, (\d+) failed(, (\d+) skipped)?$/
+
+describe('micro-conformance', () => {
+  it('store memory: every test passes and the closing line says so', { timeout: 120_000 }, async () => {
+    const run = await cli('store', 'memory')
+    const m = CLOSING.exec(run.last)
+    expect(m, `last line: ${run.last}\n${run.err}`).not.toBeNull()
+    expect(Number(m![1])).toBeGreaterThan(50)
+    expect(Number(m![2])).toBe(0)
+    expect(m![3]).toBeUndefined()
+    expect(run.code).toBe(0)
+  })
+
+  it('a store that ignores offset fails the limit/offset cases and exits non-zero', {
+    timeout: 120_000,
+  }, async () => {
+    const run = await cli('store', fixture('store-paging-bug.mjs'), '--filter', 'offset')
+    expect(run.out).toContain('capabilities [ttl, metadata] from the plugin definition')
+    const m = CLOSING.exec(run.last)
+    expect(m, `last line: ${run.last}\n${run.err}`).not.toBeNull()
+    expect(Number(m![2])).toBeGreaterThan(0)
+    expect(run.code).toBe(1)
+  })
+
+  it('a broker that broadcasts to queue groups fails the queue cases', { timeout: 120_000 }, async () => {
+    const run = await cli(
+      'broker',
+      fixture('broker-group-bug.mjs'),
+      '--capabilities',
+      'queue',
+      '--filter',
+      'queue',
+    )
+    const m = CLOSING.exec(run.last)
+    expect(m, `last line: ${run.last}\n${run.err}`).not.toBeNull()
+    expect(Number(m![2])).toBeGreaterThan(0)
+    expect(run.code).toBe(1)
+  })
+
+  it('a registry whose deregister does nothing fails the deregister cases', {
+    timeout: 120_000,
+  }, async () => {
+    const run = await cli('registry', fixture('registry-sticky.mjs'), '--filter', 'deregister')
+    const m = CLOSING.exec(run.last)
+    expect(m, `last line: ${run.last}\n${run.err}`).not.toBeNull()
+    expect(Number(m![2])).toBeGreaterThan(0)
+    expect(run.code).toBe(1)
+  })
+
+  it('--address and --options reach the plugin, --suite-options reach the suite', {
+    timeout: 120_000,
+  }, async () => {
+    const context = await cli(
+      'store',
+      fixture('store-checks-context.mjs'),
+      '--address',
+      '10.0.0.1:1,10.0.0.2:2',
+      '--options',
+      '{"token":"x","n":1}',
+      '--capabilities',
+      'ttl,metadata',
+      '--filter',
+      'missing key rejects',
+    )
+    expect(context.last, context.out + context.err).toBe('1 passed, 0 failed, 76 skipped')
+    expect(context.code).toBe(0)
+
+    // The knobs rename the cases they size: only then does the filter match both.
+    const knobs = await cli(
+      'transport',
+      'http',
+      '--suite-options',
+      '{"concurrency":50,"largeMessageSize":65536}',
+      '--filter',
+      '50 concurrent requests|a 64 KiB message round-trips',
+    )
+    expect(knobs.last, knobs.out + knobs.err).toBe('2 passed, 0 failed, 23 skipped')
+    expect(knobs.code).toBe(0)
+
+    // Plugin options that the plugin rejects fail every test that creates an instance.
+    const bad = await cli('transport', 'http', '--options', '{"poolSize":-1}', '--filter', 'echo')
+    expect(bad.last).toMatch(/^0 passed, [1-9]\d* failed/)
+    expect(bad.code).toBe(1)
+  })
+
+  it('bad usage exits 2 with a message: unknown kind, unknown plugin, bad JSON, unknown capability', async () => {
+    const kind = await cli('cache', 'memory')
+    expect(kind.code).toBe(2)
+    expect(kind.err).toContain('unknown kind "cache"')
+
+    const relative = await cli('store', 'no/such/file.mjs')
+    expect(relative.code).toBe(2)
+
+    const plugin = await cli('store', 'nonexistent-backend')
+    expect(plugin.code).toBe(2)
+    expect(plugin.err).toContain('@micro-ts/store-nonexistent-backend')
+
+    const json = await cli('store', 'memory', '--options', '{not json')
+    expect(json.code).toBe(2)
+    expect(json.err).toContain('--options: not valid JSON')
+
+    const cap = await cli('store', 'memory', '--capabilities', 'ttl,teleport')
+    expect(cap.code).toBe(2)
+    expect(cap.err).toContain('unknown store capabilities: teleport')
+
+    const missing = await cli('store')
+    expect(missing.code).toBe(2)
+    expect(missing.err).toContain('usage: micro-conformance')
+  })
+})
