@@ -311,7 +311,7 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
     if (!has(spec, 'queue')) {
       it('queue is not declared: subscribing with a queue rejects with a MicroError', async () => {
         const broker = await connected()
-        await expectMicroError(broker.subscribe(uniqueName('queue'), () => {}, { queue: 'workers' }))
+        await expectMicroError(broker.subscribe(uniqueName('queue'), () => {}, { queue: uniqueName('workers') }))
       })
       return
     }
@@ -319,7 +319,8 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
     it('a queue group gets each message exactly once, at one member', async () => {
       const broker = await connected()
       const topic = uniqueName('queue')
-      const members = [1, 2, 3].map(() => collect(broker, topic, { queue: 'workers' }))
+      const queue = uniqueName('workers')
+      const members = [1, 2, 3].map(() => collect(broker, topic, { queue }))
       const group = await Promise.all(members)
       await ready()
       const bodies = range(30)
@@ -330,14 +331,15 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
       const seen = counts(all())
       expect(seen.size).toBe(30)
       expect(all().length).toBe(30)
-      for (const m of group) expect(m.sub.queue).toBe('workers')
+      for (const m of group) expect(m.sub.queue).toBe(queue)
     })
 
     it('two queue groups and a plain subscriber each get every message', async () => {
       const broker = await connected()
       const topic = uniqueName('groups')
-      const a = [await collect(broker, topic, { queue: 'a' }), await collect(broker, topic, { queue: 'a' })]
-      const b = [await collect(broker, topic, { queue: 'b' }), await collect(broker, topic, { queue: 'b' })]
+      const [qa, qb] = [uniqueName('group-a'), uniqueName('group-b')]
+      const a = [await collect(broker, topic, { queue: qa }), await collect(broker, topic, { queue: qa })]
+      const b = [await collect(broker, topic, { queue: qb }), await collect(broker, topic, { queue: qb })]
       const plain = await collect(broker, topic)
       await ready()
       const bodies = range(10)
@@ -358,8 +360,9 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
     it('after a member unsubscribes, the rest of the group gets every message', async () => {
       const broker = await connected()
       const topic = uniqueName('queue-leave')
-      const leaving = await collect(broker, topic, { queue: 'workers' })
-      const staying = await collect(broker, topic, { queue: 'workers' })
+      const queue = uniqueName('workers')
+      const leaving = await collect(broker, topic, { queue })
+      const staying = await collect(broker, topic, { queue })
       await ready()
       await leaving.sub.unsubscribe()
       await ready()
@@ -455,12 +458,13 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
     async function leaveThenRejoin(): Promise<{ broker: Broker; topic: string; rejoined: Inbox<Received> }> {
       const broker = await connected()
       const topic = uniqueName('persist')
-      const first = await collect(broker, topic, { queue: 'durable' })
+      const queue = uniqueName('durable')
+      const first = await collect(broker, topic, { queue })
       await ready()
       await first.sub.unsubscribe()
       await broker.publish(topic, msg('while-away'))
       await sleep(Math.min(quiet, 200))
-      const { inbox } = await collect(broker, topic, { queue: 'durable' })
+      const { inbox } = await collect(broker, topic, { queue })
       await ready()
       return { broker, topic, rejoined: inbox }
     }
@@ -520,7 +524,8 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
         const a = await connected()
         const b = await connected()
         const topic = uniqueName('shared-queue')
-        const group = [await collect(a, topic, { queue: 'q' }), await collect(b, topic, { queue: 'q' })]
+        const queue = uniqueName('q')
+        const group = [await collect(a, topic, { queue }), await collect(b, topic, { queue })]
         await ready()
         const bodies = range(20)
         await publishAll(a, topic, bodies.slice(0, 10))
