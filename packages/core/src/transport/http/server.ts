@@ -32,7 +32,7 @@ const DISCARD_LIMIT = 64 * 1024 * 1024
 const DISCARD_MS = 5_000
 const UPGRADE_PROTOCOL = 'micro-stream'
 /** Bodies up to this size are sent in the same write as the headers. */
-const ONE_WRITE_MAX = Number(process.env.MICRO_HTTP_SMALL ?? 16 * 1024)
+const ONE_WRITE_MAX = 4 * 1024
 
 function latin1(bytes: Uint8Array): string {
   return (
@@ -536,7 +536,10 @@ export class HttpListener implements Listener {
         return
       }
       if (existing) {
-        existing.push(receivedHeaders(req.headers), chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+        existing.push(
+          receivedHeaders(req.headers),
+          chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size),
+        )
         return
       }
       // The opening request: its body is the call's request, which go-micro discards for streams.
