@@ -139,6 +139,11 @@ export class RabbitMQBroker implements Broker {
   private connecting: Promise<void> | undefined
   /** The live connection, while there is one. */
   private model: Model | undefined
+  /**
+   * True once the live connection's setup finished: publishes wait until the subscriptions are
+   * open again, so a message published right after a reconnect is not routed to nowhere.
+   */
+  private ready = false
   private publisher: amqp.ConfirmChannel | undefined
   private publisherOpening: Promise<amqp.ConfirmChannel> | undefined
   /** Set while the publish channel's buffer is full: publishes wait for it to drain. */
@@ -200,6 +205,7 @@ export class RabbitMQBroker implements Broker {
         await recovering?.close().catch(() => {})
         this.model = undefined
         this.publisher = undefined
+        this.ready = false
         throw this.connectError(err)
       } finally {
         clearTimeout(timer)
@@ -227,6 +233,7 @@ export class RabbitMQBroker implements Broker {
       .catch((err) => this.logger.debug({ err: errorText(err) }, 'closing the connection failed'))
     this.model = undefined
     this.publisher = undefined
+    this.ready = false
   }
 
   /**
@@ -291,6 +298,8 @@ export class RabbitMQBroker implements Broker {
       try {
         await sub.open(model)
       } catch (err) {
+        // The connection dropped meanwhile: the reconnection opens the subscription.
+        if (this.model !== model && this.recovering) return sub
         this.subscriptions.delete(sub)
         await sub.unsubscribe()
         throw this.operationError(err, `subscribe to ${JSON.stringify(topic)}`)
@@ -320,11 +329,11 @@ export class RabbitMQBroker implements Broker {
       if (this.model === model) {
         this.model = undefined
         this.publisher = undefined
+        this.ready = false
       }
     })
     const publisher = await this.openPublisher(model)
     this.model = model
-    this.publisher = publisher
     for (const sub of [...this.subscriptions]) {
       try {
         await sub.open(model)
@@ -341,6 +350,9 @@ export class RabbitMQBroker implements Broker {
     }
     // The recovery wrapper treats the connection as up once this resolves: it must not be dead already.
     if (closed) throw new Error('connection closed during setup')
+    this.publisher ??= publisher
+    if (this.publisher !== publisher) publisher.close().catch(() => {})
+    this.ready = true
     this.wake()
   }
 
@@ -407,7 +419,7 @@ export class RabbitMQBroker implements Broker {
     for (;;) {
       if (!this.recovering) throw brokerError(503, 'broker disconnected')
       if (signal?.aborted) throw abortError(signal)
-      if (this.publisher) {
+      if (this.publisher && this.ready) {
         if (this.drained) {
           await this.wait(this.drained, deadline, signal)
           continue
@@ -415,7 +427,7 @@ export class RabbitMQBroker implements Broker {
         return this.publisher
       }
       const model = this.model
-      if (model) {
+      if (model && this.ready) {
         this.publisherOpening ??= this.openPublisher(model).finally(() => {
           this.publisherOpening = undefined
         })
