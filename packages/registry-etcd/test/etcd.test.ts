@@ -330,6 +330,7 @@ describe.skipIf(!sharedUp)('etcd registry (shared etcd)', () => {
     // It is forgotten: nothing re-registers it later.
     await pause(1500)
     expect(await raw.get(key).exists()).toBe(false)
+    await r.deregister(service(name, 'forever'))
   })
 
   it('a node whose process is gone expires with its lease (close() releases, does not revoke)', async () => {
