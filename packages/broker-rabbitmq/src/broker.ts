@@ -708,11 +708,14 @@ class RabbitSubscription implements Subscription {
       }
       await channel.bindQueue(queue, exchange, this.topic)
       const open = channel
-      const { consumerTag } = await open.consume(queue, (msg) => this.deliver(open, msg), { noAck: false })
+      // Owned before consuming: deliveries can arrive before consume() resolves, and their acks
+      // check that the channel they came on is still this subscription's.
       this.channel = open
+      const { consumerTag } = await open.consume(queue, (msg) => this.deliver(open, msg), { noAck: false })
       this.consumerTag = consumerTag
       this.retries = 0
     } catch (err) {
+      if (this.channel === channel) this.channel = undefined
       await channel.close().catch(() => {})
       throw err
     }

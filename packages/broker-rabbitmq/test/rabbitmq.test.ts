@@ -245,6 +245,33 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       expect(got.filter((g) => g.startsWith('c:true:'))).toHaveLength(5)
     })
 
+    it('a backlog waiting in a group queue is delivered and acknowledged when a member joins', async () => {
+      const b = broker({ prefetch: 50 })
+      await b.connect()
+      const topic = unique('backlog')
+      const name = group('backlog')
+      const first = await b.subscribe(topic, () => {}, { queue: name })
+      await first.unsubscribe()
+      for (let i = 0; i < 300; i++) await b.publish(topic, { headers: {}, body: bytes(`b-${i}`) })
+      const got = new Set<string>()
+      await b.subscribe(
+        topic,
+        (e) => {
+          got.add(text(e.message.body))
+        },
+        { queue: name },
+      )
+      await expect.poll(() => got.size, { timeout: 10_000 }).toBe(300)
+      // Every delivery was acknowledged: nothing waits in the queue, nothing is held unacked.
+      await expect
+        .poll(() =>
+          rabbitmqctl('list_queues', '-q', '--no-table-headers', 'name', 'messages')
+            .split('\n')
+            .find((line) => line.startsWith(`${name}\t`)),
+        )
+        .toBe(`${name}\t0`)
+    })
+
     it('joins a group queue go-micro declared (non-durable, auto-delete) as it is', async () => {
       const name = group('go-declared')
       // What go-micro's subscriber declares for Queue(name) without DurableQueue().
