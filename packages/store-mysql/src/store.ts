@@ -147,6 +147,10 @@ export class MySQLStore implements Store {
       jsonStrings: true,
       supportBigNumbers: true,
       multipleStatements: false,
+      // Statements are prepared once per connection and cached. mysql2's default cache (16 000 per
+      // connection) would let a pool outgrow the server's max_prepared_stmt_count (16 382 in all);
+      // evicted statements are closed on the server.
+      maxPreparedStatements: 100,
     })
     if (o.sweepInterval > 0) {
       this.sweeper = setInterval(() => {
