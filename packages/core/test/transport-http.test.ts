@@ -499,6 +499,23 @@ describe('http transport: unary requests', () => {
     await closing
   })
 
+  it('closes promptly when only idle keep-alive connections remain', async () => {
+    const l = await createHttpTransport().listen('127.0.0.1:0', echo)
+    const t = transport()
+    await Promise.all(Array.from({ length: 8 }, () => t.request(l.address, { headers: {}, body: utf8('x') })))
+    const t0 = Date.now()
+    await l.close(10_000)
+    expect(Date.now() - t0).toBeLessThan(1_000)
+  })
+
+  it('fails to listen on an address in use with a clear error', async () => {
+    const l = await serve(echo)
+    const err = await rejection(createHttpTransport().listen(l.address, echo))
+    expect(err.detail).toContain(`cannot listen on ${l.address}`)
+    expect(err.detail).toContain('EADDRINUSE')
+    await expect(createHttpTransport().listen('nonsense', echo)).rejects.toThrow(/invalid address/)
+  })
+
   it('rejects a response bigger than maxResponseSize', async () => {
     const l = await serve({
       async request() {
