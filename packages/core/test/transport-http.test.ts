@@ -246,6 +246,32 @@ describe('http transport: unary requests', () => {
     )
   })
 
+  it('shortens a huge Micro-Error detail instead of breaking the answer', async () => {
+    const l = await serve({
+      async request() {
+        throw new MicroError('svc', 422, 'x'.repeat(100_000))
+      },
+    })
+    const rsp = await transport().request(l.address, { headers: {}, body: new Uint8Array() })
+    const err = MicroError.parse(rsp.headers['micro-error'])
+    expect(err.id).toBe('svc')
+    expect(err.code).toBe(422)
+    expect(err.detail.length).toBeLessThan(9_000)
+    expect(err.detail).toMatch(/… \(truncated\)$/)
+  })
+
+  it('accepts request heads larger than node’s 16 KiB default (metadata travels as headers)', async () => {
+    let seen = ''
+    const l = await serve({
+      async request(msg) {
+        seen = msg.headers['x-big']
+        return { headers: {}, body: new Uint8Array() }
+      },
+    })
+    await transport().request(l.address, { headers: { 'X-Big': 'y'.repeat(30_000) }, body: new Uint8Array() })
+    expect(seen.length).toBe(30_000)
+  })
+
   it('reports connect refused as a TransportError with delivered=false', async () => {
     const dead = createServer()
     dead.listen(0, '127.0.0.1')

@@ -31,6 +31,10 @@ const DISCARD_LIMIT = 64 * 1024 * 1024
 /** ...or for this long; then the connection is dropped. */
 const DISCARD_MS = 5_000
 const UPGRADE_PROTOCOL = 'micro-stream'
+/** Longest header value sent, in characters (see shorten). */
+const MAX_HEADER_VALUE = 8 * 1024
+/** Largest request head accepted (node's default is 16 KiB; go-micro metadata travels as headers). */
+export const MAX_HEADER_SIZE = 64 * 1024
 /** Bodies up to this size are sent in the same write as the headers. */
 const ONE_WRITE_MAX = 4 * 1024
 
@@ -124,6 +128,7 @@ export class HttpListener implements Listener {
       keepAliveTimeout: this.options.idleTimeout,
       noDelay: true,
       requireHostHeader: false,
+      maxHeaderSize: MAX_HEADER_SIZE,
     })
     this.server = server
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res))
@@ -299,7 +304,8 @@ export class HttpListener implements Listener {
     for (const k in headers) {
       const v = headers[k]
       if (v === undefined || v === null || HOP_BY_HOP.has(k.toLowerCase())) continue
-      raw.push(k, wireValue(typeof v === 'string' ? v : String(v)))
+      const value = typeof v === 'string' ? v : String(v)
+      raw.push(k, wireValue(value.length > MAX_HEADER_VALUE ? shorten(k, value) : value))
     }
     try {
       res.writeHead(200, raw)
@@ -546,6 +552,18 @@ export class HttpListener implements Listener {
       this.serveStream(target, target.headers, socket)
     })
   }
+}
+
+/**
+ * A header value cut to MAX_HEADER_VALUE characters, so peers' header size limits are not hit
+ * (node and undici refuse heads over 16 KiB by default). A Micro-Error stays valid JSON with its
+ * id and code: only the detail is shortened.
+ */
+function shorten(name: string, value: string): string {
+  if (name.toLowerCase() !== 'micro-error') return value.slice(0, MAX_HEADER_VALUE)
+  const e = MicroError.parse(value)
+  const detail = `${e.detail.slice(0, MAX_HEADER_VALUE - 300)}… (truncated)`
+  return new MicroError(e.id, e.code, detail, e.status).toString()
 }
 
 function errorMessage(err: MicroError): TransportMessage {

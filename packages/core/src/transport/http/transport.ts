@@ -12,7 +12,7 @@ import type {
   TransportMessage,
 } from '../types.js'
 import { openStream, requestHeaders, UnaryHandler } from './client.js'
-import { HttpListener } from './server.js'
+import { HttpListener, MAX_HEADER_SIZE } from './server.js'
 import type { ClientStreamControl } from './stream.js'
 import { formatAddress, parseAddress } from './wire.js'
 
@@ -233,6 +233,7 @@ export class HttpTransport implements Transport {
       connections: this.opts.poolSize,
       pipelining: this.opts.pipelining,
       keepAliveTimeout: this.opts.idleTimeout,
+      maxHeaderSize: MAX_HEADER_SIZE,
       connect: { timeout: this.opts.connectTimeout, noDelay: true },
     })
     pool.on('connectionError', () => {
