@@ -27,7 +27,13 @@ function run(cmd, args, env = {}) {
 }
 
 run('pnpm', ['exec', 'tsc', '-b'])
-run('pnpm', ['exec', 'tsc', '-p', 'packages/core/test'])
+// Tests are type-checked too: their @ts-expect-error lines are assertions about the public types.
+for (const dir of ['packages', 'examples', '.']) {
+  for (const d of readdirSync(new URL(`../${dir}`, import.meta.url))) {
+    const tsconfig = `${dir === '.' ? '' : `${dir}/`}${d}/test/tsconfig.json`
+    if (existsSync(new URL(`../${tsconfig}`, import.meta.url))) run('pnpm', ['exec', 'tsc', '-p', tsconfig])
+  }
+}
 
 const inNs = pick(NETNS_PROJECTS)
 if (inNs.length) {
