@@ -1,24 +1,30 @@
-import { brokerConformance } from '@micro-ts/conformance'
+import { brokerConformance, RUN_ID } from '@micro-ts/conformance'
 import { silentLogger } from '@micro-ts/core'
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll } from 'vitest'
 import { CAPABILITIES, createRabbitMQBroker } from '../src/index.js'
-import { ADDRESS, deleteQueues, serverReachable } from './helpers.js'
+import { ADDRESS, deleteQueues, probe, rabbitmqctl } from './helpers.js'
 
-// The suite's queue groups are durable queues named after the group: start and end without them,
-// so messages or bindings of an earlier run never reach this one.
-const GROUPS = ['workers', 'a', 'b', 'durable', 'q']
-const up = await serverReachable()
-
-beforeAll(async () => {
-  if (up) await deleteQueues(GROUPS)
-})
-afterAll(async () => {
-  if (up) await deleteQueues(GROUPS)
-})
+const skip = await probe()
 
 brokerConformance({
   name: 'rabbitmq',
   create: () => createRabbitMQBroker({ address: ADDRESS, logger: silentLogger }),
   capabilities: ['queue', 'persistent', 'shared', ...CAPABILITIES],
-  skip: up ? false : `RabbitMQ at ${ADDRESS} is unreachable`,
+  skip,
+})
+
+// The suite's queue groups are durable queues named after the group, with this run's prefix:
+// delete them afterwards (listing queues needs rabbitmqctl, so only against a local server).
+afterAll(async () => {
+  if (skip) return
+  let names: string[]
+  try {
+    names = rabbitmqctl('list_queues', '-q', '--no-table-headers', 'name')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((name) => name.startsWith(`mc-${RUN_ID}-`))
+  } catch {
+    return
+  }
+  await deleteQueues(names)
 })

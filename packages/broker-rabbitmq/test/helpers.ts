@@ -33,6 +33,17 @@ export async function serverReachable(address = ADDRESS): Promise<boolean> {
   }
 }
 
+/** For the conformance suite: false when the server answers, else the reason to skip (the suite fails it under CI). */
+export async function probe(address = ADDRESS): Promise<string | false> {
+  try {
+    const c = await amqp.connect(address, { timeout: 3000 })
+    await c.close()
+    return false
+  } catch (err) {
+    return `RabbitMQ at ${address} is unreachable (${(err as Error).message})`
+  }
+}
+
 /** Run `fn` on a plain channel of a connection of its own (setup, checks, cleanup). */
 export async function withChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
   const c = await amqp.connect(ADDRESS)
