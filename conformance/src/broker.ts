@@ -311,7 +311,9 @@ function brokerSuite(spec: BrokerConformanceSpec): void {
     if (!has(spec, 'queue')) {
       it('queue is not declared: subscribing with a queue rejects with a MicroError', async () => {
         const broker = await connected()
-        await expectMicroError(broker.subscribe(uniqueName('queue'), () => {}, { queue: uniqueName('workers') }))
+        await expectMicroError(
+          broker.subscribe(uniqueName('queue'), () => {}, { queue: uniqueName('workers') }),
+        )
       })
       return
     }

@@ -78,11 +78,16 @@ function storeSuite(spec: StoreConformanceSpec): void {
   const h = harness('store', spec, (s) => s.close(), o.closeTimeout)
 
   const scopes: Scope[] = [
-    { label: "the store's defaults", options: {} },
+    { label: 'store defaults', options: {} },
     { label: 'table only', options: { table: t1 } },
     { label: 'database only', options: { database: db1 } },
     { label: 'database and table', options: { database: db1, table: t1 } },
   ]
+
+  /** One `describe` per scope (go-micro runs its store tests for each combination). */
+  function eachScope(body: (scope: ScopeOptions) => void): void {
+    for (const { label, options } of scopes) describe(`scope: ${label}`, () => body(options))
+  }
 
   /** Write `keys` (value = the key's bytes) in the order given. */
   async function writeAll(store: Store, keys: readonly string[], scope: ScopeOptions = {}): Promise<void> {
@@ -275,7 +280,7 @@ function storeSuite(spec: StoreConformanceSpec): void {
     })
   })
 
-  describe.each(scopes)('scope: $label', ({ options: scope }) => {
+  eachScope((scope) => {
     it('write, read and delete (go-micro)', async () => {
       const store = await h.fresh()
       const key = uniqueName('basic')
@@ -489,7 +494,7 @@ function storeSuite(spec: StoreConformanceSpec): void {
       return
     }
 
-    describe.each(scopes)('scope: $label', ({ options: scope }) => {
+    eachScope((scope) => {
       it('a record with an expiry is readable, then gone (go-micro)', async () => {
         const store = await h.fresh()
         const key = uniqueName('expiry')
