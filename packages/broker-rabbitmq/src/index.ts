@@ -21,8 +21,11 @@ export {
   type ResolvedRabbitMQOptions,
 } from './options.js'
 
-/** What the broker offers beyond the basic contract: `ack` (ack, nack with requeue, redelivery). */
-export const CAPABILITIES = ['ack'] as const
+/**
+ * What the conformance suite tests: queue groups, `ack` (ack, nack with requeue, redelivery),
+ * `persistent` (a group's durable queue keeps messages while it has no member) and `shared`.
+ */
+export const CAPABILITIES = ['queue', 'ack', 'persistent', 'shared'] as const
 
 const NUMERIC = [
   'prefetch',
@@ -60,9 +63,15 @@ function fromContext(ctx: PluginContext): RabbitMQBrokerOptions {
   return options
 }
 
-/** `MICRO_BROKER=rabbitmq`, address from `MICRO_BROKER_ADDRESS` (the first one; go-micro uses one too). */
-export default definePlugin({
-  kind: 'broker',
-  name: 'rabbitmq',
-  create: (ctx) => new RabbitMQBroker(fromContext(ctx)),
-})
+/**
+ * `MICRO_BROKER=rabbitmq`, address from `MICRO_BROKER_ADDRESS` (the first one; go-micro uses one
+ * too). `capabilities` tells the conformance runner what to test.
+ */
+export default {
+  ...definePlugin({
+    kind: 'broker',
+    name: 'rabbitmq',
+    create: (ctx) => new RabbitMQBroker(fromContext(ctx)),
+  }),
+  capabilities: CAPABILITIES,
+}

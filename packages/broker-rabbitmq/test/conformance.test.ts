@@ -9,7 +9,7 @@ const skip = await probe()
 brokerConformance({
   name: 'rabbitmq',
   create: () => createRabbitMQBroker({ address: ADDRESS, logger: silentLogger }),
-  capabilities: ['queue', 'persistent', 'shared', ...CAPABILITIES],
+  capabilities: CAPABILITIES,
   skip,
 })
 

@@ -42,21 +42,28 @@ function fromContext(ctx: PluginContext): MySQLStoreOptions {
   return options
 }
 
+/** What the conformance suite tests: TTLs in milliseconds, metadata, and instances sharing one server. */
+export const CAPABILITIES = ['ttl', 'metadata', 'shared'] as const
+
 /**
  * `MICRO_STORE=mysql`, address from `MICRO_STORE_ADDRESS`. The store connects while it is created,
  * so a wrong address or password is a startup error rather than the first request's.
+ * `capabilities` tells the conformance runner what to test.
  */
-export default definePlugin({
-  kind: 'store',
-  name: 'mysql',
-  async create(ctx) {
-    const store = new MySQLStore(fromContext(ctx))
-    try {
-      await store.connect()
-    } catch (err) {
-      await store.close()
-      throw err
-    }
-    return store
-  },
-})
+export default {
+  ...definePlugin({
+    kind: 'store',
+    name: 'mysql',
+    async create(ctx) {
+      const store = new MySQLStore(fromContext(ctx))
+      try {
+        await store.connect()
+      } catch (err) {
+        await store.close()
+        throw err
+      }
+      return store
+    },
+  }),
+  capabilities: CAPABILITIES,
+}
