@@ -4,14 +4,16 @@
 # variables the test suites read. Idempotent: a backend that already answers is left alone.
 #
 #   bash scripts/backends.sh                 all of them
-#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats)
+#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose)
 #   eval "$(bash scripts/backends.sh)"       ...and export the variables into this shell
 #
 # Progress goes to stderr, `export NAME=value` lines to stdout. Exit status is non-zero, with the
 # reason, when a backend cannot be installed or started or does not answer in time.
 set -euo pipefail
 
-ALL=(etcd postgres mariadb redis rabbitmq nats)
+# `compose` is no server: Debian's docker-compose, which the conformance tests use to validate
+# conformance/docker-compose.yml statically (there is no Docker engine to run it here).
+ALL=(etcd postgres mariadb redis rabbitmq nats compose)
 if [ $# -gt 0 ]; then WANTED=("$@"); else WANTED=("${ALL[@]}"); fi
 WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
@@ -210,6 +212,17 @@ start_nats() {
   wait_for "NATS (JetStream)" nats_ok
 }
 
+# ---- docker-compose (a tool, not a server) ------------------------------------------------
+ensure_compose() {
+  if command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; then
+    log "docker compose is installed"
+    return
+  fi
+  ensure_packages docker-compose
+  command -v docker-compose >/dev/null 2>&1 || die "docker-compose did not install"
+  log "docker-compose installed"
+}
+
 for backend in "${WANTED[@]}"; do
   case "$backend" in
   etcd) start_etcd ;;
@@ -218,6 +231,7 @@ for backend in "${WANTED[@]}"; do
   redis) start_redis ;;
   rabbitmq) start_rabbitmq ;;
   nats) start_nats ;;
+  compose) ensure_compose ;;
   *) die "unknown backend '$backend' (known: ${ALL[*]})" ;;
   esac
 done
