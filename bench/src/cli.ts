@@ -1,0 +1,257 @@
+/**
+ * `pnpm bench [--filter a,b] [--rounds n] [--round-ms ms] [--warmup-ms ms] [--quick] ...`
+ *
+ * Runs every selected scenario on loopback, each contender in its own processes, prints the
+ * Markdown tables (with ratios and target verdicts) and writes results/latest.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { OUR_TRANSPORTS } from './contenders.js'
+import { type BenchEnv, benchDir, buildGo, describeMachine, newRunId, probe } from './env.js'
+import {
+  PUBSUB_CONTENDERS,
+  type PubSubRow,
+  RPC_CONTENDERS,
+  type RpcRow,
+  runPubSub,
+  runRpc,
+  runSelector,
+  runSoak,
+  type SelectorRow,
+  type Settings,
+  type SoakRow,
+  type Unavailable,
+} from './measure.js'
+import type { PayloadKind } from './payloads.js'
+import { stopAll } from './proc.js'
+import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
+
+const HELP = `usage: pnpm bench [options] [filter...]
+
+Scenarios and their jobs (a filter term selects every job whose name contains it):
+  rpc/<contender>      ${RPC_CONTENDERS.map((c) => c.name).join(', ')}
+  selector/ours-http   warm call vs the same call with address
+  pubsub/<contender>   ${PUBSUB_CONTENDERS.map((c) => c.name).join(', ')}
+  soak/ours-<transport> 100,000 calls at c=64, server memory at checkpoints
+
+Options:
+  --filter a,b        run only jobs whose name contains a or b (repeatable; bare words work too)
+  --rounds n          measured rounds per cell (default 3)
+  --round-ms ms       length of a round (default 2000)
+  --warmup-ms ms      warm-up before each cell (default 1000)
+  --concurrency 1,64  calls in flight
+  --payload greeter,big
+  --soak-calls n      calls in the memory run (default 100000)
+  --window n          pub/sub messages in flight (default 1024)
+  --quick             2 rounds × 1000 ms, 500 ms warm-up, 20000 soak calls
+  --profile           run our processes with --cpu-prof (profiles in results/profiles/)
+  --out file          JSON output (default results/latest.json)
+  --list              print the job names and exit
+Environment: BENCH_NATS_URL (default nats://127.0.0.1:4222), BENCH_VERBOSE=1 shows children's stderr.
+`
+
+const list = (v: string[] | undefined) =>
+  (v ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)
+
+function settingsFrom(values: Record<string, string | boolean | string[] | undefined>): Settings {
+  const quick = values.quick === true
+  const n = (key: string, fallback: number) => {
+    const v = values[key]
+    if (v === undefined) return fallback
+    const parsed = Number(v)
+    if (!Number.isFinite(parsed) || parsed <= 0)
+      throw new Error(`--${key} must be a positive number, got ${v}`)
+    return parsed
+  }
+  const concurrency = list(values.concurrency as string[] | undefined).map(Number)
+  if (concurrency.some((c) => !Number.isInteger(c) || c < 1))
+    throw new Error('--concurrency takes positive integers')
+  const payloads = list(values.payload as string[] | undefined)
+  if (payloads.some((p) => p !== 'greeter' && p !== 'big'))
+    throw new Error('--payload takes greeter and/or big')
+  return {
+    rounds: n('rounds', quick ? 2 : 3),
+    roundMs: n('round-ms', quick ? 1000 : 2000),
+    warmupMs: n('warmup-ms', quick ? 500 : 1000),
+    concurrency: concurrency.length ? concurrency : [1, 64],
+    payloads: payloads.length ? (payloads as PayloadKind[]) : ['greeter', 'big'],
+    soakCalls: n('soak-calls', quick ? 20_000 : 100_000),
+    window: n('window', 1024),
+  }
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      filter: { type: 'string', multiple: true },
+      rounds: { type: 'string' },
+      'round-ms': { type: 'string' },
+      'warmup-ms': { type: 'string' },
+      concurrency: { type: 'string', multiple: true },
+      payload: { type: 'string', multiple: true },
+      'soak-calls': { type: 'string' },
+      window: { type: 'string' },
+      quick: { type: 'boolean' },
+      profile: { type: 'boolean' },
+      out: { type: 'string' },
+      list: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(HELP)
+    return 0
+  }
+  const settings = settingsFrom(values)
+  const filters = [...list(values.filter), ...list(positionals)]
+  const jobs = [
+    ...RPC_CONTENDERS.map((c) => `rpc/${c.name}`),
+    'selector/ours-http',
+    ...PUBSUB_CONTENDERS.map((c) => `pubsub/${c.name}`),
+    ...OUR_TRANSPORTS.map((t) => `soak/ours-${t}`),
+  ]
+  const selected = (job: string) => filters.length === 0 || filters.some((f) => job.includes(f))
+  if (values.list) {
+    process.stdout.write(`${jobs.filter(selected).join('\n')}\n`)
+    return 0
+  }
+  if (!jobs.some(selected)) throw new Error(`--filter ${filters.join(',')} matches no job; see --list`)
+
+  const log = (line: string) => process.stderr.write(`${line}\n`)
+  const started = Date.now()
+  const loadStart = os.loadavg()[0]
+  if (loadStart > 1.5)
+    log(
+      `warning: load average ${loadStart.toFixed(1)} on ${os.cpus().length} CPUs: other work will skew the numbers`,
+    )
+  const profileDir = join(benchDir, 'results', 'profiles')
+  if (values.profile) mkdirSync(profileDir, { recursive: true })
+  const natsUrl = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222'
+  const natsHost = new URL(natsUrl)
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(natsHost.hostname)) {
+    throw new Error(`BENCH_NATS_URL must be on loopback, got ${natsUrl}`)
+  }
+  const needsGo = jobs.filter(selected).some((j) => j === 'rpc/go-micro' || j === 'rpc/ours-to-go')
+  const env: BenchEnv = {
+    runId: newRunId(),
+    natsUrl,
+    natsMissing: (await probe(natsHost.hostname.replace(/^\[|\]$/g, ''), Number(natsHost.port || 4222)))
+      ? undefined
+      : `no NATS server answers at ${natsUrl}`,
+    goMissing: needsGo ? buildGo() : undefined,
+    ourNodeFlags: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  }
+
+  const rpc: RpcRow[] = []
+  const selector: SelectorRow[] = []
+  const pubsub: PubSubRow[] = []
+  const soak: SoakRow[] = []
+  const unavailable: Unavailable[] = []
+  const contenders: Results['contenders'] = []
+  const attempt = async (scenario: string, name: string, fn: () => Promise<void>) => {
+    try {
+      await fn()
+    } catch (e) {
+      const reason = (e as Error).message.split('\n')[0].slice(0, 400)
+      log(`${scenario} ${name}: FAILED: ${reason}`)
+      unavailable.push({ scenario, contender: name, status: 'failed', reason })
+    }
+  }
+
+  for (const c of RPC_CONTENDERS) {
+    if (!selected(`rpc/${c.name}`)) continue
+    contenders.push({ scenario: 'rpc', name: c.name, what: c.what })
+    const missing = await c.check(env)
+    if (missing) {
+      const todo = c.group === 'ours'
+      log(`rpc ${c.name}: ${todo ? 'TODO' : 'skipped'}: ${missing}`)
+      unavailable.push({
+        scenario: 'rpc',
+        contender: c.name,
+        status: todo ? 'todo' : 'skipped',
+        reason: missing,
+      })
+      continue
+    }
+    await attempt('rpc', c.name, async () => {
+      rpc.push(...(await runRpc(env, c, settings, log)))
+    })
+  }
+  if (selected('selector/ours-http')) {
+    await attempt('selector', 'ours-http', async () => {
+      selector.push(...(await runSelector(env, settings, log)))
+    })
+  }
+  for (const c of PUBSUB_CONTENDERS) {
+    if (!selected(`pubsub/${c.name}`)) continue
+    contenders.push({ scenario: 'pubsub', name: c.name, what: c.what })
+    if (env.natsMissing) {
+      unavailable.push({ scenario: 'pubsub', contender: c.name, status: 'skipped', reason: env.natsMissing })
+      continue
+    }
+    await attempt('pubsub', c.name, async () => {
+      pubsub.push(...(await runPubSub(env, c, settings, log)))
+    })
+  }
+  for (const t of OUR_TRANSPORTS) {
+    const c = RPC_CONTENDERS.find((z) => z.name === `ours-${t}`)!
+    if (!selected(`soak/${c.name}`)) continue
+    const missing = await c.check(env)
+    if (missing) {
+      unavailable.push({ scenario: 'soak', contender: c.name, status: 'todo', reason: missing })
+      continue
+    }
+    await attempt('soak', c.name, async () => {
+      soak.push(await runSoak(env, c, settings, log))
+    })
+  }
+
+  const partial = {
+    startedAt: new Date(started).toISOString(),
+    durationSec: (Date.now() - started) / 1000,
+    machine: { ...describeMachine(), loadAverage: { start: loadStart, end: os.loadavg()[0] } },
+    settings,
+    filters,
+    contenders,
+    rpc,
+    selector,
+    pubsub,
+    soak,
+    unavailable,
+  }
+  const ratios = computeRatios(rpc, pubsub, selector, settings)
+  const results: Results = { ...partial, ratios, targets: computeTargets(partial, ratios) }
+  const out = values.out ?? join(benchDir, 'results', 'latest.json')
+  mkdirSync(join(out, '..'), { recursive: true })
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
+  process.stdout.write(renderMarkdown(results))
+  log(`\nwrote ${out}`)
+  return unavailable.some((u) => u.status === 'failed') ? 1 : 0
+}
+
+let stopping = false
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`\n${sig}: stopping every process started\n`)
+    void stopAll().then(() => process.exit(130))
+  })
+}
+
+main()
+  .then(async (code) => {
+    await stopAll()
+    process.exit(code)
+  })
+  .catch(async (e) => {
+    process.stderr.write(`bench: ${(e as Error).message}\n`)
+    await stopAll()
+    process.exit(2)
+  })

@@ -1,0 +1,47 @@
+/**
+ * Our client as a user runs it: createService() with a memory registry seeded with the server's
+ * own record, so every call goes through the selector (registry cache, random strategy), the
+ * JSON codec and the named transport. `viaAddress` passes `address`, bypassing the selector.
+ */
+import {
+  createLogger,
+  createMemoryBroker,
+  createMemoryRegistry,
+  createMemoryStore,
+  createService,
+  loadPlugin,
+} from '@micro-ts/core'
+import { bigBody, checkResponse, GREETER_REQUEST, type PayloadKind } from '../payloads.js'
+import type { BenchClient, DriverConfig } from './types.js'
+
+export async function create(config: DriverConfig): Promise<BenchClient> {
+  if (!config.service) throw new Error('ours: the server record is missing')
+  const logger = createLogger('warn')
+  const registry = createMemoryRegistry({ services: [config.service] })
+  const transport = await loadPlugin('transport', config.transport ?? 'http', { logger })
+  const service = await createService({
+    name: 'bench.client',
+    registry,
+    broker: createMemoryBroker(),
+    transport,
+    store: createMemoryStore(),
+    logger,
+  })
+  const name = config.service.name
+  const big = bigBody()
+  const direct = { address: config.address }
+  return {
+    async call(kind: PayloadKind, viaAddress?: boolean) {
+      const rsp =
+        kind === 'greeter'
+          ? await service.client.call(name, 'Greeter.Hello', GREETER_REQUEST, viaAddress ? direct : undefined)
+          : await service.client.call(name, 'Greeter.Echo', big, viaAddress ? direct : undefined)
+      checkResponse(kind, rsp, big.items.length)
+    },
+    async close() {
+      await service.stop()
+      await transport.close()
+      await registry.close()
+    },
+  }
+}

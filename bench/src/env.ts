@@ -1,0 +1,117 @@
+/**
+ * What the orchestrator needs to know about this machine before it starts anything: where the
+ * compiled children are, whether Go and NATS are there, free loopback ports, and a description
+ * of the machine for the report.
+ */
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import net, { type AddressInfo } from 'node:net'
+import os from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Child } from './proc.js'
+
+/** bench/dist (where the compiled children live) and bench/. */
+export const distDir = dirname(fileURLToPath(import.meta.url))
+export const benchDir = resolve(distDir, '..')
+export const goDir = join(benchDir, 'go')
+
+export interface BenchEnv {
+  /** Unique per run: NATS subjects and Moleculer namespaces carry it. */
+  runId: string
+  natsUrl: string
+  /** Why NATS cannot be used, or undefined when it answers. */
+  natsMissing?: string
+  /** Why the Go programs cannot be used, or undefined when they built. */
+  goMissing?: string
+  /** Extra `node` flags for our own processes (e.g. --cpu-prof). */
+  ourNodeFlags: string[]
+}
+
+/** Start a compiled Node child of this package (`server.js`, `driver.js`, `pubsub.js`). */
+export function nodeChild(name: string, script: string, args: string[], nodeFlags: string[] = []): Child {
+  return new Child(name, process.execPath, [...nodeFlags, join(distDir, script), ...args])
+}
+
+export function goChild(name: string, program: string, args: string[]): Child {
+  return new Child(name, join(goDir, 'bin', program), args)
+}
+
+/** Build the go-micro programs (Go's build cache makes this ~1 s when nothing changed). */
+export function buildGo(): string | undefined {
+  const version = spawnSync('go', ['version'], { encoding: 'utf8' })
+  if (version.error || version.status !== 0) return '`go` is not installed (https://go.dev/dl)'
+  const r = spawnSync('go', ['build', '-o', `${join(goDir, 'bin')}/`, './cmd/...'], {
+    cwd: goDir,
+    encoding: 'utf8',
+  })
+  if (r.status !== 0) return `go build failed: ${(r.stderr || r.stdout).trim().slice(-800)}`
+  return undefined
+}
+
+/** Does something accept TCP connections at host:port (within `timeoutMs`)? */
+export function probe(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+/** A loopback port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as AddressInfo
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+export function newRunId(): string {
+  return randomBytes(4).toString('hex')
+}
+
+export interface Machine {
+  cpu: string
+  cpus: number
+  memoryGiB: number
+  os: string
+  node: string
+  go?: string
+  moleculer?: string
+  nats?: string
+  natsServer?: string
+  /** 1-minute load average when the run started and ended: other work on the machine skews every number. */
+  loadAverage?: { start: number; end: number }
+}
+
+export function describeMachine(): Machine {
+  const cpus = os.cpus()
+  const run = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' })
+    return r.status === 0 ? (r.stdout || r.stderr).trim() : undefined
+  }
+  const pkgVersion = (name: string) => {
+    const file = join(benchDir, 'node_modules', name, 'package.json')
+    return existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+      : undefined
+  }
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    go: run('go', ['version'])?.replace(/^go version /, ''),
+    moleculer: pkgVersion('moleculer'),
+    nats: pkgVersion('nats'),
+    natsServer: run('nats-server', ['--version']),
+  }
+}
