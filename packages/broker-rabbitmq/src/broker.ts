@@ -609,6 +609,8 @@ export class RabbitMQBroker implements Broker {
     let status = 500
     if (code === 403) status = 403
     else if (code === 404) status = 404
+    // 406 for a message over the server's max_message_size: "message size … is larger than configured max size".
+    else if (code === 406 && /larger than|max(imum)?[ _]size/i.test(text)) status = 413
     else if (code === 406) status = 409
     else if (code === 405) status = 409
     else if (code === 311 || code === 320 || code === 541) status = 503

@@ -192,6 +192,9 @@ function listening(port: number): Promise<boolean> {
 
 const SERVER_SCRIPT = '/usr/lib/rabbitmq/bin/rabbitmq-server'
 
+/** The private node's `max_message_size`, small so a test can exceed it cheaply. */
+export const PRIVATE_MAX_MESSAGE_SIZE = 2 * 1024 * 1024
+
 /**
  * A private RabbitMQ node (its own name, ports, data directory and Erlang cookie) for the tests
  * that stop and start a server, so the shared one and other test files are never disturbed.
@@ -216,7 +219,7 @@ export class PrivateRabbitMQ {
     const server = new PrivateRabbitMQ(port, await freePort(), dir, `micro-test-${port}@localhost`)
     writeFileSync(
       join(dir, 'rabbitmq.conf'),
-      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\nmax_message_size = ${PRIVATE_MAX_MESSAGE_SIZE}\n`,
     )
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n')
     await server.boot()

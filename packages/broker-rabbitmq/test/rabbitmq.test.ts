@@ -11,6 +11,7 @@ import {
   CuttableProxy,
   deleteQueues,
   inCI,
+  PRIVATE_MAX_MESSAGE_SIZE,
   PrivateRabbitMQ,
   rabbitmqctl,
   rawPublish,
@@ -540,8 +541,26 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
         await server?.destroy()
       }, 60_000)
 
+      it("a message over the server's max_message_size is a 413, and publishing goes on", async () => {
+        server ??= await PrivateRabbitMQ.create()
+        const b = broker({ address: server.address, publishTimeout: 10_000 })
+        await b.connect()
+        const topic = unique('too-big')
+        const got: number[] = []
+        await b.subscribe(topic, (e) => {
+          got.push(e.message.body.byteLength)
+        })
+        const err = await microError(
+          b.publish(topic, { headers: {}, body: new Uint8Array(PRIVATE_MAX_MESSAGE_SIZE + 1) }),
+        )
+        expect(err.code).toBe(413)
+        expect(err.detail).toMatch(/max size/)
+        await b.publish(topic, { headers: {}, body: new Uint8Array(1024) })
+        await expect.poll(() => got).toEqual([1024])
+      }, 90_000)
+
       it('under a steady publish loop, every confirmed message is delivered', async () => {
-        server = await PrivateRabbitMQ.create()
+        server ??= await PrivateRabbitMQ.create()
         const logger = recordingLogger()
         const b = broker({ address: server.address, publishTimeout: 60_000, reconnectMaxDelay: 1000, logger })
         await b.connect()
