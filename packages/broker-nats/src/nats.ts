@@ -315,6 +315,7 @@ export class NatsBroker implements Broker {
     let stopped = false
     let ready = true // the consumer was just set up; later rounds check again
     let messages: ConsumerMessages | undefined
+    let wake = () => {}
     const loop = (async () => {
       let attempt = 0
       while (!stopped) {
@@ -323,7 +324,10 @@ export class NatsBroker implements Broker {
           ready = false
           const consumer = await this.js!.consumers.get(stream, durable)
           messages = await consumer.consume({ max_messages: jsOptions.prefetch })
-          if (stopped) break
+          if (stopped) {
+            messages.close().catch(() => {})
+            break
+          }
           attempt = 0
           this.watchConsumer(messages, topic, durable)
           for await (const m of messages) {
@@ -338,13 +342,24 @@ export class NatsBroker implements Broker {
           )
         }
         messages = undefined
-        if (!stopped) await sleep(Math.min(250 * 2 ** attempt++, 5000))
+        if (stopped) break
+        // Back off before setting the consumer up again; stop() cuts the wait short.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(250 * 2 ** attempt++, 5000))
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
       }
     })()
     return {
       stop: async () => {
         stopped = true
-        await messages?.close().catch(() => {})
+        wake()
+        // Not awaited: close() resolves only once the iterator has been read up to its end, and
+        // the loop stops reading after the running handler (buffered messages are redelivered).
+        messages?.close().catch(() => {})
         await loop
         if (!queue) {
           await this.jsm?.consumers.delete(stream, durable).catch(() => {})
@@ -363,7 +378,7 @@ export class NatsBroker implements Broker {
             'nats broker: JetStream consumer lost; recreating',
           )
           this.streams.delete(topic)
-          await messages.close().catch(() => {})
+          messages.close().catch(() => {})
           return
         }
       }

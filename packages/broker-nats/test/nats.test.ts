@@ -38,6 +38,19 @@ const text = (e: BrokerEvent) => Buffer.from(e.message.body).toString()
 const msg = (body: string, headers: Record<string, string> = {}) => ({ headers, body: Buffer.from(body) })
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Fails (instead of hanging the test) when `p` does not settle within `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not return within ${ms}ms`)), ms)
+  })
+  try {
+    return await Promise.race([p, hang])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 async function rejection(p: Promise<unknown> | (() => unknown)): Promise<MicroError> {
   try {
     await (typeof p === 'function' ? p() : p)
@@ -520,6 +533,36 @@ describe.skipIf(!sharedUp)('JetStream mode (shared server)', () => {
     expect((await jsm.streams.info(custom)).state.messages).toBeGreaterThanOrEqual(1)
     await sub.unsubscribe()
     await nc.close()
+  })
+
+  it('unsubscribe and disconnect return while messages are buffered and a handler runs', async () => {
+    const b = await open()
+    const t = topic('busy')
+    let started = 0
+    const sub = await b.subscribe(
+      t,
+      async () => {
+        started++
+        await pause(200)
+      },
+      { queue: 'busy' },
+    )
+    for (let i = 0; i < 10; i++) await b.publish(t, msg(String(i)))
+    await eventually(async () => started >= 1)
+    await within(sub.unsubscribe(), 10_000, 'unsubscribe')
+    const handled = started
+    await pause(500)
+    expect(started).toBe(handled) // nothing more after unsubscribe resolved
+    await b.subscribe(
+      t,
+      async () => {
+        await pause(200)
+      },
+      { queue: 'busy' },
+    )
+    for (let i = 0; i < 5; i++) await b.publish(t, msg(`again-${i}`))
+    await pause(100)
+    await within(b.disconnect(), 10_000, 'disconnect')
   })
 
   it('rejects a wildcard first token', async () => {
