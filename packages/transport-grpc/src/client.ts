@@ -119,7 +119,7 @@ export class Conn {
               this.address,
               this.tls
                 ? 'connection refused, unreachable, or the TLS handshake failed'
-                : 'connection refused or unreachable',
+                : 'connection refused, unreachable, or the server wants TLS',
             ),
           )
         } else if (state === connectivityState.SHUTDOWN) {
