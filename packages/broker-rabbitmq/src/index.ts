@@ -67,11 +67,9 @@ function fromContext(ctx: PluginContext): RabbitMQBrokerOptions {
  * `MICRO_BROKER=rabbitmq`, address from `MICRO_BROKER_ADDRESS` (the first one; go-micro uses one
  * too). `capabilities` tells the conformance runner what to test.
  */
-export default {
-  ...definePlugin({
-    kind: 'broker',
-    name: 'rabbitmq',
-    create: (ctx) => new RabbitMQBroker(fromContext(ctx)),
-  }),
+export default definePlugin({
+  kind: 'broker',
+  name: 'rabbitmq',
+  create: (ctx) => new RabbitMQBroker(fromContext(ctx)),
   capabilities: CAPABILITIES,
-}
+})

@@ -34,6 +34,11 @@ export interface PluginDefinition<K extends PluginKind = PluginKind> {
   /** Short name used in `MICRO_<KIND>=<name>`, e.g. `etcd`. */
   name: string
   create(context: PluginContext): PluginInstance[K] | Promise<PluginInstance[K]>
+  /**
+   * Optional features the plugin declares (e.g. `ack`, `ttl`, `stream`): the conformance suite
+   * tests every declared one and asserts the others absent.
+   */
+  capabilities?: readonly string[]
 }
 
 /**

@@ -50,20 +50,18 @@ export const CAPABILITIES = ['ttl', 'metadata', 'shared'] as const
  * so a wrong address or password is a startup error rather than the first request's.
  * `capabilities` tells the conformance runner what to test.
  */
-export default {
-  ...definePlugin({
-    kind: 'store',
-    name: 'mysql',
-    async create(ctx) {
-      const store = new MySQLStore(fromContext(ctx))
-      try {
-        await store.connect()
-      } catch (err) {
-        await store.close()
-        throw err
-      }
-      return store
-    },
-  }),
+export default definePlugin({
+  kind: 'store',
+  name: 'mysql',
+  async create(ctx) {
+    const store = new MySQLStore(fromContext(ctx))
+    try {
+      await store.connect()
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    return store
+  },
   capabilities: CAPABILITIES,
-}
+})
