@@ -54,6 +54,8 @@ function pluginOptions(raw: Record<string, unknown>, logger: Logger): PostgresSt
 export default definePlugin({
   kind: 'store',
   name: 'postgres',
+  // What the conformance suite (and micro-conformance) tests; the rest is asserted absent.
+  capabilities: ['ttl', 'metadata', 'shared'],
   create(ctx): PostgresStore {
     const options = pluginOptions(ctx.options ?? {}, ctx.logger)
     if (ctx.addresses.length > 1) {

@@ -55,6 +55,8 @@ function pluginOptions(raw: Record<string, unknown>, logger: Logger): RedisStore
 export default definePlugin({
   kind: 'store',
   name: 'redis',
+  // What the conformance suite (and micro-conformance) tests; the rest is asserted absent.
+  capabilities: ['ttl', 'metadata', 'shared'],
   create(ctx): RedisStore {
     const options = pluginOptions(ctx.options ?? {}, ctx.logger)
     if (ctx.addresses.length > 1) {
