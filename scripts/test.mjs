@@ -36,12 +36,13 @@ for (const dir of ['packages', 'examples', '.']) {
 }
 
 const inNs = pick(NETNS_PROJECTS)
+const outside = pick(pluginProjects)
+// Backends first: the plugin suites need their servers, the conformance project docker-compose.
+if (process.env.MICRO_TEST_BACKENDS !== 'skip') run('bash', ['scripts/backends.sh'])
 if (inNs.length) {
   const vitest = ['pnpm', 'exec', 'vitest', 'run', ...inNs.flatMap((p) => ['--project', p])]
   run('node', ['scripts/netns.mjs', ...vitest])
 }
-const outside = pick(pluginProjects)
 if (outside.length) {
-  if (process.env.MICRO_TEST_BACKENDS !== 'skip') run('bash', ['scripts/backends.sh'])
   run('pnpm', ['exec', 'vitest', 'run', ...outside.flatMap((p) => ['--project', p])])
 }
