@@ -11,10 +11,11 @@ import {
   NATS_ADDRESS,
   NetNs,
   type Place,
+  RABBITMQ_ADDRESS,
   stopAll,
 } from './harness.js'
 
-export type EnvKind = 'mdns' | 'etcd' | 'nats'
+export type EnvKind = 'mdns' | 'etcd' | 'nats' | 'rabbitmq'
 
 export interface Env {
   readonly kind: EnvKind
@@ -27,6 +28,7 @@ const needs = {
   mdns: { netns: true },
   etcd: { etcd: true },
   nats: { etcd: true, nats: true },
+  rabbitmq: { etcd: true, rabbitmq: true },
 } as const
 
 /** What `kind` lacks on this machine (call with top-level await, before the suites). */
@@ -36,7 +38,8 @@ export function lacks(kind: EnvKind): Promise<string[]> {
 
 /**
  * Registry mDNS (inside a private network namespace) + HTTP broker; registry etcd (our own
- * etcd) + HTTP broker; registry etcd + NATS broker (127.0.0.1:4222). Call inside a describe.
+ * etcd) + HTTP broker; registry etcd + NATS broker (127.0.0.1:4222); registry etcd + RabbitMQ
+ * broker (amqp://guest:guest@127.0.0.1:5672). Call inside a describe.
  * When `missing` (from `lacks`) is not empty it returns `undefined` and registers a skipped
  * (laptop) or failing (CI) test instead.
  */
@@ -63,12 +66,16 @@ export function prepareEnv(kind: EnvKind, missing: string[]): Env | undefined {
       env.vars = { MICRO_REGISTRY: 'mdns', MICRO_BROKER: 'http', MICRO_TRANSPORT: 'http' }
     } else {
       etcd = await Etcd.start()
+      const broker = {
+        etcd: { MICRO_BROKER: 'http' },
+        nats: { MICRO_BROKER: 'nats', MICRO_BROKER_ADDRESS: `nats://${NATS_ADDRESS}` },
+        rabbitmq: { MICRO_BROKER: 'rabbitmq', MICRO_BROKER_ADDRESS: RABBITMQ_ADDRESS },
+      }[kind]
       env.vars = {
         MICRO_REGISTRY: 'etcd',
         MICRO_REGISTRY_ADDRESS: etcd.address,
         MICRO_TRANSPORT: 'http',
-        MICRO_BROKER: kind === 'nats' ? 'nats' : 'http',
-        ...(kind === 'nats' ? { MICRO_BROKER_ADDRESS: `nats://${NATS_ADDRESS}` } : {}),
+        ...broker,
       }
     }
   }, 30_000)

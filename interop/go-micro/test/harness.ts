@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import * as amqp from 'amqplib'
 
 export const HERE = dirname(dirname(fileURLToPath(import.meta.url)))
 export const GO_BIN = join(HERE, 'bin')
@@ -314,6 +315,116 @@ export class Etcd {
 
 export const NATS_ADDRESS = process.env.INTEROP_NATS_ADDRESS ?? '127.0.0.1:4222'
 
+/** The RabbitMQ both sides use (go-micro's rabbitmq broker only takes `amqp://` or `amqps://` URLs). */
+export const RABBITMQ_ADDRESS = process.env.INTEROP_RABBITMQ_ADDRESS ?? 'amqp://guest:guest@127.0.0.1:5672'
+
+/**
+ * A plain AMQP connection of the test's own, beside the programs: it publishes probes as
+ * go-micro's broker does, reads a queue's consumer count, and deletes the queues a test made.
+ */
+export class Rabbit {
+  private constructor(
+    private readonly conn: amqp.ChannelModel,
+    private readonly channel: amqp.ConfirmChannel,
+  ) {}
+
+  static async connect(address = RABBITMQ_ADDRESS): Promise<Rabbit> {
+    const conn = await amqp.connect(address, { timeout: 5_000 })
+    conn.on('error', () => {})
+    const channel = await conn.createConfirmChannel()
+    channel.on('error', () => {})
+    return new Rabbit(conn, channel)
+  }
+
+  /** Publish JSON to go-micro's exchange with go-micro's headers, and wait for RabbitMQ's confirm. */
+  async publish(topic: string, body: unknown, exchange = 'micro'): Promise<void> {
+    this.channel.publish(exchange, topic, Buffer.from(JSON.stringify(body)), {
+      headers: { 'Content-Type': 'application/json', 'Micro-Topic': topic },
+    })
+    await this.channel.waitForConfirms()
+  }
+
+  /**
+   * The queue's settings and consumer count, or undefined when it does not exist. A passive
+   * declare of a missing queue closes the channel it ran on, so each look runs on a fresh one.
+   */
+  async queue(name: string): Promise<{ consumers: number; messages: number } | undefined> {
+    const ch = await this.conn.createChannel()
+    ch.on('error', () => {})
+    try {
+      const q = await ch.checkQueue(name)
+      return { consumers: q.consumerCount, messages: q.messageCount }
+    } catch {
+      return undefined
+    } finally {
+      await ch.close().catch(() => {})
+    }
+  }
+
+  /** Wait until queue `name` has at least `count` consumers. */
+  async waitForConsumers(name: string, count: number, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const q = await this.queue(name)
+      if ((q?.consumers ?? 0) >= count) return
+      if (Date.now() > deadline)
+        throw new Error(`queue ${name}: ${q ? `${q.consumers} consumer(s)` : 'missing'}, expected ${count}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  /**
+   * Bind a queue of the test's own (exclusive, server-named) to `topic` on go-micro's exchange
+   * and collect what arrives, as RabbitMQ delivers it: body bytes, headers and properties.
+   */
+  async tap(topic: string, exchange = 'micro'): Promise<amqp.ConsumeMessage[]> {
+    const got: amqp.ConsumeMessage[] = []
+    const ch = await this.conn.createChannel()
+    ch.on('error', () => {})
+    const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true })
+    await ch.bindQueue(queue, exchange, topic)
+    await ch.consume(queue, (m) => m && got.push(m), { noAck: true })
+    return got
+  }
+
+  /** Declare `name` as go-micro's rabbitmq broker declares a queue group's queue by default. */
+  async declareAsGoMicro(name: string): Promise<void> {
+    const ch = await this.conn.createChannel()
+    ch.on('error', () => {})
+    try {
+      // broker/rabbitmq/channel.go DeclareQueue: durable false, autoDelete true, exclusive false.
+      await ch.assertQueue(name, { durable: false, autoDelete: true, exclusive: false })
+    } finally {
+      await ch.close().catch(() => {})
+    }
+  }
+
+  /** Delete queues (missing ones are fine). */
+  async deleteQueues(...names: string[]): Promise<void> {
+    for (const name of names) {
+      const ch = await this.conn.createChannel()
+      ch.on('error', () => {})
+      await ch.deleteQueue(name).catch(() => {})
+      await ch.close().catch(() => {})
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close().catch(() => {})
+  }
+}
+
+/** Why RabbitMQ at `address` cannot be used, or undefined when it answers and takes the credentials. */
+async function rabbitProblem(address = RABBITMQ_ADDRESS): Promise<string | undefined> {
+  try {
+    const r = await Rabbit.connect(address)
+    await r.close()
+    return undefined
+  } catch (err) {
+    return `RabbitMQ at ${address.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')} (${(err as Error).message})`
+  }
+}
+
 /**
  * What a suite needs before it can run. On a laptop a missing piece skips the suite with a loud
  * message; in CI (CI set) it fails instead, so CI never passes by skipping.
@@ -322,6 +433,7 @@ export async function missingPrerequisites(needs: {
   etcd?: boolean
   nats?: boolean
   netns?: boolean
+  rabbitmq?: boolean
 }): Promise<string[]> {
   const missing: string[] = []
   if (!existsSync(join(GO_BIN, 'greeter')))
@@ -332,6 +444,10 @@ export async function missingPrerequisites(needs: {
   if (needs.nats) {
     const [host, port] = NATS_ADDRESS.split(':')
     if (!(await reachable(host, Number(port)))) missing.push(`a NATS server on ${NATS_ADDRESS}`)
+  }
+  if (needs.rabbitmq) {
+    const problem = await rabbitProblem()
+    if (problem) missing.push(problem)
   }
   if (needs.netns && (!which('unshare') || !which('nsenter')))
     missing.push('unshare and nsenter (util-linux)')

@@ -31,20 +31,6 @@ import (
 	"github.com/micro-ts/interop/go-micro/internal/mu"
 )
 
-type headerFlags map[string]string
-
-func (h headerFlags) String() string { return "" }
-func (h headerFlags) Set(v string) error {
-	for i := 0; i < len(v); i++ {
-		if v[i] == '=' {
-			h[v[:i]] = v[i+1:]
-			return nil
-		}
-	}
-	h[v] = ""
-	return nil
-}
-
 func main() {
 	timeout := flag.Duration("timeout", 0, "request timeout (client.WithRequestTimeout); 0 keeps go-micro's default")
 	retries := flag.Int("retries", -1, "client.WithRetries; -1 keeps the default (MICRO_CLIENT_RETRIES or 5)")
@@ -52,7 +38,7 @@ func main() {
 	stream := flag.Bool("stream", false, "open a stream; JSON is an array of messages to send")
 	n := flag.Int("n", 1, "make the call n times (one JSON line each); stops at the first error")
 	recv := flag.Int("recv", 1, "with -stream: how many responses to read after each message")
-	md := headerFlags{}
+	md := mu.Headers{}
 	flag.Var(md, "H", "metadata k=v sent with the call (repeatable)")
 	flag.Parse()
 	if flag.NArg() != 3 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	micro "go-micro.dev/v5"
 )
@@ -39,4 +40,16 @@ func PrintJSON(v any) {
 func Fatal(code int, format string, a ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", a...)
 	os.Exit(code)
+}
+
+// Headers collects repeatable -H k=v flags (a value may contain '=').
+type Headers map[string]string
+
+func (h Headers) String() string { return "" }
+
+// Set adds one k=v pair; a bare k gets an empty value.
+func (h Headers) Set(v string) error {
+	k, val, _ := strings.Cut(v, "=")
+	h[k] = val
+	return nil
 }
