@@ -16,9 +16,12 @@ import {
 } from './harness.js'
 
 export type EnvKind = 'mdns' | 'etcd' | 'nats' | 'rabbitmq'
+/** MICRO_TRANSPORT of every program: go-micro's default HTTP transport, or its gRPC one (`transport/grpc`). */
+export type TransportKind = 'http' | 'grpc'
 
 export interface Env {
   readonly kind: EnvKind
+  readonly transport: TransportKind
   place: Place
   /** MICRO_* variables for every program of the suite. */
   vars: Record<string, string>
@@ -39,11 +42,16 @@ export function lacks(kind: EnvKind): Promise<string[]> {
 /**
  * Registry mDNS (inside a private network namespace) + HTTP broker; registry etcd (our own
  * etcd) + HTTP broker; registry etcd + NATS broker (127.0.0.1:4222); registry etcd + RabbitMQ
- * broker (amqp://guest:guest@127.0.0.1:5672). Call inside a describe.
+ * broker (amqp://guest:guest@127.0.0.1:5672). RPC goes over `transport` (HTTP unless told).
+ * Call inside a describe.
  * When `missing` (from `lacks`) is not empty it returns `undefined` and registers a skipped
  * (laptop) or failing (CI) test instead.
  */
-export function prepareEnv(kind: EnvKind, missing: string[]): Env | undefined {
+export function prepareEnv(
+  kind: EnvKind,
+  missing: string[],
+  transport: TransportKind = 'http',
+): Env | undefined {
   if (missing.length > 0) {
     const why = `interop ${kind}: cannot run: missing ${missing.join('; ')}`
     if (IN_CI) {
@@ -56,14 +64,14 @@ export function prepareEnv(kind: EnvKind, missing: string[]): Env | undefined {
     }
     return undefined
   }
-  const env: Env = { kind, place: HOST, vars: {} }
+  const env: Env = { kind, transport, place: HOST, vars: {} }
   let ns: NetNs | undefined
   let etcd: Etcd | undefined
   beforeAll(async () => {
     if (kind === 'mdns') {
       ns = await NetNs.create()
       env.place = ns
-      env.vars = { MICRO_REGISTRY: 'mdns', MICRO_BROKER: 'http', MICRO_TRANSPORT: 'http' }
+      env.vars = { MICRO_REGISTRY: 'mdns', MICRO_BROKER: 'http', MICRO_TRANSPORT: transport }
     } else {
       etcd = await Etcd.start()
       const broker = {
@@ -74,7 +82,7 @@ export function prepareEnv(kind: EnvKind, missing: string[]): Env | undefined {
       env.vars = {
         MICRO_REGISTRY: 'etcd',
         MICRO_REGISTRY_ADDRESS: etcd.address,
-        MICRO_TRANSPORT: 'http',
+        MICRO_TRANSPORT: transport,
         ...broker,
       }
     }

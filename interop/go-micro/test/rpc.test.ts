@@ -1,12 +1,18 @@
 /**
- * RPC over the HTTP transport with the JSON codec, TypeScript ↔ go-micro, with discovery through
- * mDNS (in a private network namespace) and through etcd: calls, errors, streams, deadlines.
+ * RPC with the JSON codec, TypeScript ↔ go-micro, over go-micro's HTTP transport and over its
+ * gRPC transport (`go-micro.dev/v5/transport/grpc`, ours `@micro-ts/transport-grpc`), with
+ * discovery through mDNS (in a private network namespace) and through etcd: calls, errors,
+ * streams, deadlines.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type EnvKind, lacks, prepareEnv } from './envs.js'
+import { type EnvKind, lacks, prepareEnv, type TransportKind } from './envs.js'
 import { type Proc, run, runTag, type Side, start } from './harness.js'
 
 const kinds: EnvKind[] = ['mdns', 'etcd']
+const transports: [TransportKind, string][] = [
+  ['http', 'HTTP'],
+  ['grpc', 'gRPC'],
+]
 const missing = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await lacks(k)] as const)))
 const directions: [client: Side, server: Side][] = [
   ['go', 'ts'],
@@ -20,147 +26,154 @@ interface ErrorLine {
   status?: string
 }
 
-for (const kind of kinds) {
-  describe(`RPC over HTTP, registry ${kind}`, () => {
-    const env = prepareEnv(kind, missing[kind])
-    if (!env) return
+for (const [transport, transportName] of transports)
+  for (const kind of kinds) {
+    describe(`RPC over ${transportName}, registry ${kind}`, () => {
+      const env = prepareEnv(kind, missing[kind], transport)
+      if (!env) return
 
-    for (const [client, server] of directions) {
-      describe(`${client} client → ${server} greeter`, () => {
-        const name = `greeter-${server}-${runTag()}`
-        let greeter: Proc
-        beforeAll(async () => {
-          greeter = start(server, 'greeter', ['--name', name], env.place, env.vars)
-          await greeter.waitFor((l) => l.ready === true)
-        }, 30_000)
-        afterAll(() => greeter?.stop())
+      for (const [client, server] of directions) {
+        describe(`${client} client → ${server} greeter`, () => {
+          const name = `greeter-${server}-${runTag()}`
+          let greeter: Proc
+          beforeAll(async () => {
+            greeter = start(server, 'greeter', ['--name', name], env.place, env.vars)
+            await greeter.waitFor((l) => l.ready === true)
+          }, 30_000)
+          afterAll(() => greeter?.stop())
 
-        const call = (args: string[]) => run(client, 'client', args, env.place, env.vars)
+          const call = (args: string[]) => run(client, 'client', args, env.place, env.vars)
 
-        it('Greeter.Hello answers Hello John', async () => {
-          const r = await call([name, 'Greeter.Hello', '{"name":"John"}'])
-          expect(r.lines, r.stderr).toEqual([{ greeting: 'Hello John' }])
-          expect(r.code).toBe(0)
-        })
+          it(`the greeter serves on ${transportName}: its registered node says transport=${transport}`, async () => {
+            const r = await run(client, 'registry-dump', ['--wait', '10s', name], env.place, env.vars)
+            const [svc] = r.lines[0] as { nodes: { metadata: Record<string, string> }[] }[]
+            expect(svc?.nodes?.[0]?.metadata, r.stderr).toMatchObject({ transport })
+          })
 
-        it('reuses its connection for several calls', async () => {
-          const r = await call(['--n', '3', name, 'Greeter.Hello', '{"name":"Ann"}'])
-          expect(r.lines, r.stderr).toEqual([
-            { greeting: 'Hello Ann' },
-            { greeting: 'Hello Ann' },
-            { greeting: 'Hello Ann' },
-          ])
-        })
+          it('Greeter.Hello answers Hello John', async () => {
+            const r = await call([name, 'Greeter.Hello', '{"name":"John"}'])
+            expect(r.lines, r.stderr).toEqual([{ greeting: 'Hello John' }])
+            expect(r.code).toBe(0)
+          })
 
-        it("a handler's BadRequest reaches the caller with the same id, code, detail and status", async () => {
-          const r = await call([name, 'Greeter.Fail', '{"name":"John"}'])
-          expect(r.code, r.stderr).toBe(1)
-          expect(r.lines).toEqual([
-            { id: 'greeter.fail', code: 400, detail: 'bad name John', status: 'Bad Request' },
-          ])
-        })
-
-        it('an unknown endpoint is an error naming it, not a hang', async () => {
-          const r = await call(['--retries', '0', name, 'Greeter.Nope', '{}'])
-          expect(r.code, r.stderr).toBe(1)
-          expect((r.lines[0] as ErrorLine).detail).toContain('Nope')
-        })
-
-        it('a stream carries messages both ways (one reply per message)', async () => {
-          const r = await call([
-            '--stream',
-            name,
-            'Greeter.Stream',
-            '[{"name":"a"},{"name":"b"},{"name":"c"}]',
-          ])
-          expect(r.lines, r.stderr).toEqual([
-            { greeting: 'Hello a' },
-            { greeting: 'Hello b' },
-            { greeting: 'Hello c' },
-          ])
-          expect(r.code).toBe(0)
-        })
-
-        it('a stream handler error ends the stream and reaches the caller', async () => {
-          const r = await call(['--stream', name, 'Greeter.Stream', '[{"name":"a"},{"name":"fail"}]'])
-          expect(r.lines, r.stderr).toEqual([
-            { greeting: 'Hello a' },
-            { id: 'greeter.stream', code: 400, detail: 'bad name fail', status: 'Bad Request' },
-          ])
-          expect(r.code).toBe(1)
-        })
-
-        if (server === 'ts') {
-          // A Go handler cannot send several messages in a row (go-micro bug, see README); ours can.
-          it('a server sends several messages for one request', async () => {
-            const r = await call(['--stream', '--recv', '3', name, 'Greeter.Stream', '[{"count":3}]'])
+          it('reuses its connection for several calls', async () => {
+            const r = await call(['--n', '3', name, 'Greeter.Hello', '{"name":"Ann"}'])
             expect(r.lines, r.stderr).toEqual([
-              { greeting: 'Hello 1' },
-              { greeting: 'Hello 2' },
-              { greeting: 'Hello 3' },
+              { greeting: 'Hello Ann' },
+              { greeting: 'Hello Ann' },
+              { greeting: 'Hello Ann' },
             ])
           })
-        }
 
-        if (client === 'ts') {
-          it('a 200 ms deadline on a slow handler fails with 408 in about 200 ms', async () => {
-            const r = await call([
-              '--timeout',
-              '200ms',
-              '--retries',
-              '0',
-              '--timing',
-              name,
-              'Greeter.Slow',
-              '{"ms":3000}',
-            ])
-            expect(r.code, r.stderr).toBe(1)
-            const [err, timing] = r.lines as [ErrorLine, { elapsed_ms: number }]
-            expect(err.code).toBe(408)
-            expect(err.status).toBe('Request Timeout')
-            // Functional bound, not a benchmark: the handler sleeps 3 s, the deadline is 200 ms.
-            expect(timing.elapsed_ms).toBeGreaterThanOrEqual(190)
-            expect(timing.elapsed_ms).toBeLessThan(2_000)
-          })
-
-          it('the deadline travels to the server in the Timeout header', async () => {
-            const r = await call(['--timeout', '2s', name, 'Greeter.Slow', '{"ms":1}'])
-            const rsp = r.lines[0] as { slept_ms: number; deadline_ms: number }
-            expect(rsp.slept_ms, r.stderr).toBe(1)
-            expect(rsp.deadline_ms).toBeGreaterThan(1_000)
-            expect(rsp.deadline_ms).toBeLessThanOrEqual(2_000)
-          })
-        } else {
-          it("a go-micro client's Timeout header (its 5 s connection timeout, in ns) becomes our handler's deadline", async () => {
-            const r = await call([name, 'Greeter.Slow', '{"ms":1}'])
-            const rsp = r.lines[0] as { slept_ms: number; deadline_ms: number }
-            expect(rsp.slept_ms, r.stderr).toBe(1)
-            expect(rsp.deadline_ms).toBeGreaterThan(4_000)
-            expect(rsp.deadline_ms).toBeLessThanOrEqual(5_000)
-          })
-
-          it('a go-micro client with a 200 ms timeout gets its 408 from our slow handler', async () => {
-            const r = await call([
-              '--timeout',
-              '200ms',
-              '--retries',
-              '0',
-              name,
-              'Greeter.Slow',
-              '{"ms":3000}',
-            ])
+          it("a handler's BadRequest reaches the caller with the same id, code, detail and status", async () => {
+            const r = await call([name, 'Greeter.Fail', '{"name":"John"}'])
             expect(r.code, r.stderr).toBe(1)
             expect(r.lines).toEqual([
-              {
-                id: 'go.micro.client',
-                code: 408,
-                detail: 'call timeout: context deadline exceeded',
-                status: 'Request Timeout',
-              },
+              { id: 'greeter.fail', code: 400, detail: 'bad name John', status: 'Bad Request' },
             ])
           })
-        }
-      })
-    }
-  })
-}
+
+          it('an unknown endpoint is an error naming it, not a hang', async () => {
+            const r = await call(['--retries', '0', name, 'Greeter.Nope', '{}'])
+            expect(r.code, r.stderr).toBe(1)
+            expect((r.lines[0] as ErrorLine).detail).toContain('Nope')
+          })
+
+          it('a stream carries messages both ways (one reply per message)', async () => {
+            const r = await call([
+              '--stream',
+              name,
+              'Greeter.Stream',
+              '[{"name":"a"},{"name":"b"},{"name":"c"}]',
+            ])
+            expect(r.lines, r.stderr).toEqual([
+              { greeting: 'Hello a' },
+              { greeting: 'Hello b' },
+              { greeting: 'Hello c' },
+            ])
+            expect(r.code).toBe(0)
+          })
+
+          it('a stream handler error ends the stream and reaches the caller', async () => {
+            const r = await call(['--stream', name, 'Greeter.Stream', '[{"name":"a"},{"name":"fail"}]'])
+            expect(r.lines, r.stderr).toEqual([
+              { greeting: 'Hello a' },
+              { id: 'greeter.stream', code: 400, detail: 'bad name fail', status: 'Bad Request' },
+            ])
+            expect(r.code).toBe(1)
+          })
+
+          if (server === 'ts') {
+            // A Go handler cannot send several messages in a row (go-micro bug, see README); ours can.
+            it('a server sends several messages for one request', async () => {
+              const r = await call(['--stream', '--recv', '3', name, 'Greeter.Stream', '[{"count":3}]'])
+              expect(r.lines, r.stderr).toEqual([
+                { greeting: 'Hello 1' },
+                { greeting: 'Hello 2' },
+                { greeting: 'Hello 3' },
+              ])
+            })
+          }
+
+          if (client === 'ts') {
+            it('a 200 ms deadline on a slow handler fails with 408 in about 200 ms', async () => {
+              const r = await call([
+                '--timeout',
+                '200ms',
+                '--retries',
+                '0',
+                '--timing',
+                name,
+                'Greeter.Slow',
+                '{"ms":3000}',
+              ])
+              expect(r.code, r.stderr).toBe(1)
+              const [err, timing] = r.lines as [ErrorLine, { elapsed_ms: number }]
+              expect(err.code).toBe(408)
+              expect(err.status).toBe('Request Timeout')
+              // Functional bound, not a benchmark: the handler sleeps 3 s, the deadline is 200 ms.
+              expect(timing.elapsed_ms).toBeGreaterThanOrEqual(190)
+              expect(timing.elapsed_ms).toBeLessThan(2_000)
+            })
+
+            it('the deadline travels to the server in the Timeout header', async () => {
+              const r = await call(['--timeout', '2s', name, 'Greeter.Slow', '{"ms":1}'])
+              const rsp = r.lines[0] as { slept_ms: number; deadline_ms: number }
+              expect(rsp.slept_ms, r.stderr).toBe(1)
+              expect(rsp.deadline_ms).toBeGreaterThan(1_000)
+              expect(rsp.deadline_ms).toBeLessThanOrEqual(2_000)
+            })
+          } else {
+            it("a go-micro client's Timeout header (its 5 s connection timeout, in ns) becomes our handler's deadline", async () => {
+              const r = await call([name, 'Greeter.Slow', '{"ms":1}'])
+              const rsp = r.lines[0] as { slept_ms: number; deadline_ms: number }
+              expect(rsp.slept_ms, r.stderr).toBe(1)
+              expect(rsp.deadline_ms).toBeGreaterThan(4_000)
+              expect(rsp.deadline_ms).toBeLessThanOrEqual(5_000)
+            })
+
+            it('a go-micro client with a 200 ms timeout gets its 408 from our slow handler', async () => {
+              const r = await call([
+                '--timeout',
+                '200ms',
+                '--retries',
+                '0',
+                name,
+                'Greeter.Slow',
+                '{"ms":3000}',
+              ])
+              expect(r.code, r.stderr).toBe(1)
+              expect(r.lines).toEqual([
+                {
+                  id: 'go.micro.client',
+                  code: 408,
+                  detail: 'call timeout: context deadline exceeded',
+                  status: 'Request Timeout',
+                },
+              ])
+            })
+          }
+        })
+      }
+    })
+  }

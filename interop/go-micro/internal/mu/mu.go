@@ -10,6 +10,10 @@ import (
 	"strings"
 
 	micro "go-micro.dev/v5"
+	// go-micro's cmd does not register its gRPC transport; the package's init does
+	// (cmd.DefaultTransports["grpc"]), which makes MICRO_TRANSPORT=grpc work as it
+	// does in any go-micro program that imports it.
+	_ "go-micro.dev/v5/transport/grpc"
 )
 
 // NewService builds a go-micro service configured the way go-micro users
