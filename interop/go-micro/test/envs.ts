@@ -74,11 +74,12 @@ export function prepareEnv(
       env.vars = { MICRO_REGISTRY: 'mdns', MICRO_BROKER: 'http', MICRO_TRANSPORT: transport }
     } else {
       etcd = await Etcd.start()
-      const broker = {
+      const brokers: Record<Exclude<EnvKind, 'mdns'>, Record<string, string>> = {
         etcd: { MICRO_BROKER: 'http' },
         nats: { MICRO_BROKER: 'nats', MICRO_BROKER_ADDRESS: `nats://${NATS_ADDRESS}` },
         rabbitmq: { MICRO_BROKER: 'rabbitmq', MICRO_BROKER_ADDRESS: RABBITMQ_ADDRESS },
-      }[kind]
+      }
+      const broker = brokers[kind]
       env.vars = {
         MICRO_REGISTRY: 'etcd',
         MICRO_REGISTRY_ADDRESS: etcd.address,

@@ -69,7 +69,7 @@ for (const kind of kinds) {
           // request, joining the mDNS group): give it a moment before the node appears.
           await new Promise((r) => setTimeout(r, 1_000))
           greeter = start(writer, 'greeter', ['--name', name, '--version', '1.0.0'], env.place, env.vars)
-          ready = await greeter.waitFor((l) => l.ready === true)
+          ready = await greeter.waitFor<typeof ready & { ready?: boolean }>((l) => l.ready === true)
         }, 30_000)
         afterAll(async () => {
           await greeter?.stop()
