@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import * as grpc from '@grpc/grpc-js'
 import * as amqp from 'amqplib'
+import protobuf from 'protobufjs'
 
 export const HERE = dirname(dirname(fileURLToPath(import.meta.url)))
 export const GO_BIN = join(HERE, 'bin')
@@ -457,4 +459,100 @@ export async function missingPrerequisites(needs: {
 /** A short random tag that keeps names and topics of one run apart from any other. */
 export function runTag(): string {
   return Math.random().toString(36).slice(2, 8)
+}
+
+/** go-micro's transport message (`transport/grpc/proto/transport.proto`). */
+const TransportMessage = new protobuf.Type('Message')
+  .add(new protobuf.MapField('header', 1, 'string', 'string'))
+  .add(new protobuf.Field('body', 2, 'bytes'))
+new protobuf.Root().add(TransportMessage)
+
+export interface CapturedMessage {
+  header: Record<string, string>
+  body: string
+}
+
+/** One call of `go.micro.transport.grpc.Transport/Stream` as the capture server saw it. */
+export interface CapturedCall {
+  metadata: Record<string, string>
+  messages: CapturedMessage[]
+  /** How the client ended it: half-close (`end`), `cancelled`, or still open. */
+  ended?: 'end' | 'cancelled'
+}
+
+/**
+ * A gRPC server of the test's own on 127.0.0.1 that speaks go-micro's transport service with raw
+ * bytes, decodes every frame as `Message {header, body}` and records it, and answers each
+ * message that is not an EOS with `{"greeting":"Hello cap"}`: what a client of either side
+ * puts on the wire, without our transport's code on the receiving end.
+ */
+export class GrpcCapture {
+  readonly calls: CapturedCall[] = []
+  private constructor(
+    private readonly server: grpc.Server,
+    readonly address: string,
+  ) {}
+
+  static async start(): Promise<GrpcCapture> {
+    const server = new grpc.Server()
+    const raw = (b: Buffer) => b
+    const path = '/go.micro.transport.grpc.Transport/Stream'
+    let capture: GrpcCapture | undefined
+    server.addService(
+      {
+        Stream: {
+          path,
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: raw,
+          requestDeserialize: raw,
+          responseSerialize: raw,
+          responseDeserialize: raw,
+          originalName: 'Stream',
+        },
+      },
+      {
+        Stream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+          const rec: CapturedCall = { metadata: {}, messages: [] }
+          for (const [k, v] of Object.entries(call.metadata.getMap())) rec.metadata[k] = String(v)
+          capture?.calls.push(rec)
+          call.on('data', (buf: Buffer) => {
+            const m = TransportMessage.toObject(TransportMessage.decode(buf), { bytes: String }) as {
+              header?: Record<string, string>
+              body?: string
+            }
+            const header = m.header ?? {}
+            rec.messages.push({ header, body: Buffer.from(m.body ?? '', 'base64').toString() })
+            if (header['Micro-Error'] === 'EOS') return
+            const reply = TransportMessage.encode(
+              TransportMessage.fromObject({
+                header: { 'Content-Type': 'application/json' },
+                body: Buffer.from('{"greeting":"Hello cap"}'),
+              }),
+            ).finish()
+            call.write(Buffer.from(reply))
+          })
+          call.on('end', () => {
+            rec.ended ??= 'end'
+            call.end()
+          })
+          call.on('cancelled', () => {
+            rec.ended ??= 'cancelled'
+          })
+          call.on('error', () => {})
+        },
+      },
+    )
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    )
+    capture = new GrpcCapture(server, `127.0.0.1:${port}`)
+    return capture
+  }
+
+  stop(): void {
+    this.server.forceShutdown()
+  }
 }
