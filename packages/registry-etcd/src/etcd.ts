@@ -20,6 +20,7 @@ import {
   type WatchOptions,
   WatchQueue,
 } from '@micro-ts/core'
+import { ExponentialBackoff } from 'cockatiel'
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -35,6 +36,8 @@ import {
 } from 'etcd3'
 import { decodeService, encodeService } from './codec.js'
 import { ERROR_ID, type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
+
+type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>
 
 /** go-micro's key prefix. */
 export const PREFIX = '/micro/registry/'
@@ -90,6 +93,15 @@ export class EtcdRegistry implements Registry {
       dialTimeout: timeout,
       // Unary calls get the deadline; streams (watch, keepalive) live until closed.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      // etcd3 waits up to 30 s between watch reconnects by default: after an etcd restart the
+      // watchers would stay deaf that long. Retry within a second or two instead.
+      // (etcd3 calls `.next()` on it, i.e. wants a backoff factory; its type says IBackoff.)
+      faultHandling: {
+        watchBackoff: new ExponentialBackoff({
+          initialDelay: 100,
+          maxDelay: 2000,
+        }) as unknown as WatchBackoff,
+      },
     }
     if (auth) config.auth = { ...auth, callOptions: () => ({ deadline: Date.now() + timeout }) }
     if (tls && (tls.ca || tls.cert || tls.key)) {
@@ -388,6 +400,8 @@ class PrefixWatch {
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {
+    // etcd creates the watch asynchronously, once its stream is up: changes made in the first
+    // moments after watch() returns can be missed (as with go-micro's clientv3 watcher).
     this.start()
   }
 

@@ -10,6 +10,7 @@ registryConformance({
   create: () => createEtcdRegistry({ addresses: [SHARED_ADDRESS], logger: silentLogger }),
   capabilities: ['ttl', 'watch', 'shared', 'serviceMetadata'],
   // A node the owner stops refreshing is revoked at its TTL; 1s keeps the TTL cases quick.
-  options: { ttl: 1000, expiryTolerance: 1500 },
+  // etcd creates a watch asynchronously (a stream, then a create request): give it a moment.
+  options: { ttl: 1000, expiryTolerance: 1500, watchSettle: 500 },
   skip: up ? false : `etcd at ${SHARED_ADDRESS} is unreachable`,
 })
