@@ -17,7 +17,9 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const has = (p) => existsSync(path.join(root, p))
 const NETNS_PROJECTS = ['core', 'conformance', 'greeter']
 const outsideProjects = [
-  ...readdirSync(path.join(root, 'packages')).filter((d) => d !== 'core' && has(`packages/${d}/vitest.config.ts`)),
+  ...readdirSync(path.join(root, 'packages')).filter(
+    (d) => d !== 'core' && has(`packages/${d}/vitest.config.ts`),
+  ),
   ...(has('interop/go-micro/vitest.config.ts') ? ['interop'] : []),
 ]
 const wanted = process.argv.slice(2)

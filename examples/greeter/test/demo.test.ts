@@ -11,7 +11,8 @@ const isolated =
   process.env.MICRO_NETNS === '1' ||
   Object.values(os.networkInterfaces()).every((l) => (l ?? []).every((a) => a.internal))
 if (!isolated) {
-  const msg = 'the greeter demo uses mDNS: run it inside a private network namespace (node scripts/netns.mjs ...)'
+  const msg =
+    'the greeter demo uses mDNS: run it inside a private network namespace (node scripts/netns.mjs ...)'
   if (process.env.CI) throw new Error(msg)
   console.warn(`\n!!! SKIPPED: ${msg}\n`)
 }
@@ -46,7 +47,11 @@ describe.skipIf(!isolated)('greeter demo', () => {
       })
       const res = await fetch(`http://${address}/`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Micro-Service': 'greeter', 'Micro-Endpoint': 'Greeter.Hello' },
+        headers: {
+          'Content-Type': 'application/json',
+          'Micro-Service': 'greeter',
+          'Micro-Endpoint': 'Greeter.Hello',
+        },
         body: '{"name":"John"}',
       })
       expect(res.status).toBe(200)
