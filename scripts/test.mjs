@@ -68,7 +68,7 @@ function vitest(prefix, projects) {
 
 run('pnpm', ['exec', 'tsc', '-b'])
 // Tests are type-checked too: their @ts-expect-error lines are assertions about the public types.
-for (const dir of ['packages', 'examples']) {
+for (const dir of ['packages', 'examples', 'interop']) {
   for (const d of readdirSync(path.join(root, dir))) {
     const tsconfig = `${dir}/${d}/test/tsconfig.json`
     if (has(tsconfig)) run('pnpm', ['exec', 'tsc', '-p', tsconfig])
