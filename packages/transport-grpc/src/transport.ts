@@ -97,8 +97,6 @@ export class GrpcTransport implements Transport {
       ...(o.tls?.serverName
         ? { 'grpc.ssl_target_name_override': o.tls.serverName, 'grpc.default_authority': o.tls.serverName }
         : {}),
-      // Sockets are long-lived calls; the channel must not go idle under them.
-      'grpc.client_idle_timeout_ms': 2 ** 31 - 1,
     }
   }
 
