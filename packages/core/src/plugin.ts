@@ -1,4 +1,5 @@
 import type { Broker } from './broker/types.js'
+import { MicroError } from './errors.js'
 import type { Logger } from './logger.js'
 import type { Registry } from './registry/types.js'
 import type { Store } from './store/types.js'
@@ -61,4 +62,41 @@ export function isPluginDefinition(value: unknown): value is PluginDefinition {
     typeof v.name === 'string' &&
     typeof v.create === 'function'
   )
+}
+
+/** Which plugin options are numbers and which are text, for {@link coercePluginOptions}. */
+export interface PluginOptionSchema {
+  numbers?: readonly string[]
+  strings?: readonly string[]
+}
+
+/**
+ * Plugin options as a runner or config gives them (numbers may arrive as strings): numbers are
+ * parsed (a non-number is a 400 MicroError with `errorId`), text is stringified, and unknown keys
+ * are logged and dropped. `label` names the plugin in messages, e.g. `postgres store`.
+ */
+export function coercePluginOptions(
+  raw: Record<string, unknown>,
+  schema: PluginOptionSchema,
+  context: { label: string; errorId: string; logger: Logger },
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(raw)) {
+    if (schema.numbers?.includes(key)) {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+      if (typeof n !== 'number' || Number.isNaN(n)) {
+        throw new MicroError(
+          context.errorId,
+          400,
+          `${context.label}: option ${key} must be a number, got ${String(value)}`,
+        )
+      }
+      out[key] = n
+    } else if (schema.strings?.includes(key)) {
+      out[key] = value === undefined ? undefined : String(value)
+    } else {
+      context.logger.warn({ option: key }, `${context.label}: unknown option ignored`)
+    }
+  }
+  return out
 }

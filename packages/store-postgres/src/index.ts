@@ -2,7 +2,7 @@
  * @micro-ts/store-postgres — a Micro for TypeScript store on PostgreSQL, in go-micro's layout.
  * Selected with `MICRO_STORE=postgres`; `MICRO_STORE_ADDRESS` is a PostgreSQL URL.
  */
-import { definePlugin, type Logger, MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import { coercePluginOptions, definePlugin, type Logger, STORE_ERROR_ID } from '@micro-ts/core'
 import type { PostgresStoreOptions } from './options.js'
 import { createPostgresStore, type PostgresStore } from './postgres.js'
 
@@ -26,25 +26,12 @@ const TEXT = ['address', 'database', 'table'] as const
 
 /** Plugin options as given by a runner or config (numbers may arrive as strings); unknown keys are logged. */
 function pluginOptions(raw: Record<string, unknown>, logger: Logger): PostgresStoreOptions {
-  const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(raw)) {
-    if ((NUMERIC as readonly string[]).includes(key)) {
-      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
-      if (typeof n !== 'number' || Number.isNaN(n)) {
-        throw new MicroError(
-          STORE_ERROR_ID,
-          400,
-          `postgres store: option ${key} must be a number, got ${String(value)}`,
-        )
-      }
-      out[key] = n
-    } else if ((TEXT as readonly string[]).includes(key)) {
-      out[key] = value === undefined ? undefined : String(value)
-    } else {
-      logger.warn({ option: key }, 'postgres store: unknown option ignored')
-    }
-  }
-  return out as PostgresStoreOptions
+  const schema = { numbers: NUMERIC, strings: TEXT }
+  return coercePluginOptions(raw, schema, {
+    label: 'postgres store',
+    errorId: STORE_ERROR_ID,
+    logger,
+  }) as PostgresStoreOptions
 }
 
 /**

@@ -2,7 +2,7 @@
  * @micro-ts/store-redis — a Micro for TypeScript store on Redis.
  * Selected with `MICRO_STORE=redis`; `MICRO_STORE_ADDRESS` is a `redis://` URL.
  */
-import { definePlugin, type Logger, MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import { coercePluginOptions, definePlugin, type Logger, STORE_ERROR_ID } from '@micro-ts/core'
 import type { RedisStoreOptions } from './options.js'
 import { createRedisStore, type RedisStore } from './redis.js'
 
@@ -27,25 +27,12 @@ const TEXT = ['address', 'database', 'table', 'keyPrefix'] as const
 
 /** Plugin options as given by a runner or config (numbers may arrive as strings); unknown keys are logged. */
 function pluginOptions(raw: Record<string, unknown>, logger: Logger): RedisStoreOptions {
-  const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(raw)) {
-    if ((NUMERIC as readonly string[]).includes(key)) {
-      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
-      if (typeof n !== 'number' || Number.isNaN(n)) {
-        throw new MicroError(
-          STORE_ERROR_ID,
-          400,
-          `redis store: option ${key} must be a number, got ${String(value)}`,
-        )
-      }
-      out[key] = n
-    } else if ((TEXT as readonly string[]).includes(key)) {
-      out[key] = value === undefined ? undefined : String(value)
-    } else {
-      logger.warn({ option: key }, 'redis store: unknown option ignored')
-    }
-  }
-  return out as RedisStoreOptions
+  const schema = { numbers: NUMERIC, strings: TEXT }
+  return coercePluginOptions(raw, schema, {
+    label: 'redis store',
+    errorId: STORE_ERROR_ID,
+    logger,
+  }) as RedisStoreOptions
 }
 
 /**
