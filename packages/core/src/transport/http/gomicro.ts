@@ -13,9 +13,15 @@
  * client/rpc_stream.go, server/rpc_server.go, server/rpc_stream.go.)
  */
 import type { Socket } from 'node:net'
-import { MicroError, TransportError } from '../../errors.js'
+import { MicroError } from '../../errors.js'
 import type { TransportMessage } from '../types.js'
-import { type ClientStreamControl, MessageStream, type ServerStreamControl } from './stream.js'
+import {
+  type ClientStreamControl,
+  clientStreamLost,
+  clientStreamPeerClosed,
+  MessageStream,
+  type ServerStreamControl,
+} from './stream.js'
 import { HOP_BY_HOP, textValue, wireValue } from './wire.js'
 
 /** Largest response head we read. */
@@ -270,20 +276,11 @@ export class GoMicroClientStream extends MessageStream implements ClientStreamCo
   }
 
   protected lost(): MicroError {
-    return new TransportError(
-      `stream to ${this.address}: the connection closed before the server ended the stream`,
-      {
-        delivered: true,
-      },
-    )
+    return clientStreamLost(this.address)
   }
 
   protected peerClosed(): MicroError {
-    return new MicroError(
-      'go.micro.client',
-      500,
-      `stream to ${this.address}: the server has closed the stream`,
-    )
+    return clientStreamPeerClosed(this.address)
   }
 
   /**

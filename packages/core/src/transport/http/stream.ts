@@ -17,6 +17,21 @@ import {
   FrameDecoder,
 } from './frames.js'
 
+/** A client stream's connection went away before the server ended it (the request was sent). */
+export function clientStreamLost(address: string): MicroError {
+  return new TransportError(
+    `stream to ${address}: the connection closed before the server ended the stream`,
+    {
+      delivered: true,
+    },
+  )
+}
+
+/** The server ended a client stream. */
+export function clientStreamPeerClosed(address: string): MicroError {
+  return new MicroError('go.micro.client', 500, `stream to ${address}: the server has closed the stream`)
+}
+
 /** Received messages buffered before the socket is paused (backpressure towards the sender). */
 const HIGH_WATER = 256
 const LOW_WATER = 64
@@ -333,20 +348,11 @@ export class HttpClientStream extends FramedStream implements ClientStreamContro
   }
 
   protected lost(): MicroError {
-    return new TransportError(
-      `stream to ${this.address}: the connection closed before the server ended the stream`,
-      {
-        delivered: true,
-      },
-    )
+    return clientStreamLost(this.address)
   }
 
   protected peerClosed(): MicroError {
-    return new MicroError(
-      'go.micro.client',
-      500,
-      `stream to ${this.address}: the server has closed the stream`,
-    )
+    return clientStreamPeerClosed(this.address)
   }
 
   async closeSend(): Promise<void> {
