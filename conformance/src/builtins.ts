@@ -11,10 +11,10 @@ export const BUILT_IN_CAPABILITIES: {
   registry: Record<'memory' | 'mdns', readonly RegistryCapability[]>
   broker: Record<'memory' | 'http', readonly BrokerCapability[]>
   store: Record<'memory', readonly StoreCapability[]>
-  transport: Record<'http', readonly TransportCapability[]>
+  transport: Record<'http' | 'tcp', readonly TransportCapability[]>
 } = {
   registry: { memory: ['ttl', 'watch', 'serviceMetadata'], mdns: ['ttl', 'watch', 'shared'] },
   broker: { memory: ['queue', 'ordered'], http: ['queue', 'shared'] },
   store: { memory: ['ttl', 'metadata'] },
-  transport: { http: ['stream'] },
+  transport: { http: ['stream'], tcp: ['stream'] },
 }

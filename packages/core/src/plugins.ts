@@ -19,7 +19,7 @@ import {
 } from './plugin.js'
 import { createMdnsRegistry, createMemoryRegistry } from './registry/index.js'
 import { createMemoryStore } from './store/index.js'
-import { createHttpTransport } from './transport/index.js'
+import { createHttpTransport, createTcpTransport } from './transport/index.js'
 
 type Factory<K extends PluginKind> = (ctx: PluginContext) => PluginInstance[K]
 
@@ -37,6 +37,7 @@ const BUILT_IN: { [K in PluginKind]: Record<string, Factory<K>> } = {
   },
   transport: {
     http: (ctx) => createHttpTransport({ logger: ctx.logger, ...ctx.options }),
+    tcp: (ctx) => createTcpTransport({ logger: ctx.logger, ...ctx.options }),
   },
   store: {
     memory: (ctx) => createMemoryStore({ database: ctx.database, table: ctx.table }),

@@ -1,0 +1,463 @@
+/**
+ * The tcp transport's server: one `net` server; every connection carries many requests and
+ * streams at once, each answered by id, in whatever order the handlers finish.
+ */
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { MicroError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import { LazyAbort } from '../../util/abort.js'
+import { parseTimeoutHeader } from '../http/server.js'
+import { formatAddress, parseAddress } from '../http/wire.js'
+import type { Listener, ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
+import { DeadlineTimer } from './deadlines.js'
+import {
+  CANCEL,
+  decodeMessage,
+  FrameReader,
+  type FrameSink,
+  FrameWriter,
+  GOAWAY,
+  MAX_HEADER_BLOCK,
+  PREFACE,
+  REQUEST,
+  RESPONSE,
+  STREAM_END,
+  STREAM_ERROR,
+  STREAM_MESSAGE,
+  STREAM_OPEN,
+  STREAM_WINDOW,
+} from './frames.js'
+import { type StreamHost, TcpServerStream } from './stream.js'
+
+const ERROR_ID = 'go.micro.server'
+const EMPTY = Buffer.alloc(0)
+export const DEFAULT_MAX_BODY = 10 * 1024 * 1024
+export const DEFAULT_GRACE_MS = 10_000
+/** How long a connection ended by a graceful close may take to close before it is dropped. */
+const LINGER_MS = 2_000
+
+export interface TcpListenerOptions extends ListenOptions {
+  /** TCP keep-alive probes after this many ms of silence (finds dead clients). */
+  keepAlive: number
+  logger: Logger
+}
+
+function errorMessage(err: MicroError): TransportMessage {
+  return { headers: { 'Micro-Error': err.toString() }, body: EMPTY }
+}
+
+/** What the handler sees with each request; its AbortSignal is made only if asked for. */
+class Context extends LazyAbort implements RequestContext {
+  /** When the client's deadline passes (ms since the epoch), 0 for never. */
+  deadline = 0
+  /** The deadline as the client sent it, in ms. */
+  timeout = 0
+  /** Answered, or given up with its connection: no longer counts as in flight. */
+  done = false
+
+  constructor(
+    readonly conn: ServerConnection,
+    readonly id: number,
+  ) {
+    super()
+  }
+
+  get remote(): string {
+    return this.conn.remote
+  }
+
+  reply(message: TransportMessage): void {
+    if (this.done) return
+    this.finish()
+    const conn = this.conn
+    if (!conn.open) return
+    try {
+      conn.writer.message(RESPONSE, this.id, message ?? { headers: {}, body: EMPTY })
+    } catch (e) {
+      // A header that cannot be encoded: say so instead.
+      conn.writer.message(
+        RESPONSE,
+        this.id,
+        errorMessage(new MicroError(ERROR_ID, 500, `invalid reply: ${(e as Error).message}`)),
+      )
+    }
+  }
+
+  failed(err: unknown): void {
+    this.reply(errorMessage(MicroError.from(err, ERROR_ID)))
+  }
+
+  /** No answer will be sent (the connection is gone); the handler's signal fires with `reason`. */
+  drop(reason: MicroError): void {
+    if (this.done) return
+    this.finish()
+    this.abort(reason)
+  }
+
+  private finish(): void {
+    this.done = true
+    this.conn.requests.delete(this.id)
+    this.conn.listener.finished()
+  }
+}
+
+function onStreamDeadline(stream: TcpServerStream, ms: number): void {
+  stream.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`), true)
+}
+
+/** One client connection. */
+class ServerConnection implements FrameSink, StreamHost {
+  readonly writer: FrameWriter
+  private readonly reader: FrameReader
+  readonly requests = new Map<number, Context>()
+  readonly streams = new Map<number, TcpServerStream>()
+  readonly remote: string
+  open = true
+  private broken = false
+  private drainWait?: Promise<void>
+  readonly deadlines = new DeadlineTimer((now) => this.expire(now))
+
+  constructor(
+    readonly listener: TcpListener,
+    readonly socket: Socket,
+  ) {
+    this.remote = socket.remoteAddress ? formatAddress(socket.remoteAddress, socket.remotePort ?? 0) : ''
+    this.writer = new FrameWriter(socket)
+    this.reader = new FrameReader(this, listener.maxBody + 4 + MAX_HEADER_BLOCK)
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, listener.options.keepAlive)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => {
+      // 'close' follows
+    })
+    socket.on('end', () => socket.destroy())
+    socket.on('close', () => this.onClose())
+    this.writer.raw(PREFACE)
+    if (listener.draining) this.writer.control(GOAWAY, 0)
+  }
+
+  writable(): boolean {
+    return this.open && !this.socket.destroyed
+  }
+
+  congested(): boolean {
+    return this.socket.writableNeedDrain
+  }
+
+  drained(): Promise<void> {
+    if (!this.drainWait) {
+      this.drainWait = new Promise<void>((resolve) => {
+        const done = () => {
+          this.socket.off('drain', done)
+          this.socket.off('close', done)
+          this.drainWait = undefined
+          resolve()
+        }
+        this.socket.on('drain', done)
+        this.socket.on('close', done)
+      })
+    }
+    return this.drainWait
+  }
+
+  /** Handlers past their deadline are aborted with 408; returns the next deadline. */
+  private expire(now: number): number {
+    let next = Number.POSITIVE_INFINITY
+    for (const ctx of this.requests.values()) {
+      const d = ctx.deadline
+      if (d === 0 || ctx.aborted) continue
+      if (d <= now) ctx.abort(new MicroError(ERROR_ID, 408, `deadline of ${ctx.timeout}ms exceeded`))
+      else if (d < next) next = d
+    }
+    return next
+  }
+
+  release(id: number): void {
+    if (this.streams.delete(id)) this.listener.finished()
+  }
+
+  /** In-flight work on this connection. */
+  busy(): boolean {
+    return this.requests.size > 0 || this.streams.size > 0
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.broken) return
+    try {
+      this.reader.push(chunk)
+    } catch (e) {
+      this.broken = true
+      const reason = e instanceof MicroError ? e.detail : String(e)
+      this.listener.options.logger.warn(
+        { remote: this.remote, reason },
+        'tcp transport: closing a connection that sent bytes the transport cannot read',
+      )
+      this.socket.destroy()
+    }
+  }
+
+  frame(type: number, id: number, payload: Buffer): void {
+    switch (type) {
+      case REQUEST:
+        this.listener.request(this, id, payload)
+        return
+      case CANCEL: {
+        const code = payload.length >= 4 ? payload.readUInt32BE(0) : 499
+        this.requests
+          .get(id)
+          ?.abort(
+            new MicroError(
+              ERROR_ID,
+              code === 408 ? 408 : 499,
+              code === 408 ? 'the client’s deadline passed' : 'the client canceled the request',
+            ),
+          )
+        return
+      }
+      case STREAM_OPEN:
+        this.listener.openStream(this, id, payload)
+        return
+      case STREAM_MESSAGE: {
+        const s = this.streams.get(id)
+        if (s) {
+          const m = decodeMessage(payload)
+          if (m.body.length > this.listener.maxBody) s.abort(this.tooLarge(m.body.length), true)
+          else s.deliver(m)
+        }
+        return
+      }
+      case STREAM_END:
+        this.streams.get(id)?.remoteEnd()
+        return
+      case STREAM_ERROR:
+        this.streams.get(id)?.abort(MicroError.parse(payload.toString('utf8')), false)
+        return
+      case STREAM_WINDOW:
+        if (payload.length >= 4) this.streams.get(id)?.grant(payload.readUInt32BE(0))
+        return
+      default:
+        throw new MicroError(ERROR_ID, 400, `unexpected frame type ${type} from a client`)
+    }
+  }
+
+  oversized(type: number, id: number, length: number): boolean {
+    const err = this.tooLarge(length)
+    if (type === REQUEST) {
+      if (!this.requests.has(id)) this.writer.message(RESPONSE, id, errorMessage(err))
+    } else if (type === STREAM_OPEN) {
+      this.writer.error(id, err)
+    } else if (type === STREAM_MESSAGE) {
+      this.streams.get(id)?.abort(err, true)
+    } else return false
+    return true
+  }
+
+  tooLarge(size: number): MicroError {
+    return new MicroError(
+      ERROR_ID,
+      413,
+      `request body of ${size} bytes exceeds the limit of ${this.listener.maxBody} bytes`,
+    )
+  }
+
+  /** Tell the client to send nothing new here. */
+  goAway(): void {
+    if (this.open) this.writer.control(GOAWAY, 0)
+  }
+
+  /** Graceful end: flush what is queued, FIN, drop if the client lingers. */
+  end(): void {
+    if (!this.open) return
+    this.writer.flush()
+    this.socket.end()
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
+  }
+
+  /** Cut off whatever still runs, with `reason`, and drop the connection. */
+  cut(reason: MicroError): void {
+    for (const ctx of [...this.requests.values()]) ctx.drop(reason)
+    for (const s of [...this.streams.values()]) s.abort(reason, false)
+    this.socket.destroy()
+  }
+
+  private onClose(): void {
+    this.open = false
+    this.writer.close()
+    this.deadlines.stop()
+    this.listener.connections.delete(this)
+    const reason = this.listener.forced
+      ? new MicroError(ERROR_ID, 503, 'server shutting down')
+      : new MicroError(ERROR_ID, 499, 'client closed the connection')
+    for (const ctx of [...this.requests.values()]) ctx.drop(reason)
+    for (const s of [...this.streams.values()]) s.abort(reason, false)
+  }
+}
+
+export class TcpListener implements Listener {
+  private server!: Server
+  private _address = ''
+  /** Requests and streams started and not yet finished. */
+  private inflight = 0
+  private idleWaiter?: () => void
+  readonly connections = new Set<ServerConnection>()
+  draining = false
+  /** Past the grace period: whatever still runs is cut off. */
+  forced = false
+  private closing?: Promise<void>
+  readonly maxBody: number
+
+  constructor(
+    private readonly handler: TransportHandler,
+    readonly options: TcpListenerOptions,
+  ) {
+    const max = options.maxBodySize ?? DEFAULT_MAX_BODY
+    if (!(max > 0))
+      throw new MicroError(ERROR_ID, 400, `maxBodySize must be a positive number of bytes, got ${max}`)
+    this.maxBody = max
+  }
+
+  get address(): string {
+    return this._address
+  }
+
+  async listen(address: string): Promise<this> {
+    const { host, port } = parseAddress(address)
+    const server = createServer({ noDelay: true })
+    this.server = server
+    server.on('connection', (socket: Socket) => {
+      if (this.forced) {
+        socket.destroy()
+        return
+      }
+      this.connections.add(new ServerConnection(this, socket))
+    })
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off('listening', onListening)
+        reject(
+          new MicroError(ERROR_ID, 500, `cannot listen on ${address}: ${err.message}`, undefined, {
+            cause: err,
+          }),
+        )
+      }
+      const onListening = () => {
+        server.off('error', onError)
+        resolve()
+      }
+      server.once('error', onError)
+      server.once('listening', onListening)
+      server.listen(port, host === '' ? undefined : host)
+    })
+    server.on('error', (err) =>
+      this.options.logger.error({ err: err.message }, 'tcp transport: server error'),
+    )
+    const bound = server.address() as AddressInfo
+    this._address = formatAddress(bound.address, bound.port)
+    return this
+  }
+
+  close(graceMs = DEFAULT_GRACE_MS): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown(graceMs)
+    return this.closing
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.draining = true
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    // Clients stop sending new work here and close their connections once their answers are in.
+    for (const c of this.connections) c.goAway()
+    if (this.inflight > 0 && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.idleWaiter = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    this.idleWaiter = undefined
+    this.forced = true
+    const shutdownError = new MicroError(ERROR_ID, 503, 'server shutting down')
+    for (const c of [...this.connections]) {
+      if (c.busy()) c.cut(shutdownError)
+      else c.end()
+    }
+    await closed
+  }
+
+  started(): void {
+    this.inflight++
+  }
+
+  finished(): void {
+    this.inflight--
+    if (this.inflight === 0 && this.idleWaiter) this.idleWaiter()
+  }
+
+  request(conn: ServerConnection, id: number, payload: Buffer): void {
+    if (conn.requests.has(id)) throw new MicroError(ERROR_ID, 400, `request id ${id} is already in flight`)
+    const message = decodeMessage(payload)
+    if (message.body.length > this.maxBody) {
+      conn.writer.message(RESPONSE, id, errorMessage(conn.tooLarge(message.body.length)))
+      return
+    }
+    if (this.draining) {
+      // Not run: the client may send it elsewhere (go-micro's draining answer).
+      conn.writer.message(RESPONSE, id, errorMessage(new MicroError(ERROR_ID, 503, 'server shutting down')))
+      return
+    }
+    const ctx = new Context(conn, id)
+    conn.requests.set(id, ctx)
+    this.inflight++
+    const ms = parseTimeoutHeader(message.headers.timeout)
+    if (ms !== undefined) {
+      ctx.timeout = ms
+      ctx.deadline = Date.now() + ms
+      conn.deadlines.arm(ctx.deadline)
+    }
+    let result: Promise<TransportMessage>
+    try {
+      result = this.handler.request(message, ctx)
+    } catch (e) {
+      result = Promise.reject(e)
+    }
+    result.then(
+      (reply) => ctx.reply(reply),
+      (err: unknown) => ctx.failed(err),
+    )
+  }
+
+  openStream(conn: ServerConnection, id: number, payload: Buffer): void {
+    if (conn.streams.has(id)) throw new MicroError(ERROR_ID, 400, `stream id ${id} is already open`)
+    const message = decodeMessage(payload)
+    if (message.body.length > this.maxBody) {
+      conn.writer.error(id, conn.tooLarge(message.body.length))
+      return
+    }
+    if (this.draining) {
+      conn.writer.error(id, new MicroError(ERROR_ID, 503, 'server shutting down'))
+      return
+    }
+    const serve = this.handler.stream
+    if (!serve) {
+      conn.writer.error(id, new MicroError(ERROR_ID, 501, 'this server does not serve streams'))
+      return
+    }
+    const stream = new TcpServerStream(conn, id, message.headers)
+    conn.streams.set(id, stream)
+    this.inflight++
+    if (message.body.length > 0) stream.deliver({ headers: {}, body: message.body })
+    const ms = parseTimeoutHeader(message.headers.timeout)
+    if (ms !== undefined) stream.timer = setTimeout(onStreamDeadline, ms, stream, ms)
+    let result: Promise<void>
+    try {
+      result = serve.call(this.handler, stream, stream)
+    } catch (e) {
+      result = Promise.reject(e)
+    }
+    result.then(
+      () => stream.close(),
+      (err: unknown) => stream.close(MicroError.from(err, ERROR_ID)),
+    )
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * Streams multiplexed on a tcp transport connection. Each stream has an id; its messages, its
+ * end (STREAM_END), its failure (STREAM_ERROR) and its flow control (STREAM_WINDOW) are frames
+ * with that id. Flow control is per stream, in messages: a side may send WINDOW messages ahead
+ * of what the receiver consumed, so one slow reader never stalls the other streams and requests
+ * on the connection (pausing the socket would).
+ */
+import { MicroError, TransportError } from '../../errors.js'
+import { LazyAbort } from '../../util/abort.js'
+import type { ClientStream, RequestContext, ServerStream, TransportMessage } from '../types.js'
+import { type FrameWriter, STREAM_END, STREAM_MESSAGE, STREAM_WINDOW } from './frames.js'
+
+/** Messages a side may send beyond what the receiver consumed. */
+export const WINDOW = 256
+/** The receiver grants more once it consumed this many. */
+const GRANT_AT = WINDOW / 2
+
+/** What a stream needs from its connection. */
+export interface StreamHost {
+  readonly writer: FrameWriter
+  /** The socket is still open for writing. */
+  writable(): boolean
+  /** The socket's buffer is over its high-water mark. */
+  congested(): boolean
+  /** Resolves on the socket's next 'drain' (or when it closes). */
+  drained(): Promise<void>
+  /** The stream is finished: forget its id. */
+  release(id: number): void
+  /** `host:port` of the peer. */
+  readonly remote: string
+}
+
+interface Waiter {
+  resolve(message: TransportMessage | undefined): void
+  reject(error: MicroError): void
+}
+
+/** The ordered inbox, end-of-stream, failure and flow control both ends share. */
+abstract class MuxStream {
+  protected readonly aborter = new LazyAbort()
+  private readonly inbox: TransportMessage[] = []
+  private readonly waiters: Waiter[] = []
+  /** Messages we may still send before the peer grants more. */
+  private credit = WINDOW
+  private creditWait?: { promise: Promise<void>; resolve(): void }
+  /** Messages consumed since the last grant. */
+  private consumed = 0
+  /** The peer finished its side (cleanly, or with remoteError). */
+  protected remoteEnded = false
+  private remoteError?: MicroError
+  /** We finished our side (END or ERROR sent, or nothing more may be sent). */
+  protected localEnded = false
+  /** Why the stream can no longer be used. */
+  protected failure?: MicroError
+  /** Released from the connection: no frame for it is read or written any more. */
+  protected finished = false
+
+  constructor(
+    protected readonly host: StreamHost,
+    readonly id: number,
+  ) {}
+
+  protected abstract errorId(): string
+
+  recv(): Promise<TransportMessage | undefined> {
+    const message = this.inbox.shift()
+    if (message) {
+      this.consumedOne()
+      return Promise.resolve(message)
+    }
+    if (this.remoteError) return Promise.reject(this.remoteError)
+    if (this.remoteEnded) return Promise.resolve(undefined)
+    if (this.failure) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  /** Queue one message; waits while the peer's window is used up or the socket is congested. */
+  protected async sendMessage(message: TransportMessage): Promise<void> {
+    this.checkSendable()
+    while (this.credit <= 0) {
+      if (!this.creditWait) {
+        let resolve!: () => void
+        const promise = new Promise<void>((r) => {
+          resolve = r
+        })
+        this.creditWait = { promise, resolve }
+      }
+      await this.creditWait.promise
+      this.checkSendable()
+    }
+    if (this.host.congested()) {
+      await this.host.drained()
+      this.checkSendable()
+    }
+    this.credit--
+    this.host.writer.message(STREAM_MESSAGE, this.id, message)
+  }
+
+  /** Throws the reason `send` cannot go ahead, if there is one. */
+  protected checkSendable(): void {
+    if (this.failure) throw this.failure
+    if (this.localEnded) throw new MicroError(this.errorId(), 400, 'stream: send after this side was closed')
+  }
+
+  /** A STREAM_MESSAGE from the peer. */
+  deliver(message: TransportMessage): void {
+    if (this.remoteEnded || this.finished) return
+    const waiter = this.waiters.shift()
+    if (waiter) {
+      this.consumedOne()
+      waiter.resolve(message)
+    } else this.inbox.push(message)
+  }
+
+  /** A STREAM_WINDOW from the peer. */
+  grant(count: number): void {
+    this.credit += count
+    this.releaseCredit()
+  }
+
+  /** The peer finished its side, cleanly or with `error` (which ends the stream). */
+  remoteEnd(error?: MicroError): void {
+    if (this.remoteEnded || this.finished) return
+    this.remoteEnded = true
+    if (error) {
+      this.remoteError = error
+      this.fail(error)
+    } else {
+      for (const w of this.waiters.splice(0)) w.resolve(undefined)
+    }
+    this.afterRemoteEnd()
+  }
+
+  /** Stop the stream with `reason`: pending and later recv/send reject with it; the signal fires. */
+  fail(reason: MicroError): void {
+    if (!this.failure) this.failure = reason
+    for (const w of this.waiters.splice(0)) w.reject(this.remoteError ?? this.failure)
+    this.releaseCredit()
+    if (!this.localEnded || this.remoteError) this.aborter.abort(this.failure)
+  }
+
+  /** Forget the stream on its connection. */
+  protected release(): void {
+    if (this.finished) return
+    this.finished = true
+    this.host.release(this.id)
+    this.releaseCredit()
+  }
+
+  /** Hook: what follows the peer's end. */
+  protected afterRemoteEnd(): void {}
+
+  private consumedOne(): void {
+    if (this.remoteEnded || this.finished) return
+    if (++this.consumed >= GRANT_AT) {
+      if (this.host.writable()) this.host.writer.number(STREAM_WINDOW, this.id, this.consumed)
+      this.consumed = 0
+    }
+  }
+
+  private releaseCredit(): void {
+    const wait = this.creditWait
+    this.creditWait = undefined
+    wait?.resolve()
+  }
+
+  /** Send our END (clean end of our side). */
+  protected sendEnd(): void {
+    if (this.host.writable()) this.host.writer.control(STREAM_END, this.id)
+  }
+
+  /** Send STREAM_ERROR (the stream failed or was torn down). */
+  protected sendError(error: MicroError): void {
+    if (this.host.writable()) this.host.writer.error(this.id, error)
+  }
+}
+
+/** The server's end of a stream. `close()` is final: after it nothing the client sends is read. */
+export class TcpServerStream extends MuxStream implements ServerStream, RequestContext {
+  timer?: NodeJS.Timeout
+
+  constructor(
+    host: StreamHost,
+    id: number,
+    readonly headers: Record<string, string>,
+  ) {
+    super(host, id)
+  }
+
+  get signal(): AbortSignal {
+    return this.aborter.signal
+  }
+
+  get remote(): string {
+    return this.host.remote
+  }
+
+  onAbort(listener: (reason: MicroError) => void): () => void {
+    return this.aborter.onAbort(listener)
+  }
+
+  protected errorId(): string {
+    return 'go.micro.server'
+  }
+
+  send(message: TransportMessage): Promise<void> {
+    return this.sendMessage(message)
+  }
+
+  async close(error?: Error): Promise<void> {
+    if (this.localEnded || this.finished) return
+    this.localEnded = true
+    if (error) this.sendError(MicroError.from(error, 'go.micro.server'))
+    else this.sendEnd()
+    this.done()
+  }
+
+  /** Deadline, shutdown, lost connection or a client's teardown: the handler's signal fires; `notify` tells the client. */
+  abort(reason: MicroError, notify: boolean): void {
+    if (this.finished) return
+    this.fail(reason)
+    if (notify && !this.localEnded) this.sendError(reason)
+    this.localEnded = true
+    this.done()
+  }
+
+  private done(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.release()
+  }
+}
+
+/** A client stream's connection went away before the server ended it (the request was sent). */
+export function clientStreamLost(address: string): MicroError {
+  return new TransportError(
+    `stream to ${address}: the connection closed before the server ended the stream`,
+    {
+      delivered: true,
+    },
+  )
+}
+
+/** The client's end of a stream. */
+export class TcpClientStream extends MuxStream implements ClientStream {
+  timer?: NodeJS.Timeout
+  /** Called once when the stream is finished (timers, caller's signal). */
+  onFinish?: () => void
+
+  constructor(
+    host: StreamHost,
+    id: number,
+    private readonly address: string,
+  ) {
+    super(host, id)
+  }
+
+  protected errorId(): string {
+    return 'go.micro.client'
+  }
+
+  async send(message: TransportMessage): Promise<void> {
+    if (this.remoteEnded && !this.failure) {
+      throw new MicroError(
+        'go.micro.client',
+        500,
+        `stream to ${this.address}: the server has closed the stream`,
+      )
+    }
+    await this.sendMessage(message)
+  }
+
+  async closeSend(): Promise<void> {
+    if (this.localEnded || this.failure) return
+    this.localEnded = true
+    if (!this.remoteEnded) this.sendEnd()
+  }
+
+  async close(): Promise<void> {
+    this.abort(new MicroError('go.micro.client', 499, 'stream: closed by the client'))
+  }
+
+  /** Deadline, cancellation or local close: pending calls reject with `reason` and the server is told. */
+  abort(reason: MicroError): void {
+    if (this.finished) return
+    this.fail(reason)
+    if (!this.remoteEnded) this.sendError(reason)
+    this.localEnded = true
+    this.done()
+  }
+
+  /** The connection is gone. */
+  lost(): void {
+    if (this.finished) return
+    this.fail(clientStreamLost(this.address))
+    this.done()
+  }
+
+  protected override afterRemoteEnd(): void {
+    // The server's end is final: the stream is over (whatever we send next is refused locally).
+    this.done()
+  }
+
+  private done(): void {
+    if (this.finished) return
+    if (this.timer) clearTimeout(this.timer)
+    this.release()
+    this.onFinish?.()
+  }
+}
