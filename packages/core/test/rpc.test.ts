@@ -178,4 +178,45 @@ describe('bad input', () => {
     expect(Date.now() - started).toBeLessThan(4000)
     await expect.poll(() => aborted).toContain('Greeter.Slow')
   })
+
+  it('wrappers see working signals: a call wrapper that spreads its options, a handler wrapper that derives a context', async () => {
+    const registry = createMemoryRegistry()
+    const seenHandler: string[] = []
+    const server = await startService(registry, {
+      name: 'greeter',
+      wrappers: {
+        handler: [
+          (next) => async (req, ctx) => {
+            seenHandler.push(ctx.signal instanceof AbortSignal ? 'signal' : 'none')
+            return next(req, { ...ctx, signal: ctx.signal, remote: ctx.remote, headers: { ...ctx.headers } })
+          },
+        ],
+      },
+    })
+    server.handle(new Greeter())
+    const seenCall: boolean[] = []
+    const client = await clientService(registry, {
+      wrappers: {
+        call: [
+          (next) => async (node, req, opts) => {
+            seenCall.push(opts.signal instanceof AbortSignal)
+            return next(node, req, { ...opts, headers: { ...opts.headers, 'X-Wrapped': '1' } })
+          },
+        ],
+      },
+    })
+    open.push(server, client)
+    aborted.length = 0
+    expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'W' })).toEqual({
+      greeting: 'Hello W',
+    })
+    const err = (await client.client
+      .call('greeter', 'Greeter.Slow', { ms: 5000 }, { timeout: 200 })
+      .catch((e) => e)) as MicroError
+    expect(err.code).toBe(408)
+    // The handler behind the wrapper got the derived context, and its signal still fired.
+    await expect.poll(() => aborted).toContain('Greeter.Slow')
+    expect(seenCall).toEqual([true, true])
+    expect(seenHandler).toEqual(['signal', 'signal'])
+  })
 })

@@ -143,6 +143,27 @@ describe('selector', () => {
     })
   })
 
+  it('hands out the cached node read-only: a change throws, and neither a custom filter nor a caller can alter later picks', async () => {
+    const { registry, selector } = setup()
+    await registry.register({ name: 's', version: '1', nodes: nodes(1) })
+    const node = await selector.select('s')
+    expect(Object.isFrozen(node)).toBe(true)
+    expect(() => {
+      ;(node as { address: string }).address = 'evil:1'
+    }).toThrow(TypeError)
+    // A custom filter gets its own copy and may change it without touching the cache.
+    const changed = await selector.select('s', {
+      filters: [
+        (ss: Service[]) => {
+          ss[0].nodes[0].address = 'filtered:1'
+          return ss
+        },
+      ],
+    })
+    expect(changed.address).toBe('filtered:1')
+    expect((await selector.select('s')).address).toBe('127.0.0.1:2000')
+  })
+
   it('404 service not found for an unknown service', async () => {
     const { selector } = setup()
     const err = await selectError(selector.select('nope'))

@@ -95,7 +95,12 @@ export class RpcClient implements Client {
     const retries = options.retries ?? this.opts.retries
     const backoff = options.backoff ?? this.opts.backoff
     const deadline = Date.now() + timeout
-    const { signal, dispose } = deadlineSignal(timeout, [options.signal], ERROR_ID)
+    const userSignal = options.signal
+    if (userSignal?.aborted) throw abortReason(userSignal, ERROR_ID)
+    // The call's AbortSignal (deadline or the caller's signal) is made only if a wrapper or a
+    // retry asks for it: the transport keeps its own timer and takes the caller's signal, and
+    // an AbortSignal per call is a measurable share of a small call's CPU.
+    const call: CallState = { userSignal, deadline, timeout }
     const req: CallRequest = {
       service,
       endpoint,
@@ -103,53 +108,65 @@ export class RpcClient implements Client {
       contentType: options.contentType ?? this.opts.contentType,
       headers: { ...options.headers },
     }
-    const attempt = this.chain(options.wrappers)
+    const attempt = options.wrappers?.length ? this.chain(options.wrappers) : this.baseChain()
+    const direct = this.opts.wrappers.length === 0 && !options.wrappers?.length
     const addresses = options.address === undefined ? undefined : [options.address].flat()
-    const tried = new Set<string>()
+    let tried: Set<string> | undefined
     let lastError: MicroError | undefined
     try {
       for (let i = 0; i <= retries; i++) {
-        if (i > 0) await sleep(backoff(i), signal)
+        if (i > 0) await sleep(backoff(i), callSignal(call))
         const node = addresses
           ? addressNode(addresses[i % addresses.length])
           : await this.pick(service, options, tried, lastError)
         if (!node) break
         try {
-          const rsp = await attempt(node, req, { ...options, signal, timeout: deadline - Date.now() })
+          const rsp = direct
+            ? await this.send(node, req, options, call)
+            : await attempt(node, req, attemptOptions(options, call))
           if (!addresses) this.opts.selector.mark(service, node)
           return rsp as Res
         } catch (e) {
-          const err = signal.aborted ? abortReason(signal, ERROR_ID) : MicroError.from(e, ERROR_ID)
+          const err = callAborted(call) ?? MicroError.from(e, ERROR_ID)
           if (!addresses && isNodeFailure(err)) this.opts.selector.mark(service, node, err)
+          tried ??= new Set()
           tried.add(node.id)
           lastError = err
-          if (signal.aborted || !mayRetry(err, options.idempotent === true)) throw err
+          if (callAborted(call) || !mayRetry(err, options.idempotent === true)) throw err
           this.opts.logger.debug({ service, endpoint, node: node.address, err: err.detail }, 'retrying call')
         }
       }
       throw lastError ?? new MicroError(ERROR_ID, 503, `no node available for ${service}`)
     } finally {
-      dispose()
+      call.made?.dispose()
     }
   }
 
   /** A node not tried yet by this call; undefined once every node has been tried. */
-  private async pick(
+  private pick(
     service: string,
     options: CallOptions,
-    tried: Set<string>,
+    tried: Set<string> | undefined,
     lastError: MicroError | undefined,
   ): Promise<Node | undefined> {
-    try {
-      return await this.opts.selector.select(service, {
-        ...options.select,
-        exclude: [...tried, ...(options.select?.exclude ?? [])],
-      })
-    } catch (e) {
-      // Out of untried nodes: report the failure that got us here rather than "none available".
-      if (lastError && e instanceof MicroError && e.code === 503) return undefined
+    const picked = this.opts.selector.select(
+      service,
+      tried ? { ...options.select, exclude: [...tried, ...(options.select?.exclude ?? [])] } : options.select,
+    )
+    if (!lastError) return picked
+    // Out of untried nodes: report the failure that got us here rather than "none available".
+    return picked.catch((e: unknown) => {
+      if (e instanceof MicroError && e.code === 503) return undefined
       throw e
-    }
+    })
+  }
+
+  /** The client's own wrappers around send(), built on first use. */
+  private base?: CallFunc
+
+  private baseChain(): CallFunc {
+    if (!this.base) this.base = this.chain()
+    return this.base
   }
 
   private chain(extra: CallWrapper[] = []): CallFunc {
@@ -159,21 +176,31 @@ export class RpcClient implements Client {
     return fn
   }
 
-  /** One attempt: encode, send over the transport, decode or raise the remote MicroError. */
-  private async send(node: Node, req: CallRequest, options: CallOptions): Promise<unknown> {
+  /**
+   * One attempt: encode, send over the transport, decode or raise the remote MicroError.
+   * `call` is given when no wrapper stands between (the attempt's options were never built).
+   */
+  private async send(
+    node: Node,
+    req: CallRequest,
+    options: AttemptOptions,
+    call?: CallState,
+  ): Promise<unknown> {
     const codec = this.opts.codecs(req.contentType)
+    const timeout = call ? call.deadline - Date.now() : options.timeout
     const message: TransportMessage = {
-      headers: this.requestHeaders(req, options.timeout),
+      headers: this.requestHeaders(req, timeout),
       body: codec.encode(req.body, options.requestType),
     }
     const rsp = await this.opts.transport.request(node.address, message, {
-      signal: options.signal,
-      timeout: options.timeout,
+      signal: call ? (call.made?.signal ?? call.userSignal) : transportSignal(options),
+      timeout,
     })
     const headers = lowerCaseHeaders(rsp.headers)
     const remoteError = getHeader(headers, 'micro-error')
     if (remoteError) throw MicroError.parse(remoteError)
-    const rspCodec = this.opts.codecs(getHeader(headers, 'content-type') ?? req.contentType)
+    const type = headers['content-type']
+    const rspCodec = type && type !== req.contentType ? this.opts.codecs(type) : codec
     return rspCodec.decode(rsp.body, options.responseType)
   }
 
@@ -248,6 +275,53 @@ export class RpcClient implements Client {
       },
     })
   }
+}
+
+/** One call's deadline and its AbortSignal, once made. */
+interface CallState {
+  userSignal?: AbortSignal
+  deadline: number
+  timeout: number
+  made?: { signal: AbortSignal; dispose(): void }
+}
+
+/** Where send() finds the call it belongs to, through wrappers that spread the options. */
+const CALL = Symbol('micro.call')
+type AttemptOptions = CallOptions & { [CALL]?: CallState }
+
+function callSignal(call: CallState): AbortSignal {
+  call.made ??= deadlineSignal(call.deadline - Date.now(), [call.userSignal], ERROR_ID)
+  return call.made.signal
+}
+
+/** The options one attempt passes down the wrappers; `signal` is made if someone reads it. */
+function attemptOptions(options: CallOptions, call: CallState): AttemptOptions {
+  return {
+    ...options,
+    timeout: call.deadline - Date.now(),
+    [CALL]: call,
+    get signal() {
+      return callSignal(call)
+    },
+  }
+}
+
+/**
+ * The signal to give the transport. While nobody read the call's signal, the caller's own is
+ * enough (the transport enforces `timeout` itself); once read, a wrapper may have replaced it.
+ */
+function transportSignal(options: AttemptOptions): AbortSignal | undefined {
+  const call = options[CALL]
+  return call && !call.made ? call.userSignal : options.signal
+}
+
+/** The MicroError for a call cut short by its deadline or the caller, or undefined. */
+function callAborted(call: CallState): MicroError | undefined {
+  if (call.made?.signal.aborted) return abortReason(call.made.signal, ERROR_ID)
+  if (call.userSignal?.aborted) return abortReason(call.userSignal, ERROR_ID)
+  if (Date.now() >= call.deadline)
+    return new MicroError(ERROR_ID, 408, `request timed out after ${call.timeout}ms`)
+  return undefined
 }
 
 function addressNode(address: string): Node {

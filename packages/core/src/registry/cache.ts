@@ -60,14 +60,31 @@ export class RegistryCache implements Registry {
   }
 
   async getService(name: string): Promise<Service[]> {
+    return copyServices(await this.cached(name))
+  }
+
+  /**
+   * getService without the copy: the cache's own records, for readers on the hot path (the
+   * selector) that promise not to modify them. The cache replaces records rather than editing
+   * them, so what a reader holds stays consistent.
+   */
+  cached(name: string): Promise<readonly Service[]> {
+    return Promise.resolve(this.peek(name) ?? this.refresh(name))
+  }
+
+  /** The cached records for `name` if they may be served now, without waiting: see cached(). */
+  peek(name: string): readonly Service[] | undefined {
     const now = Date.now()
     const entry = this.entries.get(name)
-    if (entry && entry.freshUntil > now) return copyServices(entry.services)
+    if (entry && entry.freshUntil > now) return entry.services
     // The registry failed a moment ago: serve what we have rather than hammer it.
-    if (entry?.failedAt !== undefined && now - entry.failedAt < this.retryInterval)
-      return copyServices(entry.services)
+    if (entry?.failedAt !== undefined && now - entry.failedAt < this.retryInterval) return entry.services
+    return undefined
+  }
+
+  private refresh(name: string): Promise<readonly Service[]> {
     if (!this.closed && this.useWatch && this.ttl > 0) this.startWatch()
-    return copyServices(await this.lookup(name))
+    return this.lookup(name)
   }
 
   /** Drop what is cached for `name`, so the next getService asks the registry. */
@@ -121,7 +138,10 @@ export class RegistryCache implements Registry {
           )
           return stale.services
         }
-        const entry: CacheEntry = { services: copyServices(services), freshUntil: Date.now() + this.ttl }
+        const entry: CacheEntry = {
+          services: copyServices(services).map(freeze),
+          freshUntil: Date.now() + this.ttl,
+        }
         if (this.closed || this.ttl === 0) return entry.services
         this.entries.delete(name)
         this.entries.set(name, entry)
@@ -154,19 +174,19 @@ export class RegistryCache implements Registry {
     const i = entry.services.findIndex((x) => x.version === (s.version ?? ''))
     if (ev.action === 'create' || ev.action === 'update') {
       if (i < 0) {
-        entry.services.push(copyService(s))
+        entry.services.push(freeze(copyService(s)))
         return
       }
       const cur = entry.services[i]
       const next = copyService(s, upsertNodes(cur.nodes, nodes))
       if (!next.endpoints && cur.endpoints) next.endpoints = cur.endpoints
       if (!next.metadata && cur.metadata) next.metadata = cur.metadata
-      entry.services[i] = next
+      entry.services[i] = freeze(next)
       return
     }
     if (ev.action !== 'delete' || i < 0) return
     const left = removeNodes(entry.services[i].nodes, nodes)
-    if (left.length > 0) entry.services[i] = { ...entry.services[i], nodes: left }
+    if (left.length > 0) entry.services[i] = freeze({ ...entry.services[i], nodes: left })
     else entry.services.splice(i, 1)
     if (entry.services.length === 0) this.entries.delete(s.name)
   }
@@ -216,4 +236,19 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 export function createRegistryCache(registry: Registry, options?: CacheOptions): RegistryCache {
   return new RegistryCache(registry, options)
+}
+
+/**
+ * Cached records are handed to the selector (and the node it picks to the client and its
+ * wrappers) without a copy, so they are frozen: a change by mistake throws instead of quietly
+ * rewriting what every later call sees.
+ */
+function freeze(service: Service): Service {
+  const deep = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return
+    Object.freeze(v)
+    for (const k of Object.keys(v)) deep((v as Record<string, unknown>)[k])
+  }
+  deep(service)
+  return service
 }

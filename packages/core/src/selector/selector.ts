@@ -9,7 +9,7 @@ import { MicroError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
 import { RegistryCache } from '../registry/cache.js'
 import type { Node, Registry, Service } from '../registry/types.js'
-import { isNotFound } from '../registry/util.js'
+import { copyServices, isNotFound } from '../registry/util.js'
 import { filterEndpoint, filterMetadata, filterVersion } from './filters.js'
 import type { SelectOptions, Selector, SelectStrategy } from './types.js'
 
@@ -25,6 +25,19 @@ export interface SelectorOptions {
   /** How long a node that failed stays set aside, in ms (default 10 000). */
   setAsideMs?: number
   logger?: Logger
+}
+
+/** A registry failure as the selector reports it: 404 for an unknown service, else a MicroError. */
+function lookupError(err: unknown): MicroError {
+  if (isNotFound(err)) return new MicroError(SELECTOR_ERROR_ID, 404, 'service not found')
+  if (err instanceof MicroError) return err
+  return new MicroError(
+    SELECTOR_ERROR_ID,
+    500,
+    `registry lookup failed: ${(err as Error)?.message ?? err}`,
+    undefined,
+    { cause: err },
+  )
 }
 
 /** Most set-aside marks kept; past it expired marks are swept and then the oldest go. */
@@ -57,49 +70,65 @@ export class RegistrySelector implements Selector {
     })
   }
 
-  async select(service: string, options: SelectOptions = {}): Promise<Node> {
-    let services: Service[]
-    try {
-      services = await this.cache.getService(service)
-    } catch (err) {
-      if (isNotFound(err)) throw new MicroError(SELECTOR_ERROR_ID, 404, 'service not found')
-      if (err instanceof MicroError) throw err
-      throw new MicroError(
-        SELECTOR_ERROR_ID,
-        500,
-        `registry lookup failed: ${(err as Error)?.message ?? err}`,
-        undefined,
-        {
-          cause: err,
-        },
-      )
-    }
-    if (options.version !== undefined) services = filterVersion(options.version)(services)
-    if (options.endpoint !== undefined) services = filterEndpoint(options.endpoint)(services)
-    if (options.metadata && Object.keys(options.metadata).length > 0)
-      services = filterMetadata(options.metadata)(services)
-    for (const f of options.filters ?? []) services = f(services) ?? []
-
-    const exclude = new Set(options.exclude ?? [])
-    const seen = new Set<string>()
-    const candidates: Node[] = []
-    for (const s of services) {
-      for (const n of s.nodes ?? []) {
-        if (exclude.has(n.id) || seen.has(n.id)) continue
-        seen.add(n.id)
-        candidates.push(n)
+  select(service: string, options: SelectOptions = {}): Promise<Node> {
+    // A warm cache answers without a trip through the event loop.
+    const cached = this.cache.peek(service)
+    if (cached) {
+      try {
+        return Promise.resolve(this.choose(service, cached, options))
+      } catch (err) {
+        return Promise.reject(err)
       }
     }
+    return this.cache.cached(service).then(
+      (services) => this.choose(service, services, options),
+      (err: unknown) => {
+        throw lookupError(err)
+      },
+    )
+  }
+
+  /** Narrow `services` by the options and pick one node. */
+  private choose(service: string, services: readonly Service[], options: SelectOptions): Node {
+    // The built-in filters return new arrays; a caller's own filters get a copy they may change.
+    let list = services as Service[]
+    if (options.version !== undefined) list = filterVersion(options.version)(list)
+    if (options.endpoint !== undefined) list = filterEndpoint(options.endpoint)(list)
+    if (options.metadata && Object.keys(options.metadata).length > 0)
+      list = filterMetadata(options.metadata)(list)
+    if (options.filters?.length) {
+      list = copyServices(list)
+      for (const f of options.filters) list = f(list) ?? []
+    }
+
+    let candidates: readonly Node[]
+    let exclude: Set<string> | undefined = options.exclude ? new Set(options.exclude) : undefined
+    if (exclude?.size === 0) exclude = undefined
+    if (list.length === 1 && !exclude) candidates = list[0].nodes ?? []
+    else {
+      const seen = new Set<string>()
+      const out: Node[] = []
+      for (const s of list) {
+        for (const n of s.nodes ?? []) {
+          if (exclude?.has(n.id) || seen.has(n.id)) continue
+          seen.add(n.id)
+          out.push(n)
+        }
+      }
+      candidates = out
+    }
     if (candidates.length === 0) throw new MicroError(SELECTOR_ERROR_ID, 503, 'none available')
+    if (this.marks.size === 0) return this.pick(service, candidates)
 
     const now = Date.now()
     const healthy = candidates.filter((n) => !this.isSetAside(service, n.id, now))
-    const pool = healthy.length > 0 ? healthy : candidates
-    return this.pick(service, pool)
+    return this.pick(service, healthy.length > 0 ? healthy : candidates)
   }
 
   mark(service: string, node: Node, error?: unknown): void {
     if (!node || typeof node.id !== 'string') return
+    // The common case, a success with nothing set aside: nothing to clear.
+    if ((error === undefined || error === null) && this.marks.size === 0) return
     const key = `${service}\u0000${node.id}`
     if (error === undefined || error === null) {
       this.marks.delete(key)
@@ -133,14 +162,15 @@ export class RegistrySelector implements Selector {
     return false
   }
 
-  private pick(service: string, nodes: Node[]): Node {
+  /** One of `nodes` (which may be the cache's own array: not changed here). */
+  private pick(service: string, nodes: readonly Node[]): Node {
     if (this.name === 'random') return nodes[Math.floor(Math.random() * nodes.length)]
     // A stable order, so the rotation is even whatever order the registry answered in.
-    nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     // Start at a random place, as go-micro does, so many clients do not all hit the first node first.
-    const cursor = this.cursors.get(service) ?? Math.floor(Math.random() * nodes.length)
+    const cursor = this.cursors.get(service) ?? Math.floor(Math.random() * sorted.length)
     this.cursors.set(service, (cursor + 1) % 1_000_000_007)
-    return nodes[cursor % nodes.length]
+    return sorted[cursor % sorted.length]
   }
 
   private sweepMarks(): void {

@@ -19,7 +19,7 @@ import type {
   Transport,
   TransportMessage,
 } from '../transport/types.js'
-import { abortReason } from '../util/abort.js'
+import { abortReason, LazyAbort } from '../util/abort.js'
 import { getHeader, lowerCaseHeaders } from '../util/headers.js'
 import { sleep, uuid } from '../util/id.js'
 import { describeEndpoint, extractEndpoints, type RegisteredEndpoint } from './handler.js'
@@ -91,7 +91,10 @@ export class RpcServer {
   private refreshTimer?: NodeJS.Timeout
   private registered = false
   private _state: ServerState = 'idle'
-  private readonly stopping = new AbortController()
+  /** Fires when stop() gives up waiting for in-flight work. */
+  private readonly stopping = new LazyAbort()
+  /** Each endpoint's handler wrapped in the server's wrappers, built on first call. */
+  private readonly chains = new Map<RegisteredEndpoint, HandlerFunc>()
 
   constructor(options: RpcServerOptions) {
     if (!options.name) throw new TypeError('server: a name is required')
@@ -299,21 +302,12 @@ export class RpcServer {
     ep: RegisteredEndpoint,
     ctx: RequestContext,
   ): HandlerContext {
-    const timeout = getHeader(headers, 'timeout')
-    const ns = timeout && /^\d+$/.test(timeout) ? Number(timeout) : 0
-    return {
-      service: this.name,
-      endpoint: ep.name,
-      headers,
-      signal: AbortSignal.any([ctx.signal, this.stopping.signal]),
-      deadline: ns > 0 ? Date.now() + ns / 1e6 : undefined,
-      remote: ctx.remote,
-    }
+    return new RequestScope(this.name, ep.name, headers, ctx, this.stopping)
   }
 
   private async serveRequest(message: TransportMessage, rctx: RequestContext): Promise<TransportMessage> {
     const headers = lowerCaseHeaders(message.headers)
-    const contentType = getHeader(headers, 'content-type') ?? 'application/json'
+    const contentType = headers['content-type'] || 'application/json'
     const reply: Record<string, string> = { 'Content-Type': contentType }
     const id = getHeader(headers, 'micro-id')
     if (id) reply['Micro-Id'] = id
@@ -328,19 +322,23 @@ export class RpcServer {
       const body = decodeRequest(codec, message.body, ep)
       const ctx = this.context(headers, ep, rctx)
       const request: ServerRequest = { service: this.name, endpoint: ep.name, contentType, headers, body }
-      const result = await withSignal(this.chain(ep)(request, ctx), ctx.signal)
+      const result = await untilAborted(this.chain(ep)(request, ctx), rctx, this.stopping)
       return { headers: reply, body: codec.encode(result, ep.spec.responseType) }
     } catch (e) {
       const err = MicroError.from(e, ERROR_ID)
       if (err.code >= 500 && err.code !== 503) this.logger.error({ err: err.detail }, 'handler failed')
-      return { headers: { ...reply, 'Micro-Error': err.toString() }, body: new Uint8Array() }
+      reply['Micro-Error'] = err.toString()
+      return { headers: reply, body: new Uint8Array() }
     }
   }
 
   private chain(ep: RegisteredEndpoint): HandlerFunc {
-    let fn: HandlerFunc = async (req, ctx) => ep.method.call(ep.receiver, req.body, ctx)
+    let fn = this.chains.get(ep)
+    if (fn) return fn
+    fn = async (req, ctx) => ep.method.call(ep.receiver, req.body, ctx)
     const wrappers = this.opts.wrappers ?? []
     for (let i = wrappers.length - 1; i >= 0; i--) fn = wrappers[i](fn)
+    this.chains.set(ep, fn)
     return fn
   }
 
@@ -395,23 +393,77 @@ function decodeRequest(codec: Codec, body: Uint8Array, ep: RegisteredEndpoint): 
   }
 }
 
-/** Settle with the handler, or with the signal's MicroError if it fires first (deadline, disconnect, stop). */
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
+/**
+ * Settle with the handler, or with the abort's MicroError if it comes first (deadline, the
+ * client going away, stop). Listens through `onAbort` where the transport has it, so no
+ * AbortSignal is made for requests whose handler never asks for one.
+ */
+function untilAborted<T>(promise: Promise<T>, rctx: RequestContext, stopping: LazyAbort): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal, ERROR_ID))
-    signal.addEventListener('abort', onAbort, { once: true })
+    const offStop = stopping.onAbort(reject)
+    let offRequest: () => void
+    if (rctx.onAbort) offRequest = rctx.onAbort(reject)
+    else {
+      const signal = rctx.signal
+      const onAbort = () => reject(abortReason(signal, ERROR_ID))
+      if (signal.aborted) onAbort()
+      signal.addEventListener('abort', onAbort, { once: true })
+      offRequest = () => signal.removeEventListener('abort', onAbort)
+    }
     promise.then(
       (v) => {
-        signal.removeEventListener('abort', onAbort)
+        offStop()
+        offRequest()
         resolve(v)
       },
       (e) => {
-        signal.removeEventListener('abort', onAbort)
+        offStop()
+        offRequest()
         reject(e)
       },
     )
   })
+}
+
+/**
+ * The HandlerContext of one request. `signal` (the request's abort or the server's stop,
+ * whichever first) is made on first read: AbortSignal.any costs more than a small handler, and
+ * an object literal with getters costs half a microsecond, so this is a class.
+ */
+class RequestScope implements HandlerContext {
+  readonly deadline?: number
+  private madeSignal?: AbortSignal
+
+  constructor(
+    readonly service: string,
+    readonly endpoint: string,
+    readonly headers: Record<string, string>,
+    private readonly request: RequestContext,
+    private readonly stopping: LazyAbort,
+  ) {
+    const ms = timeoutMs(headers.timeout)
+    if (ms !== undefined) this.deadline = Date.now() + ms
+  }
+
+  get signal(): AbortSignal {
+    this.madeSignal ??= AbortSignal.any([this.request.signal, this.stopping.signal])
+    return this.madeSignal
+  }
+
+  get remote(): string {
+    return this.request.remote
+  }
+}
+
+/** go-micro's `Timeout` header (nanoseconds, digits only) in ms, if there is a usable one. */
+function timeoutMs(value: string | undefined): number | undefined {
+  if (!value || value.length > 20) return undefined
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return undefined
+  }
+  const ns = Number(value)
+  return ns > 0 ? ns / 1e6 : undefined
 }
 
 /** A bound address like `0.0.0.0:1234` is no use to others: advertise a real interface address. */

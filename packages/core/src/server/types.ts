@@ -1,7 +1,11 @@
 import type { ProtoType } from '../codec/types.js'
 import type { Endpoint, Value } from '../registry/types.js'
 
-/** What a handler gets beside its request. */
+/**
+ * What a handler gets beside its request. `signal` and `remote` are getters (the signal is made
+ * on first read), so a wrapper that passes on a changed context should keep them explicitly:
+ * `next(req, { ...ctx, signal: ctx.signal, remote: ctx.remote, headers })`.
+ */
 export interface HandlerContext {
   service: string
   endpoint: string

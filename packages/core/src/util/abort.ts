@@ -47,3 +47,59 @@ export function abortReason(signal: AbortSignal, id = 'go.micro.client'): MicroE
     return new MicroError(id, 408, r.message || 'request timed out')
   return new MicroError(id, 499, r instanceof Error ? r.message || 'request canceled' : 'request canceled')
 }
+
+/**
+ * An abort that costs nothing until someone asks for its AbortSignal: most requests finish
+ * without anyone listening, and Node's AbortController/AbortSignal.any are among the largest
+ * per-request costs of a small RPC. An abort before the signal is made is remembered.
+ */
+export class LazyAbort {
+  private controller?: AbortController
+  private listeners?: ((reason: MicroError) => void)[]
+  private _reason?: MicroError
+
+  /** The MicroError it was aborted with, if it was. */
+  get reason(): MicroError | undefined {
+    return this._reason
+  }
+
+  get aborted(): boolean {
+    return this._reason !== undefined
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this._reason) this.controller.abort(this._reason)
+    }
+    return this.controller.signal
+  }
+
+  /** Calls `listener` once on abort (at once if already aborted); returns an unsubscribe. */
+  onAbort(listener: (reason: MicroError) => void): () => void {
+    if (this._reason) {
+      listener(this._reason)
+      return noop
+    }
+    if (this.listeners) this.listeners.push(listener)
+    else this.listeners = [listener]
+    return () => {
+      const list = this.listeners
+      if (!list) return
+      const i = list.indexOf(listener)
+      if (i >= 0) list.splice(i, 1)
+    }
+  }
+
+  /** First call wins; later ones are ignored. */
+  abort(reason: MicroError): void {
+    if (this._reason) return
+    this._reason = reason
+    const list = this.listeners
+    this.listeners = undefined
+    if (list) for (const l of list) l(reason)
+    this.controller?.abort(reason)
+  }
+}
+
+const noop = (): void => {}

@@ -1,22 +1,34 @@
-/** Header names are case-insensitive on the wire; inside the framework they are lower-case. */
+/**
+ * Header names are case-insensitive on the wire; inside the framework they are lower-case.
+ * Returns `headers` itself when it already is (transports lower-case on receipt, so on the
+ * request path this is a scan, not a copy); otherwise a lower-cased copy.
+ */
 export function lowerCaseHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
+  if (isLowerCase(headers)) return headers as Record<string, string>
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k]
     if (v === undefined) continue
     out[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v
   }
   return out
 }
 
-/** Case-insensitive header lookup, also accepting go-micro's `X-` prefixed fallback (`X-Micro-Service`). */
+function isLowerCase(headers: Record<string, string | string[] | undefined>): boolean {
+  for (const k in headers) {
+    // V8 returns an all-lower-case string itself from toLowerCase(): no copy in the common case.
+    if (typeof headers[k] !== 'string' || k.toLowerCase() !== k) return false
+  }
+  return true
+}
+
+/**
+ * Lookup in headers with lower-cased names (see lowerCaseHeaders), also accepting go-micro's
+ * `X-` prefixed fallback (`X-Micro-Service`).
+ */
 export function getHeader(headers: Record<string, string>, name: string): string | undefined {
   const lower = name.toLowerCase()
-  if (headers[lower] !== undefined) return headers[lower]
-  for (const [k, v] of Object.entries(headers)) {
-    const kl = k.toLowerCase()
-    if (kl === lower || kl === `x-${lower}`) return v
-  }
-  return undefined
+  return headers[lower] ?? headers[`x-${lower}`]
 }

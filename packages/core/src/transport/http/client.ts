@@ -14,7 +14,8 @@ import { HOP_BY_HOP, receivedHeaders, textValue, wireValue } from './wire.js'
 
 const ERROR_ID = 'go.micro.client'
 
-const CAUSES: Record<string, string> = {
+/** Readable causes for socket and undici error codes (the tcp transport reads them too). */
+export const CAUSES: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
   ENOTFOUND: 'host not found',

@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
+import { LazyAbort } from '../../util/abort.js'
 import type {
   HttpResponse,
   Listener,
@@ -61,33 +62,16 @@ export function parseTimeoutHeader(value: string | undefined): number | undefine
   return ns > 0 ? ns / 1e6 : undefined
 }
 
-/**
- * What the handler sees with each request. The AbortController is made on first use of `signal`
- * (most requests finish without anyone asking); an abort before that is remembered.
- */
-class Context implements RequestContext {
-  private controller?: AbortController
-  private reason?: MicroError
+/** What the handler sees with each request; its AbortSignal is made only if asked for. */
+class Context extends LazyAbort implements RequestContext {
   timer?: NodeJS.Timeout
-  constructor(private readonly socket: Socket | Duplex) {}
-
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController()
-      if (this.reason) this.controller.abort(this.reason)
-    }
-    return this.controller.signal
+  constructor(private readonly socket: Socket | Duplex) {
+    super()
   }
 
   get remote(): string {
     const s = this.socket as Socket
     return s.remoteAddress ? formatAddress(s.remoteAddress, s.remotePort ?? 0) : ''
-  }
-
-  abort(reason: MicroError): void {
-    if (this.reason) return
-    this.reason = reason
-    this.controller?.abort(reason)
   }
 }
 
