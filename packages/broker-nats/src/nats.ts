@@ -37,7 +37,15 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats'
-import { brokerError, checkMessage, checkTopic, decodeMessage, encodeMessage } from './message.js'
+import {
+  brokerError,
+  checkMessage,
+  checkTopic,
+  decodeMessage,
+  encodeMessage,
+  parseEnvelope,
+  plainMessage,
+} from './message.js'
 import {
   type NatsBrokerOptions,
   type ResolvedJetStream,
@@ -68,6 +76,8 @@ export class NatsBroker implements Broker {
   private readonly subscriptions = new Set<Active>()
   /** Stream per topic, resolved once (cleared when JetStream says the stream is gone). */
   private readonly streams = new Map<string, Promise<string>>()
+  /** Topics publish() has already found valid (bounded; see checkPublishTopic). */
+  private readonly publishTopics = new Set<string>()
 
   constructor(options: NatsBrokerOptions = {}) {
     this.options = resolveOptions(options)
@@ -162,7 +172,7 @@ export class NatsBroker implements Broker {
 
   async publish(topic: string, message: BrokerMessage, options: PublishOptions = {}): Promise<void> {
     const nc = this.connection('publish')
-    checkTopic(topic, false)
+    this.checkPublishTopic(topic)
     checkMessage(message)
     options.signal?.throwIfAborted()
     const data = encodeMessage({ headers: message.headers ?? {}, body: message.body })
@@ -178,6 +188,14 @@ export class NatsBroker implements Broker {
     } catch (err) {
       throw publishError(err)
     }
+  }
+
+  /** Topics are checked once: a publisher sends to few of them, many times. */
+  private checkPublishTopic(topic: string): void {
+    if (this.publishTopics.has(topic)) return
+    checkTopic(topic, false)
+    if (this.publishTopics.size >= 1024) this.publishTopics.clear()
+    this.publishTopics.add(topic)
   }
 
   /**
@@ -260,29 +278,69 @@ export class NatsBroker implements Broker {
     }
   }
 
-  /** Core NATS: one subscription, messages handled one at a time, no redelivery. */
+  /**
+   * Core NATS: one subscription, messages handled one at a time in arrival order, no redelivery.
+   * A callback subscription rather than the async iterator: the iterator costs a few promises per
+   * message, and a handler that finishes synchronously runs right inside the delivery here.
+   */
   private subscribeCore(
     nc: NatsConnection,
     topic: string,
     queue: string | undefined,
     handler: BrokerHandler,
   ): Active {
+    // Messages that arrive while a handler is still running wait here, in order.
+    const waiting = new MessageQueue()
+    let busy = false
+    let idle: (() => void) | undefined
+    const onError = (err: unknown, subject: string) =>
+      this.logger.error({ topic: subject, queue, err: errorText(err) }, 'nats broker: handler failed')
+    // Handle `m` and then everything queued behind it, until the queue is empty or a handler
+    // returns a promise; then the promise's settlement carries on.
+    const drain = (m: Msg | undefined): void => {
+      busy = true
+      while (m) {
+        const subject = m.subject
+        let pending: unknown
+        try {
+          pending = handler(coreEvent(m))
+        } catch (err) {
+          onError(err, subject)
+        }
+        if (isPromise(pending)) {
+          pending.then(resume, (err: unknown) => {
+            onError(err, subject)
+            resume()
+          })
+          return
+        }
+        m = waiting.shift()
+      }
+      busy = false
+      idle?.()
+    }
+    const resume = () => drain(waiting.shift())
     let sub: NatsSubscription
     try {
-      sub = nc.subscribe(topic, queue ? { queue } : {})
+      sub = nc.subscribe(topic, {
+        ...(queue ? { queue } : {}),
+        callback: (err, m) => {
+          if (err) {
+            this.logger.error({ topic, err: errorText(err) }, 'nats broker: subscription ended')
+            return
+          }
+          if (busy) waiting.push(m)
+          else drain(m)
+        },
+      })
     } catch (err) {
       throw publishError(err)
     }
-    const done = (async () => {
-      for await (const m of sub) {
-        const event = coreEvent(m)
-        await this.run(handler, event, queue)
-      }
-    })().catch((err) => this.logger.error({ topic, err: errorText(err) }, 'nats broker: subscription ended'))
     return {
+      // Messages already received are still handled (as the iterator did), new ones are not.
       stop: async () => {
         if (!sub.isClosed()) sub.unsubscribe()
-        await done
+        if (busy) await new Promise<void>((resolve) => (idle = resolve))
       },
     }
   }
@@ -490,10 +548,44 @@ interface Settling extends BrokerEvent {
   failed(): Promise<void>
 }
 
-function coreEvent(m: Msg): Settling {
-  const message = decodeMessage(m.data, m.headers)
-  const noop = async () => {}
-  return { topic: m.subject, message, ack: noop, nack: noop, succeeded: noop, failed: noop }
+const settled = async () => {}
+
+/** Core NATS: nothing to acknowledge. NATS headers are only read for a message that is not an envelope. */
+function coreEvent(m: Msg): BrokerEvent {
+  return {
+    topic: m.subject,
+    message: parseEnvelope(m.data) ?? plainMessage(m.data, m.headers),
+    ack: settled,
+    nack: settled,
+  }
+}
+
+function isPromise(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as PromiseLike<unknown> | undefined)?.then === 'function'
+}
+
+/** A FIFO of messages: an array with a moving head, so taking from the front does not copy. */
+class MessageQueue {
+  private items: (Msg | undefined)[] = []
+  private head = 0
+
+  push(m: Msg): void {
+    this.items.push(m)
+  }
+
+  shift(): Msg | undefined {
+    if (this.head >= this.items.length) return undefined
+    const m = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head === this.items.length) {
+      this.items.length = 0
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return m
+  }
 }
 
 function jetStreamEvent(m: JsMsg, autoAck: boolean, options: ResolvedJetStream): Settling {

@@ -98,6 +98,14 @@ describe('options and wire format', () => {
   it('encodes go-micro JSON: {"Header":{...},"Body":"<base64>"}', () => {
     const bytes = encodeMessage({ headers: { 'Micro-Topic': 'events', a: 'b' }, body: Buffer.from('hi') })
     expect(Buffer.from(bytes).toString()).toBe('{"Header":{"Micro-Topic":"events","a":"b"},"Body":"aGk="}')
+    // Small and large bodies (built differently), headers that JSON must escape: what Go writes.
+    for (const size of [0, 700, 5000]) {
+      const headers = { ünï: 'cødé ✓ 😀', q: 'x"\\\n' }
+      const body = Buffer.alloc(size).map((_, i) => (i * 7) & 255)
+      expect(Buffer.from(encodeMessage({ headers, body })).toString()).toBe(
+        JSON.stringify({ Header: headers, Body: Buffer.from(body).toString('base64') }),
+      )
+    }
   })
 
   it('decodes what Go writes (any key case, null header/body) and passes other payloads through', () => {
@@ -110,6 +118,21 @@ describe('options and wire format', () => {
     expect(Buffer.from(plain.body).toString()).toBe('{"name":"John"}')
     const notBase64 = decodeMessage(Buffer.from('{"Body":"not base64!"}'))
     expect(Buffer.from(notBase64.body).toString()).toBe('{"Body":"not base64!"}')
+  })
+
+  it('takes a Body as base64 exactly when it is standard base64 (what Go writes)', () => {
+    const body = (b: string) => decodeMessage(Buffer.from(JSON.stringify({ Header: {}, Body: b })))
+    const isEnvelope = (b: string) =>
+      Buffer.from(body(b).body).toString() !== JSON.stringify({ Header: {}, Body: b })
+    for (const good of ['', 'AAEC', 'AA==', 'AAE=', 'YQ', 'YWI', '+/+/'])
+      expect(isEnvelope(good), JSON.stringify(good)).toBe(true)
+    // Node's decoder would skip, cut short or misread all of these; none is an envelope.
+    for (const bad of ['AA-_', 'AA_=', 'AB!D', 'AA A', 'AA\nA', 'AA=A', 'A===', 'AAīA', 'AAéA', 'YQ==YQ=='])
+      expect(isEnvelope(bad), JSON.stringify(bad)).toBe(false)
+    expect([...body('AAEC').body]).toEqual([0, 1, 2])
+    expect([...body('YQ').body]).toEqual([0x61])
+    const big = Buffer.alloc(30_000).map((_, i) => i % 251)
+    expect(Buffer.from(body(Buffer.from(big).toString('base64')).body).equals(big)).toBe(true)
   })
 
   it('checks topics: no whitespace, no empty tokens, wildcards only to subscribe', () => {
@@ -301,6 +324,56 @@ describe.skipIf(!sharedUp)('core NATS (shared server)', () => {
     await pause(500)
     expect(calls).toBe(1)
     await sub.unsubscribe()
+  })
+
+  it('handles messages one at a time, in order, whether handlers are synchronous or not', async () => {
+    const t = topic('order')
+    const log: string[] = []
+    let running = 0
+    let overlap = false
+    const sub = await broker.subscribe(t, (e) => {
+      const n = Number(text(e))
+      if (running++ > 0) overlap = true
+      log.push(`start ${n}`)
+      // Every third handler is asynchronous and slow; the others finish synchronously.
+      if (n % 3 !== 0) {
+        running--
+        return
+      }
+      return pause(5).then(() => {
+        log.push(`end ${n}`)
+        running--
+        if (n === 9) throw new Error('a failing handler does not stop the ones behind it')
+      })
+    })
+    for (let i = 0; i < 30; i++) broker.publish(t, msg(String(i)))
+    await eventually(async () => log.filter((l) => l.startsWith('start')).length === 30)
+    await eventually(async () => running === 0)
+    expect(overlap).toBe(false)
+    expect(log.filter((l) => l.startsWith('start'))).toEqual(
+      Array.from({ length: 30 }, (_, i) => `start ${i}`),
+    )
+    expect(log.indexOf('end 3')).toBe(log.indexOf('start 3') + 1)
+    await sub.unsubscribe()
+  })
+
+  it('unsubscribe lets the running handler and the messages already received finish', async () => {
+    const t = topic('unsub-drain')
+    const done: string[] = []
+    let started = 0
+    const sub = await broker.subscribe(t, async (e) => {
+      started++
+      await pause(50)
+      done.push(text(e))
+    })
+    for (let i = 0; i < 5; i++) await broker.publish(t, msg(String(i)))
+    await eventually(async () => started > 0)
+    expect(done.length).toBeLessThan(5)
+    await sub.unsubscribe()
+    expect(done).toEqual(['0', '1', '2', '3', '4'])
+    await broker.publish(t, msg('late'))
+    await pause(100)
+    expect(done).toHaveLength(5)
   })
 
   it('stops delivering after unsubscribe', async () => {
