@@ -46,8 +46,8 @@ Options:
   --soak-calls n      calls in the memory run (default 100000)
   --window n          pub/sub messages in flight (default 1024)
   --quick             2 rounds × 1000 ms, 500 ms warm-up, 20000 soak calls
-  --profile           run our processes with --cpu-prof (profiles in results/profiles/)
-  --out file          JSON output (default results/latest.json)
+  --profile           run every Node process with --cpu-prof (results/profiles/<contender>-<role>.*.cpuprofile)
+  --out file          JSON output (default results/latest.json; the tables go beside it as .md)
   --list              print the job names and exit
 Environment: BENCH_NATS_URL (default nats://127.0.0.1:4222), BENCH_VERBOSE=1 shows children's stderr.
 `
@@ -145,7 +145,8 @@ async function main(): Promise<number> {
       ? undefined
       : `no NATS server answers at ${natsUrl}`,
     goMissing: needsGo ? buildGo() : undefined,
-    ourNodeFlags: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    ourNodeFlags: [],
+    profileDir: values.profile ? profileDir : undefined,
   }
 
   const rpc: RpcRow[] = []
@@ -230,8 +231,12 @@ async function main(): Promise<number> {
   const out = values.out ?? join(benchDir, 'results', 'latest.json')
   mkdirSync(join(out, '..'), { recursive: true })
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
-  process.stdout.write(renderMarkdown(results))
-  log(`\nwrote ${out}`)
+  const markdown = renderMarkdown(results)
+  // The same tables as Markdown beside the JSON (README.md quotes the latest full run).
+  const md = `${out.replace(/\.json$/, '')}.md`
+  writeFileSync(md, markdown)
+  process.stdout.write(markdown)
+  log(`\nwrote ${out} and ${md}`)
   return unavailable.some((u) => u.status === 'failed') ? 1 : 0
 }
 

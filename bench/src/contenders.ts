@@ -4,7 +4,7 @@
  */
 import { createLogger, loadPlugin } from '@micro-ts/core'
 import type { DriverConfig, MoleculerSettings } from './clients/types.js'
-import { type BenchEnv, freePort, goChild, nodeChild } from './env.js'
+import { type BenchEnv, freePort, goChild, nodeChild, nodeFlags } from './env.js'
 import { bigBody } from './payloads.js'
 import type { Child, Reply } from './proc.js'
 import type { PubSubConfig } from './pubsub/types.js'
@@ -37,7 +37,12 @@ async function startNodeServer(
   config: ServerConfig,
   ours: boolean,
 ) {
-  const child = nodeChild(name, 'server.js', [kind, JSON.stringify(config)], ours ? env.ourNodeFlags : [])
+  const child = nodeChild(
+    name,
+    'server.js',
+    [kind, JSON.stringify(config)],
+    nodeFlags(env, `${name}-server`, ours),
+  )
   return { child, info: await child.ready() }
 }
 
@@ -48,7 +53,12 @@ async function startNodeDriver(
   config: DriverConfig,
   ours: boolean,
 ) {
-  const child = nodeChild(name, 'driver.js', [kind, JSON.stringify(config)], ours ? env.ourNodeFlags : [])
+  const child = nodeChild(
+    name,
+    'driver.js',
+    [kind, JSON.stringify(config)],
+    nodeFlags(env, `${name}-client`, ours),
+  )
   await child.ready()
   return child
 }
@@ -190,6 +200,9 @@ const oursToGo: RpcContender = {
           address: String(server.info.address),
           service: server.info.service as DriverConfig['service'],
           transport: 'http',
+          // go-micro's server now and then never answers a request (see README): give up after
+          // go-micro's own client's wait (its 5 s connection timeout) instead of our default 30 s.
+          timeout: 5000,
         },
         true,
       ),
@@ -266,12 +279,22 @@ export async function startPubSub(
     topic: `bench.${env.runId}.${contender.name}`,
     namespace: `bench-${env.runId}-${contender.name}`,
   }
-  const flags = contender.group === 'ours' ? env.ourNodeFlags : []
+  const ours = contender.group === 'ours'
   const args = (role: string) => [role, contender.kind, JSON.stringify(config)]
-  const subscriber = nodeChild(`${contender.name} subscriber`, 'pubsub.js', args('subscriber'), flags)
+  const subscriber = nodeChild(
+    `${contender.name} subscriber`,
+    'pubsub.js',
+    args('subscriber'),
+    nodeFlags(env, `${contender.name}-subscriber`, ours),
+  )
   try {
     await subscriber.ready()
-    const publisher = nodeChild(`${contender.name} publisher`, 'pubsub.js', args('publisher'), flags)
+    const publisher = nodeChild(
+      `${contender.name} publisher`,
+      'pubsub.js',
+      args('publisher'),
+      nodeFlags(env, `${contender.name}-publisher`, ours),
+    )
     try {
       await publisher.ready()
     } catch (e) {

@@ -25,8 +25,20 @@ export interface BenchEnv {
   natsMissing?: string
   /** Why the Go programs cannot be used, or undefined when they built. */
   goMissing?: string
-  /** Extra `node` flags for our own processes (e.g. --cpu-prof). */
+  /** Extra `node` flags for our own processes (e.g. --expose-gc for the memory run). */
   ourNodeFlags: string[]
+  /** With `--profile`: every Node process writes a CPU profile here, named after its role. */
+  profileDir?: string
+}
+
+/** The `node` flags for one process: ours get ourNodeFlags; with --profile, everyone is profiled. */
+export function nodeFlags(env: BenchEnv, label: string, ours: boolean): string[] {
+  const flags = ours ? [...env.ourNodeFlags] : []
+  if (env.profileDir) {
+    const file = `${label.replace(/[^\w.-]+/g, '-')}.${process.hrtime.bigint()}.cpuprofile`
+    flags.push('--cpu-prof', `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=${file}`)
+  }
+  return flags
 }
 
 /** Start a compiled Node child of this package (`server.js`, `driver.js`, `pubsub.js`). */

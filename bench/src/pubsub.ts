@@ -7,6 +7,12 @@
  * forwards it to the publisher as a `credit` notification, and the publisher never has more than
  * `window` messages published but not yet received.
  *
+ * Every contender publishes one message at a time and awaits it, as a handler publishing an event
+ * would. With nats.js (used by ours, raw-nats and Moleculer alike) that means one socket write per
+ * message: the client flushes its buffer on the next microtask. A contender must not batch
+ * differently (say, defer its flush to setImmediate): the write per message is most of the
+ * publisher's CPU, so that would measure the batching rather than the stack.
+ *
  * Subscriber commands: `reset`, `wait {count, timeoutMs}` → `{received, lastAt}`.
  * Publisher commands: `run {payload, durationMs, window}` → `{published, startAt, elapsedMs}`,
  * `credit {received}` (notification). Times are epoch milliseconds with sub-ms precision, so
@@ -18,7 +24,7 @@ import { configArg, die, send, serveCommands } from './protocol.js'
 import type { PubSubConfig, PubSubModule } from './pubsub/types.js'
 
 const CREDIT = 128
-const KINDS = ['ours', 'ours-broker', 'raw-nats', 'moleculer'] as const
+const KINDS = ['ours', 'ours-broker', 'raw-nats', 'raw-envelope', 'moleculer'] as const
 
 const now = () => performance.timeOrigin + performance.now()
 

@@ -41,8 +41,8 @@ const PAYLOAD_LABEL: Record<PayloadKind, string> = { greeter: 'greeter', big: '1
 const cellKey = (p: PayloadKind, c: number) => `${PAYLOAD_LABEL[p]} c=${c}`
 
 function rpcRow(rows: RpcRow[], name: string, p: PayloadKind, c: number): RpcRow | undefined {
-  const r = rows.find((x) => x.contender === name && x.payload === p && x.concurrency === c)
-  return r && r.errors === 0 ? r : undefined
+  // Rows with errors still count: the tables flag their errors next to the numbers.
+  return rows.find((x) => x.contender === name && x.payload === p && x.concurrency === c)
 }
 
 /** Our fastest contender in a cell (not ours-to-go: that one measures against a Go server). */
@@ -299,14 +299,22 @@ export function renderMarkdown(r: Results): string {
     )
   }
 
+  // One table per family of ratios that share the same cells (RPC, pub/sub, selector).
   const ratioRows = r.ratios.filter((q) => Object.values(q.cells).some((v) => v !== undefined))
-  if (ratioRows.length) {
-    const keys = [...new Set(ratioRows.flatMap((q) => Object.keys(q.cells)))]
-    const rows = ratioRows.map((q) => [
+  const families = new Map<string, Ratio[]>()
+  for (const q of ratioRows) {
+    const key = Object.keys(q.cells).join('|')
+    families.set(key, [...(families.get(key) ?? []), q])
+  }
+  let first = true
+  for (const [key, family] of families) {
+    const keys = key.split('|')
+    const rows = family.map((q) => [
       q.label,
-      ...keys.map((k) => (k in q.cells ? `${x(q.cells[k])}${q.picked?.[k] ? ` (${q.picked[k]})` : ''}` : '')),
+      ...keys.map((k) => `${x(q.cells[k])}${q.picked?.[k] ? ` (${q.picked[k]})` : ''}`),
     ])
-    out.push('\n### Ratios (same run)\n', table(['ratio', ...keys], rows))
+    out.push(first ? '\n### Ratios (same run)\n' : '', table(['ratio', ...keys], rows))
+    first = false
   }
 
   if (r.targets.length) {

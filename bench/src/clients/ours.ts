@@ -29,13 +29,14 @@ export async function create(config: DriverConfig): Promise<BenchClient> {
   })
   const name = config.service.name
   const big = bigBody()
-  const direct = { address: config.address }
+  const selected = config.timeout ? { timeout: config.timeout } : undefined
+  const direct = { address: config.address, timeout: config.timeout }
   return {
     async call(kind: PayloadKind, viaAddress?: boolean) {
       const rsp =
         kind === 'greeter'
-          ? await service.client.call(name, 'Greeter.Hello', GREETER_REQUEST, viaAddress ? direct : undefined)
-          : await service.client.call(name, 'Greeter.Echo', big, viaAddress ? direct : undefined)
+          ? await service.client.call(name, 'Greeter.Hello', GREETER_REQUEST, viaAddress ? direct : selected)
+          : await service.client.call(name, 'Greeter.Echo', big, viaAddress ? direct : selected)
       checkResponse(kind, rsp, big.items.length)
     },
     async close() {

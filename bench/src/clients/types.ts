@@ -9,6 +9,8 @@ export interface DriverConfig {
   service?: Service
   /** Our transport's name (`http`, `grpc`, ...). */
   transport?: string
+  /** Per-call timeout in ms for our client (default: the client's own, 30 s). */
+  timeout?: number
   /** Moleculer: transporter settings, see servers/moleculer.ts. */
   moleculer?: MoleculerSettings
 }
