@@ -263,6 +263,12 @@ export const PUBSUB_CONTENDERS: PubSubContender[] = [
     what: 'the `nats` client: publish/subscribe, JSON by hand',
   },
   {
+    name: 'raw-nats-envelope',
+    group: 'raw',
+    kind: 'raw-envelope',
+    what: "the `nats` client carrying go-micro's envelope (JSON, base64 body, three headers) by hand",
+  },
+  {
     name: 'moleculer-nats',
     group: 'peer',
     kind: 'moleculer',
