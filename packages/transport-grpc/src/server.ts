@@ -7,6 +7,7 @@
  */
 import { Metadata, Server, type ServerDuplexStream, type ServerErrorResponse, status } from '@grpc/grpc-js'
 import {
+  LazyAbort,
   type Listener,
   type Logger,
   MicroError,
@@ -56,25 +57,14 @@ function errorMessage(err: MicroError): WireMessage {
   return { header: { 'Micro-Error': err.toString() }, body: EMPTY }
 }
 
-/** What a unary handler sees. The AbortController is made on first use of `signal`. */
-class RequestCtx implements RequestContext {
-  private controller?: AbortController
-  private reason?: MicroError
+/**
+ * What a unary handler sees. Its AbortSignal is made only if someone reads it (core's server
+ * listens through `onAbort`): an AbortController per request is a large share of a small call.
+ */
+class RequestCtx extends LazyAbort implements RequestContext {
   timer?: NodeJS.Timeout
-  constructor(readonly remote: string) {}
-
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController()
-      if (this.reason) this.controller.abort(this.reason)
-    }
-    return this.controller.signal
-  }
-
-  abort(reason: MicroError): void {
-    if (this.reason) return
-    this.reason = reason
-    this.controller?.abort(reason)
+  constructor(readonly remote: string) {
+    super()
   }
 
   done(): void {
