@@ -25,7 +25,7 @@ import { TRANSPORT_CAPABILITIES } from './transport.js'
 const USAGE = `usage: micro-conformance <kind> <plugin> [options]
 
   kind      registry | broker | store | transport
-  plugin    a built-in name (memory, mdns, http), a plugin short name (etcd -> @micro-ts/registry-etcd),
+  plugin    a built-in name (memory, mdns, http, tcp), a plugin short name (etcd -> @micro-ts/registry-etcd),
             a package name or a path to a module whose default export is definePlugin({...})
 
 options
