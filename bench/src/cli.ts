@@ -38,7 +38,7 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
 
 Options:
   --filter a,b        run only jobs whose name contains a or b (repeatable; bare words work too)
-  --rounds n          measured rounds per cell (default 3)
+  --rounds n          measured rounds per cell (default 5)
   --round-ms ms       length of a round (default 2000)
   --warmup-ms ms      warm-up before each cell (default 1000)
   --concurrency 1,64  calls in flight
@@ -75,7 +75,7 @@ function settingsFrom(values: Record<string, string | boolean | string[] | undef
   if (payloads.some((p) => p !== 'greeter' && p !== 'big'))
     throw new Error('--payload takes greeter and/or big')
   return {
-    rounds: n('rounds', quick ? 2 : 3),
+    rounds: n('rounds', quick ? 2 : 5),
     roundMs: n('round-ms', quick ? 1000 : 2000),
     warmupMs: n('warmup-ms', quick ? 500 : 1000),
     concurrency: concurrency.length ? concurrency : [1, 64],
