@@ -20,7 +20,7 @@ import type {
   TransportMessage,
 } from '../transport/types.js'
 import { abortReason, LazyAbort } from '../util/abort.js'
-import { getHeader, lowerCaseHeaders } from '../util/headers.js'
+import { getHeader, lowerCaseHeaders, parseTimeoutHeader } from '../util/headers.js'
 import { sleep, uuid } from '../util/id.js'
 import { describeEndpoint, extractEndpoints, type RegisteredEndpoint } from './handler.js'
 import { type HealthCheck, healthResponse, runChecks } from './health.js'
@@ -441,7 +441,7 @@ class RequestScope implements HandlerContext {
     private readonly request: RequestContext,
     private readonly stopping: LazyAbort,
   ) {
-    const ms = timeoutMs(headers.timeout)
+    const ms = parseTimeoutHeader(headers.timeout)
     if (ms !== undefined) this.deadline = Date.now() + ms
   }
 
@@ -453,17 +453,6 @@ class RequestScope implements HandlerContext {
   get remote(): string {
     return this.request.remote
   }
-}
-
-/** go-micro's `Timeout` header (nanoseconds, digits only) in ms, if there is a usable one. */
-function timeoutMs(value: string | undefined): number | undefined {
-  if (!value || value.length > 20) return undefined
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if (c < 0x30 || c > 0x39) return undefined
-  }
-  const ns = Number(value)
-  return ns > 0 ? ns / 1e6 : undefined
 }
 
 /** A bound address like `0.0.0.0:1234` is no use to others: advertise a real interface address. */

@@ -32,3 +32,14 @@ export function getHeader(headers: Record<string, string>, name: string): string
   const lower = name.toLowerCase()
   return headers[lower] ?? headers[`x-${lower}`]
 }
+
+/** go-micro's `Timeout` header (nanoseconds as a decimal string) in milliseconds, or undefined. */
+export function parseTimeoutHeader(value: string | undefined): number | undefined {
+  if (value === undefined || value.length === 0 || value.length > 20) return undefined
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return undefined
+  }
+  const ns = Number(value)
+  return ns > 0 ? ns / 1e6 : undefined
+}

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
+import { parseTimeoutHeader } from '../../util/headers.js'
 import type {
   HttpResponse,
   Listener,
@@ -49,17 +50,6 @@ export interface HttpListenerOptions extends ListenOptions {
   /** Idle keep-alive connections are closed after this many ms. */
   idleTimeout: number
   logger: Logger
-}
-
-/** `Timeout` (go-micro: nanoseconds as a decimal string) → milliseconds, or undefined. */
-export function parseTimeoutHeader(value: string | undefined): number | undefined {
-  if (value === undefined || value.length === 0 || value.length > 20) return undefined
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if (c < 0x30 || c > 0x39) return undefined
-  }
-  const ns = Number(value)
-  return ns > 0 ? ns / 1e6 : undefined
 }
 
 /** What the handler sees with each request; its AbortSignal is made only if asked for. */

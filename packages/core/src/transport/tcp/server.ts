@@ -6,7 +6,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { MicroError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
-import { parseTimeoutHeader } from '../http/server.js'
+import { parseTimeoutHeader } from '../../util/headers.js'
 import { formatAddress, parseAddress } from '../http/wire.js'
 import type { Listener, ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
 import { DeadlineTimer } from './deadlines.js'
