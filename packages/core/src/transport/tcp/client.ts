@@ -255,14 +255,14 @@ export class ClientConnection implements FrameSink, StreamHost {
       const d = p.deadline
       if (d === 0) continue
       if (d <= now) {
-        this.abandon(
-          p,
-          new MicroError(ERROR_ID, 408, `request to ${this.address} timed out after ${p.timeout}ms`),
-          408,
-        )
+        this.abandon(p, this.timedOut(p), 408)
       } else if (d < next) next = d
     }
     return next
+  }
+
+  private timedOut(p: Pending): MicroError {
+    return new MicroError(ERROR_ID, 408, `request to ${this.address} timed out after ${p.timeout}ms`)
   }
 
   /** Something is in flight: keep the process alive. */
@@ -323,9 +323,14 @@ export class ClientConnection implements FrameSink, StreamHost {
         if (!p) return // abandoned (deadline, cancellation): its late answer is dropped
         this.pending.delete(id)
         p.clear()
-        const message = decodeMessage(payload)
-        if (message.body.length > this.o.maxResponseSize) p.reject(this.tooLarge())
-        else p.resolve(message)
+        // An answer read after the deadline lost the race with our own timer (both fire in the same
+        // millisecond; the loop may read the socket first): the caller's deadline still decides.
+        if (p.deadline !== 0 && Date.now() >= p.deadline) p.reject(this.timedOut(p))
+        else {
+          const message = decodeMessage(payload)
+          if (message.body.length > this.o.maxResponseSize) p.reject(this.tooLarge())
+          else p.resolve(message)
+        }
         if (this.pending.size === 0) this.settled()
         return
       }
