@@ -6,12 +6,13 @@
  * `Upgrade: micro-stream` becomes a bidirectional stream (see frames.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
 import { parseTimeoutHeader } from '../../util/headers.js'
+import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
 import type {
   HttpResponse,
   Listener,
@@ -26,8 +27,6 @@ import { formatAddress, HOP_BY_HOP, parseAddress, receivedHeaders, wireValue } f
 
 const ERROR_ID = 'go.micro.server'
 const EMPTY = new Uint8Array(0)
-export const DEFAULT_MAX_BODY = 10 * 1024 * 1024
-export const DEFAULT_GRACE_MS = 10_000
 /** After a 413 the rest of the body is read and dropped (so the client sees the answer) up to this much... */
 const DISCARD_LIMIT = 64 * 1024 * 1024
 /** ...or for this long; then the connection is dropped. */
@@ -68,9 +67,8 @@ class Context extends LazyAbort implements RequestContext {
 export class HttpListener implements Listener {
   private server!: Server
   private _address = ''
-  /** Requests (and streams) started and not yet answered. */
-  private inflight = 0
-  private idleWaiter?: () => void
+  /** Requests and streams started and not yet finished. */
+  private readonly inFlight = new InFlight()
   private readonly streams = new Set<ServerStreamControl>()
   /** Connections that carry a go-micro client's stream (see onGoMicroStream). */
   private readonly goStreams = new WeakMap<Socket, GoMicroServerStream>()
@@ -86,10 +84,7 @@ export class HttpListener implements Listener {
     private readonly handler: TransportHandler,
     private readonly options: HttpListenerOptions,
   ) {
-    const max = options.maxBodySize ?? DEFAULT_MAX_BODY
-    if (!(max > 0))
-      throw new MicroError(ERROR_ID, 400, `maxBodySize must be a positive number of bytes, got ${max}`)
-    this.maxBody = max
+    this.maxBody = maxBodySize(options.maxBodySize)
   }
 
   get address(): string {
@@ -110,28 +105,7 @@ export class HttpListener implements Listener {
       this.onUpgrade(req, socket as Socket, head),
     )
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket))
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
-        server.off('listening', onListening)
-        reject(
-          new MicroError(ERROR_ID, 500, `cannot listen on ${address}: ${err.message}`, undefined, {
-            cause: err,
-          }),
-        )
-      }
-      const onListening = () => {
-        server.off('error', onError)
-        resolve()
-      }
-      server.once('error', onError)
-      server.once('listening', onListening)
-      server.listen(port, host === '' ? undefined : host)
-    })
-    server.on('error', (err) =>
-      this.options.logger.error({ err: err.message }, 'http transport: server error'),
-    )
-    const bound = server.address() as AddressInfo
-    this._address = formatAddress(bound.address, bound.port)
+    this._address = await bindServer(server, host, port, address, 'http transport', this.options.logger)
     return this
   }
 
@@ -144,16 +118,7 @@ export class HttpListener implements Listener {
     this.draining = true
     // Stop accepting; node also closes the idle keep-alive connections here.
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    if (this.inflight > 0 && graceMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs)
-        this.idleWaiter = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    }
-    this.idleWaiter = undefined
+    await this.inFlight.settle(graceMs)
     this.forced = true
     const shutdownError = new MicroError(ERROR_ID, 503, 'server shutting down')
     for (const s of this.streams) s.abort(shutdownError, true)
@@ -162,15 +127,6 @@ export class HttpListener implements Listener {
     // (their handlers' signals fire through the responses' 'close').
     this.server.closeAllConnections()
     await closed
-  }
-
-  private started(): void {
-    this.inflight++
-  }
-
-  private finished(): void {
-    this.inflight--
-    if (this.inflight === 0 && this.idleWaiter) this.idleWaiter()
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -204,7 +160,7 @@ export class HttpListener implements Listener {
       this.tooLarge(req, res, Number(declared), 0)
       return
     }
-    this.started()
+    this.inFlight.started()
     const ctx = new Context(req.socket)
     res.once('close', () => {
       if (ctx.timer) clearTimeout(ctx.timer)
@@ -216,7 +172,7 @@ export class HttpListener implements Listener {
             : new MicroError(ERROR_ID, 499, 'client closed the connection'),
         )
       }
-      this.finished()
+      this.inFlight.finished()
     })
     let first: Buffer | undefined
     let chunks: Buffer[] | undefined
@@ -364,8 +320,8 @@ export class HttpListener implements Listener {
       this.plainError(res, 404, new MicroError(ERROR_ID, 404, `no route GET ${path}`))
       return
     }
-    this.started()
-    res.once('close', () => this.finished())
+    this.inFlight.started()
+    res.once('close', () => this.inFlight.finished())
     let result: Promise<HttpResponse | undefined>
     try {
       result = get.call(this.handler, path)
@@ -441,7 +397,7 @@ export class HttpListener implements Listener {
       void stream.close(new MicroError(ERROR_ID, 501, 'this server does not serve streams'))
       return
     }
-    this.started()
+    this.inFlight.started()
     this.streams.add(stream)
     const ms = parseTimeoutHeader(headers.timeout)
     const timer =
@@ -457,7 +413,7 @@ export class HttpListener implements Listener {
       done = true
       if (timer) clearTimeout(timer)
       this.streams.delete(stream)
-      this.finished()
+      this.inFlight.finished()
     }
     socket.once('close', finish)
     const ctx: RequestContext = {

@@ -93,7 +93,6 @@ export class ClientConnection implements FrameSink, StreamHost {
   /** Why the connection ended (for the errors of what was in flight). */
   private reason?: string
   private connected = false
-  private drainWait?: Promise<void>
   private readonly deadlines = new DeadlineTimer((now) => this.expire(now))
   /** The socket keeps the process alive only while something is in flight. */
   private refed = true
@@ -138,26 +137,6 @@ export class ClientConnection implements FrameSink, StreamHost {
 
   writable(): boolean {
     return this.state !== 'closed' && !this.socket.destroyed
-  }
-
-  congested(): boolean {
-    return this.socket.writableNeedDrain
-  }
-
-  drained(): Promise<void> {
-    if (!this.drainWait) {
-      this.drainWait = new Promise<void>((resolve) => {
-        const done = () => {
-          this.socket.off('drain', done)
-          this.socket.off('close', done)
-          this.drainWait = undefined
-          resolve()
-        }
-        this.socket.on('drain', done)
-        this.socket.on('close', done)
-      })
-    }
-    return this.drainWait
   }
 
   get remote(): string {

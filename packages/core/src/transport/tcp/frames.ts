@@ -145,8 +145,31 @@ export class FrameWriter {
   /** Frames since the last flush. */
   private frames = 0
   private readonly flushNow = (): void => this.flush()
+  private drainWait?: Promise<void>
 
   constructor(private readonly socket: Socket) {}
+
+  /** The socket's buffer is over its high-water mark. */
+  congested(): boolean {
+    return this.socket.writableNeedDrain
+  }
+
+  /** Resolves on the socket's next 'drain' (or when it closes); one promise for every waiter. */
+  drained(): Promise<void> {
+    if (!this.drainWait) {
+      this.drainWait = new Promise<void>((resolve) => {
+        const done = () => {
+          this.socket.off('drain', done)
+          this.socket.off('close', done)
+          this.drainWait = undefined
+          resolve()
+        }
+        this.socket.on('drain', done)
+        this.socket.on('close', done)
+      })
+    }
+    return this.drainWait
+  }
 
   /** Stop writing (the socket is gone); pending frames are dropped. */
   close(): void {

@@ -2,12 +2,13 @@
  * The tcp transport's server: one `net` server; every connection carries many requests and
  * streams at once, each answered by id, in whatever order the handlers finish.
  */
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { MicroError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
 import { parseTimeoutHeader } from '../../util/headers.js'
 import { formatAddress, parseAddress } from '../http/wire.js'
+import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
 import type { Listener, ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
 import { DeadlineTimer } from './deadlines.js'
 import {
@@ -31,8 +32,6 @@ import { type StreamHost, TcpServerStream } from './stream.js'
 
 const ERROR_ID = 'go.micro.server'
 const EMPTY = Buffer.alloc(0)
-export const DEFAULT_MAX_BODY = 10 * 1024 * 1024
-export const DEFAULT_GRACE_MS = 10_000
 /** How long a connection ended by a graceful close may take to close before it is dropped. */
 const LINGER_MS = 2_000
 
@@ -97,7 +96,7 @@ class Context extends LazyAbort implements RequestContext {
   private finish(): void {
     this.done = true
     this.conn.requests.delete(this.id)
-    this.conn.listener.finished()
+    this.conn.listener.inFlight.finished()
   }
 }
 
@@ -114,7 +113,6 @@ class ServerConnection implements FrameSink, StreamHost {
   readonly remote: string
   open = true
   private broken = false
-  private drainWait?: Promise<void>
   readonly deadlines = new DeadlineTimer((now) => this.expire(now))
 
   constructor(
@@ -140,26 +138,6 @@ class ServerConnection implements FrameSink, StreamHost {
     return this.open && !this.socket.destroyed
   }
 
-  congested(): boolean {
-    return this.socket.writableNeedDrain
-  }
-
-  drained(): Promise<void> {
-    if (!this.drainWait) {
-      this.drainWait = new Promise<void>((resolve) => {
-        const done = () => {
-          this.socket.off('drain', done)
-          this.socket.off('close', done)
-          this.drainWait = undefined
-          resolve()
-        }
-        this.socket.on('drain', done)
-        this.socket.on('close', done)
-      })
-    }
-    return this.drainWait
-  }
-
   /** Handlers past their deadline are aborted with 408; returns the next deadline. */
   private expire(now: number): number {
     let next = Number.POSITIVE_INFINITY
@@ -173,7 +151,7 @@ class ServerConnection implements FrameSink, StreamHost {
   }
 
   release(id: number): void {
-    if (this.streams.delete(id)) this.listener.finished()
+    if (this.streams.delete(id)) this.listener.inFlight.finished()
   }
 
   /** In-flight work on this connection. */
@@ -297,8 +275,7 @@ export class TcpListener implements Listener {
   private server!: Server
   private _address = ''
   /** Requests and streams started and not yet finished. */
-  private inflight = 0
-  private idleWaiter?: () => void
+  readonly inFlight = new InFlight()
   readonly connections = new Set<ServerConnection>()
   draining = false
   /** Past the grace period: whatever still runs is cut off. */
@@ -310,10 +287,7 @@ export class TcpListener implements Listener {
     private readonly handler: TransportHandler,
     readonly options: TcpListenerOptions,
   ) {
-    const max = options.maxBodySize ?? DEFAULT_MAX_BODY
-    if (!(max > 0))
-      throw new MicroError(ERROR_ID, 400, `maxBodySize must be a positive number of bytes, got ${max}`)
-    this.maxBody = max
+    this.maxBody = maxBodySize(options.maxBodySize)
   }
 
   get address(): string {
@@ -331,28 +305,7 @@ export class TcpListener implements Listener {
       }
       this.connections.add(new ServerConnection(this, socket))
     })
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
-        server.off('listening', onListening)
-        reject(
-          new MicroError(ERROR_ID, 500, `cannot listen on ${address}: ${err.message}`, undefined, {
-            cause: err,
-          }),
-        )
-      }
-      const onListening = () => {
-        server.off('error', onError)
-        resolve()
-      }
-      server.once('error', onError)
-      server.once('listening', onListening)
-      server.listen(port, host === '' ? undefined : host)
-    })
-    server.on('error', (err) =>
-      this.options.logger.error({ err: err.message }, 'tcp transport: server error'),
-    )
-    const bound = server.address() as AddressInfo
-    this._address = formatAddress(bound.address, bound.port)
+    this._address = await bindServer(server, host, port, address, 'tcp transport', this.options.logger)
     return this
   }
 
@@ -366,16 +319,7 @@ export class TcpListener implements Listener {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     // Clients stop sending new work here and close their connections once their answers are in.
     for (const c of this.connections) c.goAway()
-    if (this.inflight > 0 && graceMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs)
-        this.idleWaiter = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    }
-    this.idleWaiter = undefined
+    await this.inFlight.settle(graceMs)
     this.forced = true
     const shutdownError = new MicroError(ERROR_ID, 503, 'server shutting down')
     for (const c of [...this.connections]) {
@@ -383,15 +327,6 @@ export class TcpListener implements Listener {
       else c.end()
     }
     await closed
-  }
-
-  started(): void {
-    this.inflight++
-  }
-
-  finished(): void {
-    this.inflight--
-    if (this.inflight === 0 && this.idleWaiter) this.idleWaiter()
   }
 
   request(conn: ServerConnection, id: number, payload: Buffer): void {
@@ -408,7 +343,7 @@ export class TcpListener implements Listener {
     }
     const ctx = new Context(conn, id)
     conn.requests.set(id, ctx)
-    this.inflight++
+    this.inFlight.started()
     const ms = parseTimeoutHeader(message.headers.timeout)
     if (ms !== undefined) {
       ctx.timeout = ms
@@ -445,7 +380,7 @@ export class TcpListener implements Listener {
     }
     const stream = new TcpServerStream(conn, id, message.headers)
     conn.streams.set(id, stream)
-    this.inflight++
+    this.inFlight.started()
     if (message.body.length > 0) stream.deliver({ headers: {}, body: message.body })
     const ms = parseTimeoutHeader(message.headers.timeout)
     if (ms !== undefined) stream.timer = setTimeout(onStreamDeadline, ms, stream, ms)

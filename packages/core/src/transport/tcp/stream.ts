@@ -20,10 +20,6 @@ export interface StreamHost {
   readonly writer: FrameWriter
   /** The socket is still open for writing. */
   writable(): boolean
-  /** The socket's buffer is over its high-water mark. */
-  congested(): boolean
-  /** Resolves on the socket's next 'drain' (or when it closes). */
-  drained(): Promise<void>
   /** The stream is finished: forget its id. */
   release(id: number): void
   /** `host:port` of the peer. */
@@ -88,8 +84,8 @@ abstract class MuxStream {
       await this.creditWait.promise
       this.checkSendable()
     }
-    if (this.host.congested()) {
-      await this.host.drained()
+    if (this.host.writer.congested()) {
+      await this.host.writer.drained()
       this.checkSendable()
     }
     this.credit--
