@@ -14,7 +14,7 @@ import type {
 import { openStream, requestHeaders, UnaryHandler } from './client.js'
 import { HttpListener, MAX_HEADER_SIZE } from './server.js'
 import type { ClientStreamControl } from './stream.js'
-import { formatAddress, parseAddress } from './wire.js'
+import { dialTarget, formatAddress, positiveOption } from './wire.js'
 
 const ERROR_ID = 'go.micro.client'
 
@@ -51,15 +51,6 @@ interface PoolEntry {
   used: boolean
 }
 
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback
-  const n = typeof value === 'string' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
-    throw new TypeError(`http transport: ${name} must be a positive number, got ${JSON.stringify(value)}`)
-  }
-  return n
-}
-
 /**
  * go-micro's HTTP transport: RPC as `POST /` on keep-alive HTTP/1.1, answers always `200` with
  * errors in `Micro-Error`; streams over an HTTP/1.1 upgrade to length-prefixed frames.
@@ -74,12 +65,14 @@ export class HttpTransport implements Transport {
   private closed = false
 
   constructor(options: HttpTransportOptions = {}) {
+    const option = (name: keyof typeof DEFAULTS) =>
+      positiveOption('http transport', name, options[name], DEFAULTS[name])
     this.opts = {
-      poolSize: Math.floor(positive('poolSize', options.poolSize, DEFAULTS.poolSize)),
-      pipelining: Math.floor(positive('pipelining', options.pipelining, DEFAULTS.pipelining)),
-      connectTimeout: positive('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
-      idleTimeout: positive('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
-      maxResponseSize: positive('maxResponseSize', options.maxResponseSize, DEFAULTS.maxResponseSize),
+      poolSize: Math.floor(option('poolSize')),
+      pipelining: Math.floor(option('pipelining')),
+      connectTimeout: option('connectTimeout'),
+      idleTimeout: option('idleTimeout'),
+      maxResponseSize: option('maxResponseSize'),
     }
     this.logger = options.logger ?? silentLogger
   }
@@ -145,7 +138,7 @@ export class HttpTransport implements Transport {
       return Promise.reject(new TransportError('http transport is closed', { delivered: false, code: 503 }))
     let target: { host: string; port: number }
     try {
-      target = this.target(address)
+      target = dialTarget(address, ERROR_ID)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -227,7 +220,7 @@ export class HttpTransport implements Transport {
       return entry.pool
     }
     if (this.closed) throw new TransportError('http transport is closed', { delivered: false, code: 503 })
-    const { host, port } = this.target(address)
+    const { host, port } = dialTarget(address, ERROR_ID)
     const origin = `http://${formatAddress(host, port)}`
     const pool = new Pool(origin, {
       connections: this.opts.poolSize,
@@ -242,17 +235,6 @@ export class HttpTransport implements Transport {
     this.pools.set(address, { pool, used: true })
     this.startSweeper()
     return pool
-  }
-
-  /** `host:port` to dial; `:port` means this host. */
-  private target(address: string): { host: string; port: number } {
-    try {
-      const { host, port } = parseAddress(address, ERROR_ID)
-      if (port === 0) throw new MicroError(ERROR_ID, 400, `invalid address "${address}": port 0`)
-      return { host: host === '' ? '127.0.0.1' : host, port }
-    } catch (e) {
-      throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
-    }
   }
 
   /** Pools idle since the last sweep are closed: nodes come and go, and each pool holds sockets. */

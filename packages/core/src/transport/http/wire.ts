@@ -1,7 +1,7 @@
 /**
  * Small helpers for what goes on the HTTP wire: header values, hop-by-hop headers and addresses.
  */
-import { MicroError } from '../../errors.js'
+import { MicroError, TransportError } from '../../errors.js'
 
 /**
  * Header names a message may not carry on the wire: they describe the connection, not the
@@ -100,6 +100,33 @@ export function parseAddress(address: string, id = 'go.micro.transport'): HostPo
   const port = Number(portText)
   if (port > 65535) throw invalidAddress(address, id)
   return { host, port }
+}
+
+/**
+ * The `host:port` a client dials for `address` (`:port` means this host). An unusable address
+ * is a 400 TransportError marked not delivered, so the client may try another node.
+ */
+export function dialTarget(address: string, id: string): HostPort {
+  try {
+    const { host, port } = parseAddress(address, id)
+    if (port === 0) throw new MicroError(id, 400, `invalid address "${address}": port 0`)
+    return { host: host === '' ? '127.0.0.1' : host, port }
+  } catch (e) {
+    throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
+  }
+}
+
+/**
+ * A client option that must be a positive number (strings from the environment are parsed);
+ * undefined, null and '' take `fallback`. `label` names the transport in the TypeError.
+ */
+export function positiveOption(label: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback
+  const n = typeof value === 'string' ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw new TypeError(`${label}: ${name} must be a positive number, got ${JSON.stringify(value)}`)
+  }
+  return n
 }
 
 function invalidAddress(address: string, id: string): MicroError {

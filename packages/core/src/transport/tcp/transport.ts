@@ -1,7 +1,7 @@
 import { MicroError, TransportError } from '../../errors.js'
 import { type Logger, silentLogger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
-import { parseAddress } from '../http/wire.js'
+import { dialTarget, positiveOption } from '../http/wire.js'
 import type {
   ClientStream,
   Listener,
@@ -44,15 +44,6 @@ const DEFAULTS = {
 
 /** How long close() lets requests in flight finish before cutting them off. */
 const CLOSE_GRACE_MS = 2_000
-
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback
-  const n = typeof value === 'string' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
-    throw new TypeError(`tcp transport: ${name} must be a positive number, got ${JSON.stringify(value)}`)
-  }
-  return n
-}
 
 /** The connections to one address. */
 class Pool {
@@ -102,12 +93,14 @@ export class TcpTransport implements Transport {
   private closed = false
 
   constructor(options: TcpTransportOptions = {}) {
+    const option = (name: keyof typeof DEFAULTS) =>
+      positiveOption('tcp transport', name, options[name], DEFAULTS[name])
     this.opts = {
-      connections: Math.floor(positive('connections', options.connections, DEFAULTS.connections)),
-      connectTimeout: positive('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
-      idleTimeout: positive('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
-      maxResponseSize: positive('maxResponseSize', options.maxResponseSize, DEFAULTS.maxResponseSize),
-      keepAlive: positive('keepAlive', options.keepAlive, DEFAULTS.keepAlive),
+      connections: Math.floor(option('connections')),
+      connectTimeout: option('connectTimeout'),
+      idleTimeout: option('idleTimeout'),
+      maxResponseSize: option('maxResponseSize'),
+      keepAlive: option('keepAlive'),
     }
     this.logger = options.logger ?? silentLogger
   }
@@ -190,14 +183,7 @@ export class TcpTransport implements Transport {
   /** The pool for `address`, created on first use. */
   private pool(address: string): Pool {
     if (this.closed) throw new TransportError('tcp transport is closed', { delivered: false, code: 503 })
-    let target: { host: string; port: number }
-    try {
-      const { host, port } = parseAddress(address, ERROR_ID)
-      if (port === 0) throw new MicroError(ERROR_ID, 400, `invalid address "${address}": port 0`)
-      target = { host: host === '' ? '127.0.0.1' : host, port }
-    } catch (e) {
-      throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
-    }
+    const target = dialTarget(address, ERROR_ID)
     const pool = new Pool(
       address,
       {
