@@ -9,35 +9,48 @@
  * dispatch). Core NATS on both sides: nothing is acknowledged, nothing awaits a server flush.
  */
 import { connect } from 'nats'
-import type { BenchPublisher, BenchSubscriber, PubSubConfig } from './types.js'
+import type { BenchPublisher, BenchSubscriber, PubSubConfig, PubSubModule } from './types.js'
 
-export async function publisher(config: PubSubConfig): Promise<BenchPublisher> {
-  const nc = await connect({ servers: config.nats })
+/** How a raw contender puts a message on the wire and reads it back. */
+export interface WireFormat {
+  encode(message: unknown, config: PubSubConfig): Uint8Array
+  decode(data: Uint8Array): unknown
+}
+
+/** A contender on the plain `nats` client; only the wire format differs between them. */
+export function rawNatsModule(format: WireFormat): PubSubModule {
   return {
-    publish(message) {
-      nc.publish(config.topic, Buffer.from(JSON.stringify(message)))
+    async publisher(config: PubSubConfig): Promise<BenchPublisher> {
+      const nc = await connect({ servers: config.nats })
+      return {
+        publish(message) {
+          nc.publish(config.topic, format.encode(message, config))
+        },
+        async close() {
+          await nc.drain()
+        },
+      }
     },
-    async close() {
-      await nc.drain()
+    async subscriber(config: PubSubConfig, onMessage: (message: unknown) => void): Promise<BenchSubscriber> {
+      const nc = await connect({ servers: config.nats })
+      nc.subscribe(config.topic, {
+        callback: (err, msg) => {
+          if (!err) onMessage(format.decode(msg.data))
+        },
+      })
+      await nc.flush()
+      return {
+        async close() {
+          await nc.drain()
+        },
+      }
     },
   }
 }
 
-export async function subscriber(
-  config: PubSubConfig,
-  onMessage: (message: unknown) => void,
-): Promise<BenchSubscriber> {
-  const nc = await connect({ servers: config.nats })
-  const decoder = new TextDecoder()
-  nc.subscribe(config.topic, {
-    callback: (err, msg) => {
-      if (!err) onMessage(JSON.parse(decoder.decode(msg.data)))
-    },
-  })
-  await nc.flush()
-  return {
-    async close() {
-      await nc.drain()
-    },
-  }
-}
+const decoder = new TextDecoder()
+
+export const { publisher, subscriber } = rawNatsModule({
+  encode: (message) => Buffer.from(JSON.stringify(message)),
+  decode: (data) => JSON.parse(decoder.decode(data)),
+})
