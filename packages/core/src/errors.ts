@@ -15,6 +15,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
   501: 'Not Implemented',
@@ -95,7 +96,8 @@ export class MicroError extends Error {
 }
 
 function make(code: number) {
-  return (id: string, detail: string): MicroError => new MicroError(id, code, detail)
+  return (id: string, detail: string, cause?: unknown): MicroError =>
+    new MicroError(id, code, detail, undefined, cause === undefined ? undefined : { cause })
 }
 
 /** Constructors named as in go-micro's errors package. */
@@ -108,10 +110,12 @@ export const errors = {
   timeout: make(408),
   conflict: make(409),
   tooLarge: make(413),
+  headersTooLarge: make(431),
   unsupportedMediaType: make(415),
   canceled: make(499),
   internalServerError: make(500),
   notImplemented: make(501),
+  tooManyRequests: make(429),
   badGateway: make(502),
   serviceUnavailable: make(503),
   gatewayTimeout: make(504),

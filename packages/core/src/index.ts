@@ -8,9 +8,26 @@ export * from './client/index.js'
 export * from './codec/index.js'
 export { type ComponentSetting, ConfigError, type EnvSettings, readEnv } from './config.js'
 export * from './errors.js'
+export {
+  type AnyPluginDefinition,
+  builtInNames,
+  builtInPlugins,
+  importPlugin,
+  type LoadContext,
+  loadPlugin,
+  pluginSpecifier,
+} from './loader.js'
 export * from './logger.js'
-export * from './plugin.js'
-export { builtInNames, importPlugin, loadPlugin, pluginSpecifier } from './plugins.js'
+export {
+  definePlugin,
+  isPluginDefinition,
+  PLUGIN_KINDS,
+  type PluginContext,
+  type PluginDefinition,
+  type PluginInstance,
+  type PluginKind,
+} from './plugin/definition.js'
+export { type OptionSpec, type OptionSpecs, type OptionValues, option } from './plugin/options.js'
 export * from './registry/index.js'
 export * from './selector/index.js'
 export * from './server/index.js'

@@ -8,9 +8,10 @@ import { RpcClient } from './client/rpc.js'
 import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
 import { type EnvSettings, readEnv } from './config.js'
+import { loadPlugin } from './loader.js'
 import { createLogger, type Logger, type LogLevel } from './logger.js'
-import type { PluginKind } from './plugin.js'
-import { loadPlugin } from './plugins.js'
+import type { PluginDefinition, PluginKind } from './plugin/definition.js'
+import type { OptionSpecs } from './plugin/options.js'
 import type { Registry } from './registry/types.js'
 import { createSelector } from './selector/index.js'
 import type { Selector, SelectStrategy } from './selector/types.js'
@@ -69,6 +70,11 @@ export interface ServiceOptions {
   logger?: Logger
   /** Where MICRO_* variables are read from (default `process.env`). */
   env?: Record<string, string | undefined>
+  /**
+   * Plugins handed over in code: `MICRO_REGISTRY=etcd` resolves to one of these before any
+   * import, so a bundled service (esbuild, ncc) can select the plugins it bundled.
+   */
+  plugins?: readonly PluginDefinition<PluginKind, OptionSpecs>[]
 }
 
 export interface Service {
@@ -100,7 +106,8 @@ export interface Service {
 
 /** Build a service from options and the MICRO_* environment. */
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
-  const env: EnvSettings = readEnv(options.env ?? process.env)
+  const rawEnv = options.env ?? process.env
+  const env: EnvSettings = readEnv(rawEnv)
   const logger = options.logger ?? createLogger((env.logLevel ?? 'info') as LogLevel)
   const owned: { close(): Promise<void> }[] = []
   const load = async <K extends PluginKind>(kind: K, given: unknown, fallback: string, extra = {}) => {
@@ -109,6 +116,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     const instance = await loadPlugin(kind, setting.name ?? fallback, {
       addresses: setting.addresses,
       logger: logger.child({ component: kind }),
+      env: rawEnv,
+      plugins: options.plugins,
       ...extra,
     })
     return instance
@@ -118,11 +127,10 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   if (!options.registry) owned.push({ close: () => registry.close() })
   const broker = (await load('broker', options.broker, 'http', { registry })) as Broker
   if (!options.broker) owned.push({ close: () => broker.disconnect() })
+  // MICRO_CLIENT_POOL_SIZE means connections per node to whichever transport declares `poolSize`.
+  const poolSize = options.client?.poolSize ?? env.client.poolSize
   const transport = (await load('transport', options.transport, 'http', {
-    options:
-      (options.client?.poolSize ?? env.client.poolSize)
-        ? { poolSize: options.client?.poolSize ?? env.client.poolSize }
-        : {},
+    sharedOptions: poolSize === undefined ? undefined : { poolSize },
   })) as Transport
   if (!options.transport) owned.push({ close: () => transport.close() })
   const store = (await load('store', options.store, 'memory', {

@@ -2,8 +2,8 @@
  * @micro-ts/store-postgres — a Micro for TypeScript store on PostgreSQL, in go-micro's layout.
  * Selected with `MICRO_STORE=postgres`; `MICRO_STORE_ADDRESS` is a PostgreSQL URL.
  */
-import { coercePluginOptions, definePlugin, type Logger, STORE_ERROR_ID } from '@micro-ts/core'
-import type { PostgresStoreOptions } from './options.js'
+import { definePlugin } from '@micro-ts/core'
+import { postgresStoreOptions } from './options.js'
 import { createPostgresStore, type PostgresStore } from './postgres.js'
 
 export {
@@ -12,27 +12,9 @@ export {
   DEFAULT_DATABASE,
   DEFAULT_TABLE,
   type PostgresStoreOptions,
+  postgresStoreOptions,
 } from './options.js'
 export { createPostgresStore, escapeLike, identifier, PostgresStore } from './postgres.js'
-
-const NUMERIC = [
-  'maxConnections',
-  'idleTimeout',
-  'connectTimeout',
-  'statementTimeout',
-  'sweepInterval',
-] as const
-const TEXT = ['address', 'database', 'table'] as const
-
-/** Plugin options as given by a runner or config (numbers may arrive as strings); unknown keys are logged. */
-function pluginOptions(raw: Record<string, unknown>, logger: Logger): PostgresStoreOptions {
-  const schema = { numbers: NUMERIC, strings: TEXT }
-  return coercePluginOptions(raw, schema, {
-    label: 'postgres store',
-    errorId: STORE_ERROR_ID,
-    logger,
-  }) as PostgresStoreOptions
-}
 
 /**
  * The plugin core's loader finds: `create` gets `MICRO_STORE_ADDRESS` (the first address is
@@ -43,8 +25,9 @@ export default definePlugin({
   name: 'postgres',
   // What the conformance suite (and micro-conformance) tests; the rest is asserted absent.
   capabilities: ['ttl', 'metadata', 'shared'],
+  options: postgresStoreOptions,
   create(ctx): PostgresStore {
-    const options = pluginOptions(ctx.options ?? {}, ctx.logger)
+    const options = ctx.options
     if (ctx.addresses.length > 1) {
       ctx.logger.warn({ addresses: ctx.addresses.length }, 'postgres store: using the first address only')
     }

@@ -1,4 +1,5 @@
-import { type Logger, MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import type { Logger } from '@micro-ts/core'
+import { option, parseOptions, parseUrl, pluginErrors, redact } from '@micro-ts/core/plugin'
 
 export interface PostgresStoreOptions {
   /**
@@ -57,54 +58,63 @@ export const DEFAULT_CONNECT_TIMEOUT = 5000
 export const DEFAULT_STATEMENT_TIMEOUT = 30_000
 export const DEFAULT_SWEEP_INTERVAL = 60_000
 
-function badOption(detail: string): MicroError {
-  return new MicroError(STORE_ERROR_ID, 400, `postgres store: ${detail}`)
-}
+/** The options, declared once: the plugin loader, `createPostgresStore()` and the README table use them. */
+export const postgresStoreOptions = {
+  address: option.string({ doc: 'PostgreSQL URL, credentials included (MICRO_STORE_ADDRESS wins over it)' }),
+  database: option.string({
+    doc: 'Database (a PostgreSQL schema) used when a call names none',
+    default: DEFAULT_DATABASE,
+  }),
+  table: option.string({ doc: 'Table used when a call names none', default: DEFAULT_TABLE }),
+  maxConnections: option.integer({
+    doc: 'Most connections the pool opens',
+    default: DEFAULT_MAX_CONNECTIONS,
+    min: 1,
+  }),
+  idleTimeout: option.duration({
+    doc: 'An idle pooled connection is closed after this long',
+    default: DEFAULT_IDLE_TIMEOUT,
+  }),
+  connectTimeout: option.duration({
+    doc: 'How long an operation waits for a connection (retrying while the server is down), then 503',
+    default: DEFAULT_CONNECT_TIMEOUT,
+    min: 1,
+  }),
+  statementTimeout: option.duration({
+    doc: 'The server cancels a statement after this long (0: no limit)',
+    default: DEFAULT_STATEMENT_TIMEOUT,
+  }),
+  sweepInterval: option.duration({
+    doc: 'How often expired rows are deleted in the background (0: never)',
+    default: DEFAULT_SWEEP_INTERVAL,
+  }),
+} as const
 
-function count(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw badOption(`${name} must be an integer >= ${min}, got ${String(value)}`)
-  }
-  return value
-}
+const errors = pluginErrors('store', 'postgres store')
 
 /** Parse the address and fill in defaults. Throws a 400 MicroError for a malformed address or option. */
 export function resolveOptions(options: PostgresStoreOptions = {}): ResolvedPostgresOptions {
-  const raw = (options.address ?? '').trim() || DEFAULT_ADDRESS
-  let url: URL
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `postgresql://postgres@${raw}/postgres`)
-  } catch {
-    throw badOption(
-      `invalid address ${JSON.stringify(redact(raw))}: expected postgresql://user:password@host:port/dbname`,
-    )
-  }
-  if (url.protocol !== 'postgresql:' && url.protocol !== 'postgres:') {
-    throw badOption(
-      `invalid address ${JSON.stringify(redact(raw))}: the scheme must be postgresql:// or postgres://`,
-    )
-  }
+  const { logger: _logger, ...given } = options
+  const o = parseOptions(postgresStoreOptions, given, { kind: 'store', name: 'postgres' })
+  const url = parseUrl(o.address?.trim() || DEFAULT_ADDRESS, {
+    schemes: ['postgresql', 'postgres'],
+    defaultUser: 'postgres',
+    defaultPath: '/postgres',
+    label: 'postgres store',
+    errorId: errors.id,
+    example: 'postgresql://user:password@host:port/dbname',
+  })
   return {
     connectionString: url.href,
     displayAddress: redact(url.href),
-    database: options.database || DEFAULT_DATABASE,
-    table: options.table || DEFAULT_TABLE,
-    maxConnections: count('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS, 1),
-    idleTimeout: count('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 0),
-    connectTimeout: count('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 1),
-    statementTimeout: count('statementTimeout', options.statementTimeout, DEFAULT_STATEMENT_TIMEOUT, 0),
-    sweepInterval: count('sweepInterval', options.sweepInterval, DEFAULT_SWEEP_INTERVAL, 0),
+    database: o.database || DEFAULT_DATABASE,
+    table: o.table || DEFAULT_TABLE,
+    maxConnections: o.maxConnections,
+    idleTimeout: o.idleTimeout,
+    connectTimeout: o.connectTimeout,
+    statementTimeout: o.statementTimeout,
+    sweepInterval: o.sweepInterval,
   }
 }
 
-/** The address with its password replaced by `***`, safe to print. */
-export function redact(address: string): string {
-  try {
-    const url = new URL(address)
-    if (url.password) url.password = '***'
-    return url.href
-  } catch {
-    return address.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
-  }
-}
+export { redact }

@@ -1,4 +1,5 @@
-import { type Logger, MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import type { Logger } from '@micro-ts/core'
+import { option, parseOptions, parseUrl, pluginErrors, redact } from '@micro-ts/core/plugin'
 
 export interface RedisStoreOptions {
   /**
@@ -48,61 +49,57 @@ export const DEFAULT_CONNECT_TIMEOUT = 5000
 export const DEFAULT_COMMAND_TIMEOUT = 10_000
 export const DEFAULT_SCAN_COUNT = 1000
 
-function badOption(detail: string): MicroError {
-  return new MicroError(STORE_ERROR_ID, 400, `redis store: ${detail}`)
-}
+/** The options, declared once: the plugin loader, `createRedisStore()` and the README table use them. */
+export const redisStoreOptions = {
+  address: option.string({
+    doc: 'redis:// or rediss:// URL, credentials included (MICRO_STORE_ADDRESS wins over it)',
+  }),
+  database: option.string({ doc: 'Database used when a call names none', default: DEFAULT_DATABASE }),
+  table: option.string({ doc: 'Table used when a call names none', default: DEFAULT_TABLE }),
+  keyPrefix: option.string({
+    doc: 'Put in front of every Redis key this store writes (several apps on one Redis)',
+    default: '',
+  }),
+  connectTimeout: option.duration({
+    doc: 'How long an operation waits for a connection (reconnecting while the server is down), then 503',
+    default: DEFAULT_CONNECT_TIMEOUT,
+    min: 1,
+  }),
+  commandTimeout: option.duration({
+    doc: 'A command with no reply after this long fails (0: no limit)',
+    default: DEFAULT_COMMAND_TIMEOUT,
+  }),
+  scanCount: option.integer({ doc: 'The COUNT hint of each SCAN step', default: DEFAULT_SCAN_COUNT, min: 1 }),
+} as const
 
-function count(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw badOption(`${name} must be an integer >= ${min}, got ${String(value)}`)
-  }
-  return value
-}
+const errors = pluginErrors('store', 'redis store')
 
 /** Parse the address and fill in defaults. Throws a 400 MicroError for a malformed address or option. */
 export function resolveOptions(options: RedisStoreOptions = {}): ResolvedRedisOptions {
-  const raw = (options.address ?? '').trim() || DEFAULT_ADDRESS
-  let url: URL
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `redis://${raw}`)
-  } catch {
-    throw badOption(
-      `invalid address ${JSON.stringify(redact(raw))}: expected redis://[user:password@]host:port[/db]`,
-    )
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw badOption(
-      `invalid address ${JSON.stringify(redact(raw))}: the scheme must be redis:// or rediss://`,
-    )
-  }
-  if (!url.hostname) throw badOption(`invalid address ${JSON.stringify(redact(raw))}: no host`)
+  const { logger: _logger, ...given } = options
+  const o = parseOptions(redisStoreOptions, given, { kind: 'store', name: 'redis' })
+  const url = parseUrl(o.address?.trim() || DEFAULT_ADDRESS, {
+    schemes: ['redis', 'rediss'],
+    label: 'redis store',
+    errorId: errors.id,
+    example: 'redis://[user:password@]host:port[/db]',
+  })
   const db = url.pathname.replace(/^\//, '')
   if (db !== '' && !/^\d+$/.test(db)) {
-    throw badOption(`invalid address ${JSON.stringify(redact(raw))}: the path must be a database number`)
-  }
-  if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
-    throw badOption('keyPrefix must be a string')
+    throw errors.badOption(
+      `invalid address ${JSON.stringify(redact(url.href))}: the path must be a database number`,
+    )
   }
   return {
     url: url.href,
     displayAddress: redact(url.href),
-    database: options.database || DEFAULT_DATABASE,
-    table: options.table || DEFAULT_TABLE,
-    keyPrefix: options.keyPrefix ?? '',
-    connectTimeout: count('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 1),
-    commandTimeout: count('commandTimeout', options.commandTimeout, DEFAULT_COMMAND_TIMEOUT, 0),
-    scanCount: count('scanCount', options.scanCount, DEFAULT_SCAN_COUNT, 1),
+    database: o.database || DEFAULT_DATABASE,
+    table: o.table || DEFAULT_TABLE,
+    keyPrefix: o.keyPrefix,
+    connectTimeout: o.connectTimeout,
+    commandTimeout: o.commandTimeout,
+    scanCount: o.scanCount,
   }
 }
 
-/** The address with its password replaced by `***`, safe to print. */
-export function redact(address: string): string {
-  try {
-    const url = new URL(address)
-    if (url.password) url.password = '***'
-    return url.href
-  } catch {
-    return address.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
-  }
-}
+export { redact }

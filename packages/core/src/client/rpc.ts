@@ -15,7 +15,8 @@ import type { Selector } from '../selector/types.js'
 import type { ClientStream, Transport, TransportMessage } from '../transport/types.js'
 import { abortReason, deadlineSignal } from '../util/abort.js'
 import { getHeader, lowerCaseHeaders } from '../util/headers.js'
-import { sleep, uuid } from '../util/id.js'
+import { uuid } from '../util/id.js'
+import { sleep } from '../util/time.js'
 import type {
   BackoffFunc,
   CallFunc,

@@ -1,3 +1,3 @@
 export type { HealthCheck, HealthCheckResult, HealthReport } from './health.js'
-export { advertiseAddress, RpcServer, type RpcServerOptions, type ServerState } from './rpc.js'
+export { RpcServer, type RpcServerOptions, type ServerState } from './rpc.js'
 export type * from './types.js'

@@ -3,7 +3,6 @@
  * a TTL and refreshes it, serves health endpoints, and shuts down gracefully:
  * deregister → stop accepting → drain in-flight → unsubscribe.
  */
-import os from 'node:os'
 import type { Broker, BrokerEvent, Subscription } from '../broker/types.js'
 import { codecFor } from '../codec/index.js'
 import type { Codec } from '../codec/types.js'
@@ -20,8 +19,10 @@ import type {
   TransportMessage,
 } from '../transport/types.js'
 import { abortReason, LazyAbort } from '../util/abort.js'
+import { advertiseAddress } from '../util/address.js'
 import { getHeader, lowerCaseHeaders, parseTimeoutHeader } from '../util/headers.js'
-import { sleep, uuid } from '../util/id.js'
+import { uuid } from '../util/id.js'
+import { sleep } from '../util/time.js'
 import { describeEndpoint, extractEndpoints, type RegisteredEndpoint } from './handler.js'
 import { type HealthCheck, healthResponse, runChecks } from './health.js'
 import type {
@@ -453,20 +454,6 @@ class RequestScope implements HandlerContext {
   get remote(): string {
     return this.request.remote
   }
-}
-
-/** A bound address like `0.0.0.0:1234` is no use to others: advertise a real interface address. */
-export function advertiseAddress(address: string): string {
-  const i = address.lastIndexOf(':')
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '')
-  const port = address.slice(i + 1)
-  if (host && host !== '0.0.0.0' && host !== '::' && host !== '[::]') return address
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === 'IPv4' && !a.internal) return `${a.address}:${port}`
-    }
-  }
-  return `127.0.0.1:${port}`
 }
 
 class ServerRpcStream<Req, Res> implements RpcServerStream<Req, Res> {

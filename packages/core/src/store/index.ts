@@ -1,2 +1,3 @@
-export { createMemoryStore, MemoryStore, type MemoryStoreOptions, STORE_ERROR_ID } from './memory.js'
+export { STORE_ERROR_ID } from './checks.js'
+export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './memory.js'
 export type * from './types.js'

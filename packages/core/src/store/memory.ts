@@ -1,8 +1,6 @@
 import { MicroError } from '../errors.js'
+import { STORE_ERROR_ID } from './checks.js'
 import type { DeleteOptions, ListOptions, ReadOptions, Store, StoreRecord, WriteOptions } from './types.js'
-
-/** The error id every store error carries (go-micro's store package). */
-export const STORE_ERROR_ID = 'go.micro.store'
 
 export interface MemoryStoreOptions {
   /** Database used when a call names none (default `micro`). */

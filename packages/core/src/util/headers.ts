@@ -43,3 +43,14 @@ export function parseTimeoutHeader(value: string | undefined): number | undefine
   const ns = Number(value)
   return ns > 0 ? ns / 1e6 : undefined
 }
+
+/**
+ * go-micro's deadline header. One owner on each side: the RPC client writes it from the call's
+ * timeout, the RPC server reads it into the handler's deadline; transports carry it as any header.
+ */
+export const TIMEOUT_HEADER = 'Timeout'
+
+/** A deadline `ms` from now as go-micro's `Timeout` value: whole nanoseconds, at least 1. */
+export function formatTimeoutHeader(ms: number): string {
+  return String(Math.max(1, Math.round(ms * 1e6)))
+}

@@ -1,7 +1,6 @@
 /**
  * Small helpers for what goes on the HTTP wire: header values, hop-by-hop headers and addresses.
  */
-import { MicroError, TransportError } from '../../errors.js'
 
 /**
  * Header names a message may not carry on the wire: they describe the connection, not the
@@ -73,48 +72,7 @@ export function receivedHeaders(
   return headers as Record<string, string>
 }
 
-export interface HostPort {
-  /** Empty for "all interfaces" (`:8080`). IPv6 without brackets. */
-  host: string
-  port: number
-}
-
-/** Parse `host:port`, `[v6]:port`, `:port` or a bare port. */
-export function parseAddress(address: string, id = 'go.micro.transport'): HostPort {
-  const text = address.trim()
-  let host = ''
-  let portText = text
-  if (text.startsWith('[')) {
-    const end = text.indexOf(']')
-    if (end === -1 || text[end + 1] !== ':') throw invalidAddress(address, id)
-    host = text.slice(1, end)
-    portText = text.slice(end + 2)
-  } else {
-    const i = text.lastIndexOf(':')
-    if (i !== -1) {
-      host = text.slice(0, i)
-      portText = text.slice(i + 1)
-    }
-  }
-  if (!/^\d{1,5}$/.test(portText)) throw invalidAddress(address, id)
-  const port = Number(portText)
-  if (port > 65535) throw invalidAddress(address, id)
-  return { host, port }
-}
-
-/**
- * The `host:port` a client dials for `address` (`:port` means this host). An unusable address
- * is a 400 TransportError marked not delivered, so the client may try another node.
- */
-export function dialTarget(address: string, id: string): HostPort {
-  try {
-    const { host, port } = parseAddress(address, id)
-    if (port === 0) throw new MicroError(id, 400, `invalid address "${address}": port 0`)
-    return { host: host === '' ? '127.0.0.1' : host, port }
-  } catch (e) {
-    throw new TransportError((e as MicroError).detail, { delivered: false, code: 400 })
-  }
-}
+export { dialTarget, formatAddress, type HostPort, parseAddress } from '../../util/address.js'
 
 /**
  * A client option that must be a positive number (strings from the environment are parsed);
@@ -127,13 +85,4 @@ export function positiveOption(label: string, name: string, value: unknown, fall
     throw new TypeError(`${label}: ${name} must be a positive number, got ${JSON.stringify(value)}`)
   }
   return n
-}
-
-function invalidAddress(address: string, id: string): MicroError {
-  return new MicroError(id, 400, `invalid address "${address}": expected host:port, [ipv6]:port or :port`)
-}
-
-/** `host:port`, bracketing IPv6 hosts. */
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }

@@ -1,0 +1,58 @@
+/** A private nats-server (JetStream on, its own store directory) on a free loopback port. */
+import {
+  canConnect,
+  hasCommand,
+  type LaunchSpec,
+  PrivateServer,
+  type PrivateServerOptions,
+} from '../server.js'
+
+export interface NatsServerOptions extends PrivateServerOptions {
+  /** JetStream with a store in the server's directory. Default true. */
+  jetstream?: boolean
+  /** Require these credentials. */
+  user?: string
+  pass?: string
+  /** Require TLS with this certificate and key (PEM files). */
+  tls?: {
+    cert: string
+    key: string /** Also verify client certificates against this CA. */
+    verifyCa?: string
+  }
+  /** Extra nats-server arguments. */
+  args?: readonly string[]
+}
+
+export class NatsServer extends PrivateServer {
+  readonly name = 'nats-server'
+
+  constructor(private readonly options: NatsServerOptions = {}) {
+    super(options)
+  }
+
+  /** Start one; stop it with `stop()` (or `await using`). */
+  static start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    return new NatsServer(options).start()
+  }
+
+  /** True when the `nats-server` binary is on PATH. */
+  static available(): boolean {
+    return hasCommand('nats-server')
+  }
+
+  protected launch(): LaunchSpec {
+    const o = this.options
+    const args = ['-a', this.host, '-p', String(this.port)]
+    if (o.jetstream !== false) args.push('-js', '-sd', this.dir)
+    if (o.user) args.push('--user', o.user, '--pass', o.pass ?? '')
+    if (o.tls) args.push('--tls', '--tlscert', o.tls.cert, '--tlskey', o.tls.key)
+    if (o.tls?.verifyCa) args.push('--tlsverify', '--tlscacert', o.tls.verifyCa)
+    args.push(...(o.args ?? []))
+    return { command: 'nats-server', args }
+  }
+
+  // "Server is ready" is logged once JetStream has recovered its store.
+  protected async ready(): Promise<boolean> {
+    return this.log.includes('Server is ready') && (await canConnect(this.host, this.port, 200))
+  }
+}
