@@ -376,18 +376,13 @@ describe('HttpBroker: bad input to its server', () => {
     expect(streamed.statusCode).toBe(413)
     await streamed.body.text()
 
-    // A failing handler: 500 with the error.
-    const failed = await post(addr, id, goBody('t', 'boom'))
-    expect(failed.status).toBe(500)
-    expect(JSON.parse(failed.text)).toMatchObject({
-      id: 'go.micro.broker',
-      code: 500,
-      detail: 'handler exploded',
-    })
+    // A failing handler: the message was accepted (200, before the handler ran); the failure is logged.
+    expect((await post(addr, id, goBody('t', 'boom'))).status).toBe(200)
 
     // Still alive and delivering.
     expect(got).toEqual([])
     expect((await post(addr, id, goBody('t', 'fine'))).status).toBe(200)
+    await until(() => got.length === 1)
     expect(got).toEqual(['fine'])
   })
 
@@ -398,6 +393,81 @@ describe('HttpBroker: bad input to its server', () => {
     const res = await post(b.address(), `/?id=t-${b.id}`, Buffer.alloc(11 * 1024 * 1024, 0x20))
     expect(res.status).toBe(413)
     expect((await post(b.address(), `/?id=t-${b.id}`, goBody('t', 'ok'))).status).toBe(200)
+  })
+})
+
+describe('HttpBroker: a publish resolves only when the subscribers accepted the message', () => {
+  it('carries 3.5, 4 and 6 MiB bodies (no regular expression over the base64)', async () => {
+    const reg = new TestRegistry()
+    const sub = await broker(reg)
+    const pub = await broker(reg)
+    const sizes: number[] = []
+    await sub.subscribe('big', (e) => void sizes.push(e.message.body.length))
+    for (const mib of [3.5, 4, 6]) {
+      await pub.publish('big', { headers: {}, body: new Uint8Array(mib * 1024 * 1024).fill(7) })
+    }
+    await until(() => sizes.length === 3)
+    expect(sizes).toEqual([3.5, 4, 6].map((m) => m * 1024 * 1024))
+  })
+
+  it('a message over maxBodySize fails with 413 before anything is sent (8 MB against 10 MiB: its base64 is bigger)', async () => {
+    const reg = new TestRegistry()
+    const sub = await broker(reg)
+    const pub = await broker(reg)
+    let got = 0
+    await sub.subscribe('big', () => void got++)
+    const err = await pub
+      .publish('big', { headers: {}, body: new Uint8Array(8_000_000) })
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MicroError)
+    expect(err).toMatchObject({ id: 'go.micro.broker', code: 413 })
+    expect((err as MicroError).detail).toMatch(/maxBodySize/)
+    await sleep(200)
+    expect(got).toBe(0)
+  })
+
+  it("a subscriber's refusal rejects the publish with the subscriber's error", async () => {
+    const reg = new TestRegistry()
+    const sub = await broker(reg, { maxBodySize: 1024 })
+    const pub = await broker(reg)
+    let got = 0
+    await sub.subscribe('t', () => void got++)
+    const err = await pub.publish('t', { headers: {}, body: new Uint8Array(4096) }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ id: 'go.micro.broker', code: 413 })
+    expect((err as MicroError).detail).toMatch(/refused the message \(413\)/)
+    await pub.publish('t', { headers: {}, body: new Uint8Array(10) })
+    await until(() => got === 1)
+  })
+
+  it('a go-micro subscriber that answers 500 (it could not parse the message) rejects the publish', async () => {
+    const reg = new TestRegistry()
+    const goSubscriber = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.statusCode = 500
+        res.end(
+          '{"id":"go.micro.broker","code":500,"detail":"Error parsing request body: bad","status":"Internal Server Error"}',
+        )
+      })
+    })
+    await new Promise<void>((r) => goSubscriber.listen(0, '127.0.0.1', r))
+    cleanups.push(() => new Promise((r) => goSubscriber.close(r)))
+    const port = (goSubscriber.address() as AddressInfo).port
+    await reg.register({
+      name: HTTP_BROKER_SERVICE,
+      version: BROADCAST_VERSION,
+      nodes: [
+        {
+          id: 'go-sub',
+          address: `127.0.0.1:${port}`,
+          metadata: { broker: 'http', topic: 't', secure: 'false' },
+        },
+      ],
+    })
+    const pub = await broker(reg)
+    const err = await pub.publish('t', { headers: {}, body: bytes('x') }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ id: 'go.micro.broker', code: 500 })
+    expect((err as MicroError).detail).toMatch(/Error parsing request body/)
   })
 })
 

@@ -3,7 +3,7 @@
 import { definePlugin } from '../plugin/definition.js'
 import { pluginErrors } from '../plugin/errors.js'
 import { option } from '../plugin/options.js'
-import { createHttpBroker } from './http.js'
+import { createHttpBroker } from './http/index.js'
 import { createMemoryBroker } from './memory.js'
 
 export const memoryBrokerPlugin = definePlugin({
@@ -36,6 +36,11 @@ export const httpBrokerOptions = {
     min: 0,
   }),
   poolSize: option.integer({ doc: 'Keep-alive connections per subscriber address', default: 16, min: 1 }),
+  maxHandlers: option.integer({
+    doc: 'Subscriber handlers running at once before answers to publishers wait',
+    default: 256,
+    min: 1,
+  }),
 } as const
 
 export const httpBrokerPlugin = definePlugin({
@@ -46,7 +51,6 @@ export const httpBrokerPlugin = definePlugin({
   create: ({ registry, addresses, logger, options }) => {
     if (!registry)
       throw pluginErrors('broker', 'http broker').badOption('it needs a registry to register its subscribers')
-    const { poolSize, ...rest } = options
-    return createHttpBroker({ registry, address: addresses[0], logger, connections: poolSize, ...rest })
+    return createHttpBroker({ registry, address: addresses[0], logger, ...options })
   },
 })
