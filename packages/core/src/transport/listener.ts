@@ -5,7 +5,7 @@
 import type { AddressInfo, Server } from 'node:net'
 import { MicroError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { formatAddress } from './http/wire.js'
+import { formatAddress } from '../util/address.js'
 
 const ERROR_ID = 'go.micro.server'
 export const DEFAULT_MAX_BODY = 10 * 1024 * 1024

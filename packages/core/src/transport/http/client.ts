@@ -7,30 +7,13 @@ import { connect } from 'node:net'
 import type { Dispatcher } from 'undici'
 import { MicroError, TransportError } from '../../errors.js'
 import { abortReason } from '../../util/abort.js'
+import { socketCause } from '../net.js'
 import type { TransportMessage } from '../types.js'
 import { GoMicroClientStream, lineMap, type ParsedHead, parseResponseHead } from './gomicro.js'
 import { type ClientStreamControl, HttpClientStream } from './stream.js'
 import { HOP_BY_HOP, receivedHeaders, textValue, wireValue } from './wire.js'
 
 const ERROR_ID = 'go.micro.client'
-
-/** Readable causes for socket and undici error codes (the tcp transport reads them too). */
-export const CAUSES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'DNS lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  EADDRNOTAVAIL: 'address not available',
-  EPIPE: 'connection closed while sending',
-  UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
-  UND_ERR_SOCKET: 'connection closed',
-  UND_ERR_CLOSED: 'transport closed',
-  UND_ERR_DESTROYED: 'transport closed',
-  UND_ERR_HEADERS_TIMEOUT: 'no response headers in time',
-  UND_ERR_BODY_TIMEOUT: 'response body stalled',
-}
 
 /**
  * A failure of the request itself, not an answer from the server. `started` says whether undici
@@ -47,7 +30,7 @@ export function transportError(address: string, err: unknown, started: boolean):
       cause: err,
     })
   }
-  const cause = `${CAUSES[code] ?? e?.message ?? String(err)}${code ? ` (${code})` : ''}`
+  const cause = socketCause(err)
   if (!started) {
     return new TransportError(`${address}: connect failed: ${cause}`, { delivered: false, cause: err })
   }

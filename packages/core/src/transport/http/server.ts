@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
+import { formatAddress, parseAddress } from '../../util/address.js'
 import { parseTimeoutHeader } from '../../util/headers.js'
 import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
 import type {
@@ -23,7 +24,7 @@ import type {
 } from '../types.js'
 import { GoMicroServerStream } from './gomicro.js'
 import { HttpServerStream, type ServerStreamControl } from './stream.js'
-import { formatAddress, HOP_BY_HOP, parseAddress, receivedHeaders, wireValue } from './wire.js'
+import { HOP_BY_HOP, receivedHeaders, wireValue } from './wire.js'
 
 const ERROR_ID = 'go.micro.server'
 const EMPTY = new Uint8Array(0)

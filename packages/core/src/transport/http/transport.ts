@@ -1,7 +1,9 @@
 import { Pool } from 'undici'
-import { MicroError, TransportError } from '../../errors.js'
+import { MicroError } from '../../errors.js'
 import { type Logger, silentLogger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
+import { formatAddress } from '../../util/address.js'
+import { dialAddress, positiveOption, transportClosed } from '../net.js'
 import type {
   ClientStream,
   Listener,
@@ -14,7 +16,6 @@ import type {
 import { openStream, requestHeaders, UnaryHandler } from './client.js'
 import { HttpListener, MAX_HEADER_SIZE } from './server.js'
 import type { ClientStreamControl } from './stream.js'
-import { dialTarget, formatAddress, positiveOption } from './wire.js'
 
 const ERROR_ID = 'go.micro.client'
 
@@ -134,11 +135,10 @@ export class HttpTransport implements Transport {
   }
 
   stream(address: string, message: TransportMessage, options: RequestOptions = {}): Promise<ClientStream> {
-    if (this.closed)
-      return Promise.reject(new TransportError('http transport is closed', { delivered: false, code: 503 }))
+    if (this.closed) return Promise.reject(transportClosed('http transport'))
     let target: { host: string; port: number }
     try {
-      target = dialTarget(address, ERROR_ID)
+      target = dialAddress(address, ERROR_ID)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -219,8 +219,8 @@ export class HttpTransport implements Transport {
       entry.used = true
       return entry.pool
     }
-    if (this.closed) throw new TransportError('http transport is closed', { delivered: false, code: 503 })
-    const { host, port } = dialTarget(address, ERROR_ID)
+    if (this.closed) throw transportClosed('http transport')
+    const { host, port } = dialAddress(address, ERROR_ID)
     const origin = `http://${formatAddress(host, port)}`
     const pool = new Pool(origin, {
       connections: this.opts.poolSize,

@@ -1,5 +1,5 @@
 /**
- * Small helpers for what goes on the HTTP wire: header values, hop-by-hop headers and addresses.
+ * Small helpers for what goes on the HTTP wire: header values and hop-by-hop headers.
  */
 
 /**
@@ -70,19 +70,4 @@ export function receivedHeaders(
     }
   }
   return headers as Record<string, string>
-}
-
-export { dialTarget, formatAddress, type HostPort, parseAddress } from '../../util/address.js'
-
-/**
- * A client option that must be a positive number (strings from the environment are parsed);
- * undefined, null and '' take `fallback`. `label` names the transport in the TypeError.
- */
-export function positiveOption(label: string, name: string, value: unknown, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback
-  const n = typeof value === 'string' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
-    throw new TypeError(`${label}: ${name} must be a positive number, got ${JSON.stringify(value)}`)
-  }
-  return n
 }

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net'
 import { MicroError, TransportError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
-import { CAUSES } from '../http/client.js'
+import { socketCause } from '../net.js'
 import type { TransportMessage } from '../types.js'
 import { DeadlineTimer } from './deadlines.js'
 import {
@@ -115,8 +115,7 @@ export class ClientConnection implements FrameSink, StreamHost {
     })
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (!this.reason)
-        this.reason = `${CAUSES[err.code ?? ''] ?? err.message}${err.code ? ` (${err.code})` : ''}`
+      if (!this.reason) this.reason = socketCause(err)
     })
     socket.on('end', () => {
       if (!this.reason) this.reason = 'the server closed the connection'

@@ -1,7 +1,7 @@
-import { MicroError, TransportError } from '../../errors.js'
+import { MicroError } from '../../errors.js'
 import { type Logger, silentLogger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
-import { dialTarget, positiveOption } from '../http/wire.js'
+import { dialAddress, positiveOption, transportClosed } from '../net.js'
 import type {
   ClientStream,
   Listener,
@@ -182,8 +182,8 @@ export class TcpTransport implements Transport {
 
   /** The pool for `address`, created on first use. */
   private pool(address: string): Pool {
-    if (this.closed) throw new TransportError('tcp transport is closed', { delivered: false, code: 503 })
-    const target = dialTarget(address, ERROR_ID)
+    if (this.closed) throw transportClosed('tcp transport')
+    const target = dialAddress(address, ERROR_ID)
     const pool = new Pool(
       address,
       {
