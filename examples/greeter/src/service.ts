@@ -9,11 +9,9 @@ const service = await createService({ name: 'greeter', version: '1.0.0' }).catch
 })
 const greeter = new Greeter(service.store)
 
-// Only the RPC methods are endpoints; the subscriber is bound separately.
-service.handle(
-  { Hello: greeter.Hello.bind(greeter), Stats: greeter.Stats.bind(greeter) },
-  { name: 'Greeter' },
-)
+// Endpoints Greeter.Hello and Greeter.Stats: only upper-case methods are served (go-micro's
+// rule), so onEvent and the private count() stay off the network.
+service.handle(greeter)
 service.subscribe<Event>('events', (event) => {
   greeter.onEvent(event)
   console.log(`greeter: event received ${JSON.stringify(event)}`)

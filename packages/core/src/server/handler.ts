@@ -10,23 +10,73 @@ export interface RegisteredEndpoint {
   method: Method
   receiver: object
   spec: EndpointSpec
+  /** Served but left out of the registry record. */
+  internal?: boolean
 }
 
-/** Public methods of `handler`: own function properties, then prototype methods up to Object. */
-function methodNames(handler: object): string[] {
-  const names = new Set<string>()
-  for (const key of Object.keys(handler)) {
-    if (typeof (handler as Record<string, unknown>)[key] === 'function') names.add(key)
-  }
-  for (let proto = Object.getPrototypeOf(handler); proto && proto !== Object.prototype; ) {
-    for (const key of Object.getOwnPropertyNames(proto)) {
-      if (key === 'constructor' || key.startsWith('_')) continue
-      const desc = Object.getOwnPropertyDescriptor(proto, key)
-      if (desc && typeof desc.value === 'function') names.add(key)
+/**
+ * go-micro serves a handler's exported methods, and Go exports exactly the names that start with
+ * an upper-case letter. TypeScript's `private` and `protected` do not exist at run time, so the
+ * same rule is what keeps `resetAll()` or an inherited `removeAllListeners()` off the network.
+ */
+export function isExported(name: string): boolean {
+  return /^\p{Lu}/u.test(name)
+}
+
+/** Names never served, even when listed: they belong to every object, not to the handler. */
+const OBJECT_MEMBERS = new Set(Object.getOwnPropertyNames(Object.prototype))
+
+function ownMethods(target: object, own: boolean): string[] {
+  const names = own ? Object.keys(target) : Object.getOwnPropertyNames(target)
+  // Descriptors, not reads: a getter on the handler must not run while we look.
+  return names.filter(
+    (k) => k !== 'constructor' && typeof Object.getOwnPropertyDescriptor(target, k)?.value === 'function',
+  )
+}
+
+/**
+ * The methods `handler` offers, nearest first: its own function-valued fields (plain objects,
+ * arrow-function fields), then its class's methods, then, only with `inherited`, the methods of
+ * the classes it extends. Object.prototype is never reached.
+ */
+function candidateMethods(handler: object, inherited: boolean): Map<string, Method> {
+  const found = new Map<string, Method>()
+  const add = (target: object, own: boolean) => {
+    for (const k of ownMethods(target, own)) {
+      if (!found.has(k)) found.set(k, (handler as Record<string, Method>)[k])
     }
+  }
+  add(handler, true)
+  let proto = Object.getPrototypeOf(handler)
+  for (let depth = 0; proto && proto !== Object.prototype; depth++) {
+    if (depth > 0 && !inherited) break
+    add(proto, false)
     proto = Object.getPrototypeOf(proto)
   }
-  return [...names].filter((n) => !n.startsWith('_')).sort()
+  return found
+}
+
+/** The methods served: those named in `options.methods`, else the upper-case ones. Sorted. */
+function servedMethods(handler: object, name: string, options: HandleOptions): [string, Method][] {
+  if (options.methods) {
+    const all = candidateMethods(handler, true)
+    return [...new Set(options.methods)].sort().map((m): [string, Method] => {
+      if (OBJECT_MEMBERS.has(m)) {
+        throw new TypeError(`handle(): ${m} belongs to every object (Object.prototype) and is never served`)
+      }
+      const fn = all.get(m)
+      if (!fn) throw new TypeError(`handle(): options.methods: ${m} is not a method of ${name}`)
+      return [m, fn]
+    })
+  }
+  const served = [...candidateMethods(handler, options.inherited === true)].filter(([m]) => isExported(m))
+  if (served.length === 0) {
+    throw new TypeError(
+      `handle(): ${name} has no methods to serve: only methods whose name starts with an upper-case letter ` +
+        "(go-micro's exported methods) are served, or those listed in options.methods",
+    )
+  }
+  return served.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
 export function handlerName(handler: object, options: HandleOptions): string {
@@ -44,17 +94,21 @@ export function handlerName(handler: object, options: HandleOptions): string {
 export function extractEndpoints(handler: object, options: HandleOptions = {}): RegisteredEndpoint[] {
   if (!handler || typeof handler !== 'object') throw new TypeError('handle(): the handler must be an object')
   const name = handlerName(handler, options)
-  const methods = methodNames(handler)
-  if (methods.length === 0) throw new TypeError(`handle(): ${name} has no methods to serve`)
+  const methods = servedMethods(handler, name, options)
+  const served = new Set(methods.map(([m]) => m))
   for (const key of Object.keys(options.endpoints ?? {})) {
-    if (!methods.includes(key))
-      throw new TypeError(`handle(): options.endpoints.${key} is not a method of ${name}`)
+    if (!served.has(key)) {
+      throw new TypeError(
+        `handle(): options.endpoints.${key}: ${key} is not served by ${name} (served: ${[...served].join(', ')})`,
+      )
+    }
   }
-  return methods.map((m) => ({
+  return methods.map(([m, method]) => ({
     name: `${name}.${m}`,
-    method: (handler as Record<string, Method>)[m],
+    method,
     receiver: handler,
     spec: options.endpoints?.[m] ?? {},
+    internal: options.internal === true,
   }))
 }
 

@@ -116,7 +116,10 @@ export class RpcServer {
     return this.listener?.address ?? ''
   }
 
-  /** Serve every public method of `handler` as `<Name>.<method>`. */
+  /**
+   * Serve `handler`'s methods as `<Name>.<method>`: those whose name starts with an upper-case
+   * letter (go-micro's exported methods), or exactly `options.methods`. See HandleOptions.
+   */
   handle(handler: object, options: HandleOptions = {}): this {
     const eps = extractEndpoints(handler, options)
     for (const ep of eps) {
@@ -175,7 +178,8 @@ export class RpcServer {
         protocol: 'mucp',
       },
     }
-    const endpoints: Endpoint[] = [...this.endpoints.values()].map(describeEndpoint)
+    const endpoints: Endpoint[] = []
+    for (const ep of this.endpoints.values()) if (!ep.internal) endpoints.push(describeEndpoint(ep))
     for (const s of this.subscribers) endpoints.push(structuredClone(s.endpoint))
     return {
       name: this.name,
@@ -213,7 +217,16 @@ export class RpcServer {
       this.refreshTimer.unref()
     }
     this._state = 'running'
-    this.logger.info({ service: this.name, address: this.address, id: this.id }, 'server started')
+    this.logger.info(
+      {
+        service: this.name,
+        address: this.address,
+        id: this.id,
+        endpoints: [...this.endpoints.keys()],
+        topics: this.subscribers.map((s) => s.topic),
+      },
+      'server started',
+    )
   }
 
   /** deregister → stop accepting → drain in-flight → unsubscribe. */

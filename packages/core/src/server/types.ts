@@ -59,7 +59,18 @@ export interface EndpointSpec {
 export interface HandleOptions {
   /** Handler name (the `Greeter` in `Greeter.Hello`); defaults to the class name. */
   name?: string
-  /** Keyed by method name. */
+  /**
+   * Serve exactly these methods (any case; inherited ones may be named). Without it the served
+   * methods follow go-micro's rule: those whose name starts with an upper-case letter.
+   */
+  methods?: readonly string[]
+  /**
+   * Also serve upper-case methods inherited from the classes the handler's class extends
+   * (default false: only the class's own methods and the object's own function fields).
+   * Object.prototype is never served.
+   */
+  inherited?: boolean
+  /** Registry description per served method, keyed by method name. */
   endpoints?: Record<string, EndpointSpec>
   /** Hidden from the registry. */
   internal?: boolean
