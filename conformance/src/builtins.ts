@@ -2,10 +2,10 @@
  * The capabilities core's embedded implementations declare. The package's own test files and
  * the CLI (for built-in names) read them from here, so the two cannot disagree.
  */
-import type { BrokerCapability } from './broker.js'
-import type { RegistryCapability } from './registry.js'
-import type { StoreCapability } from './store.js'
-import type { TransportCapability } from './transport.js'
+import type { BrokerCapability } from './broker/index.js'
+import type { RegistryCapability } from './registry/index.js'
+import type { StoreCapability } from './store/index.js'
+import type { TransportCapability } from './transport/index.js'
 
 export const BUILT_IN_CAPABILITIES: {
   registry: Record<'memory' | 'mdns', readonly RegistryCapability[]>

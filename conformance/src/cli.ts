@@ -14,13 +14,13 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { builtInNames, importPlugin, PLUGIN_KINDS, type PluginKind } from '@micro-ts/core'
-import { BROKER_CAPABILITIES } from './broker.js'
+import { BROKER_CAPABILITIES } from './broker/index.js'
 import { BUILT_IN_CAPABILITIES } from './builtins.js'
 import { inPrivateNamespace } from './netns.js'
-import { REGISTRY_CAPABILITIES } from './registry.js'
+import { REGISTRY_CAPABILITIES } from './registry/index.js'
 import type { RunConfig } from './runner.js'
-import { STORE_CAPABILITIES } from './store.js'
-import { TRANSPORT_CAPABILITIES } from './transport.js'
+import { STORE_CAPABILITIES } from './store/index.js'
+import { TRANSPORT_CAPABILITIES } from './transport/index.js'
 
 const USAGE = `usage: micro-conformance <kind> <plugin> [options]
 

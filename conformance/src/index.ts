@@ -10,7 +10,7 @@ export {
   type BrokerConformanceOptions,
   type BrokerConformanceSpec,
   brokerConformance,
-} from './broker.js'
+} from './broker/index.js'
 export { BUILT_IN_CAPABILITIES } from './builtins.js'
 export { inPrivateNamespace } from './netns.js'
 export {
@@ -19,14 +19,14 @@ export {
   type RegistryConformanceOptions,
   type RegistryConformanceSpec,
   registryConformance,
-} from './registry.js'
+} from './registry/index.js'
 export {
   STORE_CAPABILITIES,
   type StoreCapability,
   type StoreConformanceOptions,
   type StoreConformanceSpec,
   storeConformance,
-} from './store.js'
+} from './store/index.js'
 export { inCI } from './suite.js'
 export {
   TRANSPORT_CAPABILITIES,
@@ -34,6 +34,6 @@ export {
   type TransportConformanceOptions,
   type TransportConformanceSpec,
   transportConformance,
-} from './transport.js'
+} from './transport/index.js'
 export type { CommonOptions, SuiteSpec } from './types.js'
 export { RUN_ID, uniqueName } from './util.js'

@@ -3,10 +3,10 @@
  * register its kind's suite. Runs inside a vitest worker.
  */
 import { loadPlugin, type PluginInstance, type PluginKind, type Registry, silentLogger } from '@micro-ts/core'
-import { type BrokerCapability, brokerConformance } from './broker.js'
-import { type RegistryCapability, registryConformance } from './registry.js'
-import { type StoreCapability, storeConformance } from './store.js'
-import { type TransportCapability, transportConformance } from './transport.js'
+import { type BrokerCapability, brokerConformance } from './broker/index.js'
+import { type RegistryCapability, registryConformance } from './registry/index.js'
+import { type StoreCapability, storeConformance } from './store/index.js'
+import { type TransportCapability, transportConformance } from './transport/index.js'
 
 /** Everything the CLI passes to the generated test file (JSON-serialisable). */
 export interface RunConfig {
