@@ -1,7 +1,9 @@
 /**
- * createService(): composes the building blocks. Every component not given in code comes from
- * the MICRO_* environment (DESIGN §4), defaulting to the embedded mdns registry, http broker,
- * http transport and memory store.
+ * createService(): composes the building blocks. A component instance given in code is used as
+ * is; every other component comes from the MICRO_* environment, defaulting to the embedded mdns
+ * registry, http broker, http transport and memory store. For deploy-time settings (identity,
+ * addresses, registration, client, selector, log level) the environment wins over values in
+ * code, as go-micro's flags and variables do, so an operator changes them without a rebuild.
  */
 import type { Broker } from './broker/types.js'
 import { RpcClient } from './client/rpc.js'
@@ -26,8 +28,13 @@ import type {
 import type { Store } from './store/types.js'
 import type { Transport } from './transport/types.js'
 
+/**
+ * Every setting below that names a variable is a default the environment overrides: the order is
+ * `MICRO_*` variable, then the value in code, then the built-in default. Component instances
+ * (`registry`, `broker`, `transport`, `store`, a `Selector`, `logger`) given in code always stay.
+ */
 export interface ServiceOptions {
-  /** Service name (`MICRO_SERVER_NAME`); required for a service that handles requests. */
+  /** Service name (`MICRO_SERVER_NAME`, default `go.micro.server`). */
   name?: string
   /** `MICRO_SERVER_VERSION`, default `latest`. */
   version?: string
@@ -37,13 +44,13 @@ export interface ServiceOptions {
   address?: string
   /** Address to advertise (`MICRO_SERVER_ADVERTISE`). */
   advertise?: string
-  /** Service metadata (`MICRO_SERVER_METADATA=k=v,k2=v2`). */
+  /** Service metadata (`MICRO_SERVER_METADATA=k=v,k2=v2`; its keys win over these). */
   metadata?: Record<string, string>
   registry?: Registry
   broker?: Broker
   transport?: Transport
   store?: Store
-  /** A selector or a strategy name (`MICRO_SELECTOR`, default `random`). */
+  /** A selector (used as is) or a strategy name (`MICRO_SELECTOR` wins over it; default `random`). */
   selector?: Selector | SelectStrategy
   /** Registration lease in ms (`MICRO_REGISTER_TTL`, default 90 s). */
   registerTtl?: number
@@ -54,7 +61,7 @@ export interface ServiceOptions {
     retries?: number
     /** Per-call timeout in ms (`MICRO_CLIENT_REQUEST_TIMEOUT`, default 30 s). */
     timeout?: number
-    /** Connections per node (`MICRO_CLIENT_POOL_SIZE`, default 100). */
+    /** Connections per node for a transport with a `poolSize` option (`MICRO_CLIENT_POOL_SIZE`). */
     poolSize?: number
     contentType?: string
   }
@@ -67,7 +74,10 @@ export interface ServiceOptions {
   maxBodySize?: number
   /** How long shutdown waits for in-flight requests, ms (30 s). */
   drainTimeout?: number
+  /** A logger used as is; without one the service makes a pino logger named after it. */
   logger?: Logger
+  /** Level of the logger the service makes (`MICRO_LOG_LEVEL`, default `info`). */
+  logLevel?: LogLevel
   /** Where MICRO_* variables are read from (default `process.env`). */
   env?: Record<string, string | undefined>
   /**
@@ -87,7 +97,10 @@ export interface Service {
   readonly store: Store
   readonly selector: Selector
   readonly logger: Logger
-  /** Serve every public method of `handler` as `<Name>.<method>`. */
+  /**
+   * Serve `handler`'s methods as `<Name>.<Method>`: those whose name starts with an upper-case
+   * letter (go-micro's exported methods), or exactly `options.methods`.
+   */
   handle(handler: object, options?: HandleOptions): this
   subscribe<T = unknown>(
     topic: string,
@@ -108,7 +121,18 @@ export interface Service {
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
   const rawEnv = options.env ?? process.env
   const env: EnvSettings = readEnv(rawEnv)
-  const logger = options.logger ?? createLogger((env.logLevel ?? 'info') as LogLevel)
+  const settings = resolveSettings(options, env)
+  const name = settings.name.value
+  const logger = options.logger ?? createLogger(settings.logLevel.value, name)
+  logger.debug({ settings: describeSettings(settings, options) }, 'settings (value and where it came from)')
+  for (const kind of ['registry', 'broker', 'transport', 'store'] as const) {
+    if (options[kind] && env[kind].name) {
+      logger.warn(
+        { variable: `MICRO_${kind.toUpperCase()}`, value: env[kind].name },
+        `ignored: a ${kind} instance was given in code`,
+      )
+    }
+  }
   const owned: { close(): Promise<void> }[] = []
   const load = async <K extends PluginKind>(kind: K, given: unknown, fallback: string, extra = {}) => {
     if (given) return given
@@ -128,7 +152,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const broker = (await load('broker', options.broker, 'http', { registry })) as Broker
   if (!options.broker) owned.push({ close: () => broker.disconnect() })
   // MICRO_CLIENT_POOL_SIZE means connections per node to whichever transport declares `poolSize`.
-  const poolSize = options.client?.poolSize ?? env.client.poolSize
+  const poolSize = settings.poolSize.value
   const transport = (await load('transport', options.transport, 'http', {
     sharedOptions: poolSize === undefined ? undefined : { poolSize },
   })) as Transport
@@ -142,22 +166,25 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const selector =
     typeof options.selector === 'object'
       ? options.selector
-      : createSelector({ registry, strategy: options.selector ?? env.selector ?? 'random' })
+      : createSelector({
+          registry,
+          strategy: settings.selector.value,
+          logger: logger.child({ component: 'selector' }),
+        })
   if (typeof options.selector !== 'object') owned.push(selector)
 
-  const name = options.name ?? env.server.name ?? 'go.micro.server'
   const server = new RpcServer({
     name,
-    version: options.version ?? env.server.version,
-    id: options.id ?? env.server.id,
-    address: options.address ?? env.server.address,
-    advertise: options.advertise ?? env.server.advertise,
-    metadata: { ...env.server.metadata, ...options.metadata },
+    version: settings.version.value,
+    id: settings.id.value,
+    address: settings.address.value,
+    advertise: settings.advertise.value,
+    metadata: settings.metadata.value,
     transport,
     registry,
     broker,
-    registerTtl: options.registerTtl ?? env.registerTtl,
-    registerInterval: options.registerInterval ?? env.registerInterval,
+    registerTtl: settings.registerTtl.value,
+    registerInterval: settings.registerInterval.value,
     wrappers: options.wrappers?.handler,
     subscriberWrappers: options.wrappers?.subscriber,
     codecs: codecFor,
@@ -169,8 +196,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     transport,
     selector,
     broker,
-    retries: options.client?.retries ?? env.client.retries,
-    timeout: options.client?.timeout ?? env.client.requestTimeout,
+    retries: settings.retries.value,
+    timeout: settings.timeout.value,
     contentType: options.client?.contentType,
     wrappers: options.wrappers?.call,
     logger: logger.child({ component: 'client' }),
@@ -252,4 +279,68 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     },
   }
   return service
+}
+
+/** A setting's value and where it came from: a variable's name, `code` or `default`. */
+interface Setting<T> {
+  value: T
+  source: string
+}
+
+/** The environment first, then code, then the default: go-micro's order for deploy-time settings. */
+function setting<T>(
+  variable: string,
+  fromEnv: T | undefined,
+  fromCode: T | undefined,
+  fallback: T,
+): Setting<T>
+function setting<T>(variable: string, fromEnv: T | undefined, fromCode: T | undefined): Setting<T | undefined>
+function setting<T>(variable: string, fromEnv: T | undefined, fromCode: T | undefined, fallback?: T) {
+  if (fromEnv !== undefined) return { value: fromEnv, source: variable }
+  if (fromCode !== undefined) return { value: fromCode, source: 'code' }
+  return { value: fallback, source: 'default' }
+}
+
+type Settings = ReturnType<typeof resolveSettings>
+
+function resolveSettings(options: ServiceOptions, env: EnvSettings) {
+  const metadataKeys = Object.keys(env.server.metadata)
+  const strategy = typeof options.selector === 'string' ? options.selector : undefined
+  return {
+    name: setting('MICRO_SERVER_NAME', env.server.name, options.name, 'go.micro.server'),
+    version: setting('MICRO_SERVER_VERSION', env.server.version, options.version),
+    id: setting('MICRO_SERVER_ID', env.server.id, options.id),
+    address: setting('MICRO_SERVER_ADDRESS', env.server.address, options.address),
+    advertise: setting('MICRO_SERVER_ADVERTISE', env.server.advertise, options.advertise),
+    metadata: {
+      // Key by key: the variable's keys win, the others keep their values from code.
+      value: { ...options.metadata, ...env.server.metadata },
+      source:
+        metadataKeys.length === 0
+          ? options.metadata
+            ? 'code'
+            : 'default'
+          : options.metadata
+            ? 'code, MICRO_SERVER_METADATA'
+            : 'MICRO_SERVER_METADATA',
+    },
+    registerTtl: setting('MICRO_REGISTER_TTL', env.registerTtl, options.registerTtl),
+    registerInterval: setting('MICRO_REGISTER_INTERVAL', env.registerInterval, options.registerInterval),
+    retries: setting('MICRO_CLIENT_RETRIES', env.client.retries, options.client?.retries),
+    timeout: setting('MICRO_CLIENT_REQUEST_TIMEOUT', env.client.requestTimeout, options.client?.timeout),
+    poolSize: setting('MICRO_CLIENT_POOL_SIZE', env.client.poolSize, options.client?.poolSize),
+    selector: setting<SelectStrategy>('MICRO_SELECTOR', env.selector, strategy, 'random'),
+    logLevel: setting<LogLevel>('MICRO_LOG_LEVEL', env.logLevel, options.logLevel, 'info'),
+  }
+}
+
+/** `{ name: { value: 'greeter', source: 'MICRO_SERVER_NAME' }, ... }` for the debug log. */
+function describeSettings(settings: Settings, options: ServiceOptions): Record<string, Setting<unknown>> {
+  const out: Record<string, Setting<unknown>> = Object.fromEntries(
+    Object.entries(settings).filter(([, s]) => s.value !== undefined),
+  )
+  if (typeof options.selector === 'object')
+    out.selector = { value: options.selector.name, source: 'code (instance)' }
+  if (options.logger) delete out.logLevel
+  return out
 }
