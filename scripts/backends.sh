@@ -4,7 +4,7 @@
 # variables the test suites read. Idempotent: a backend that already answers is left alone.
 #
 #   bash scripts/backends.sh                 all of them
-#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose)
+#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul)
 #   eval "$(bash scripts/backends.sh)"       ...and export the variables into this shell
 #
 # Progress goes to stderr, `export NAME=value` lines to stdout. Exit status is non-zero, with the
@@ -13,7 +13,7 @@ set -euo pipefail
 
 # `compose` is no server: Debian's docker-compose, which the conformance tests use to validate
 # conformance/docker-compose.yml statically (there is no Docker engine to run it here).
-ALL=(etcd postgres mariadb redis rabbitmq nats compose)
+ALL=(etcd postgres mariadb redis rabbitmq nats compose consul)
 if [ $# -gt 0 ]; then WANTED=("$@"); else WANTED=("${ALL[@]}"); fi
 WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
@@ -223,6 +223,18 @@ ensure_compose() {
   log "docker-compose installed"
 }
 
+# ---- consul (a Consul v1.14.8 agent, built once from the Go module proxy) -------------------
+# scripts/servers/consul.sh builds and caches the agent outside the clone (the first run takes
+# 8+ minutes on 2 cores; later runs find the binary) and starts a -dev agent on loopback only
+# (every port explicit, DNS, gRPC and HTTPS off). Its data lives in memory: a restart is empty.
+MICRO_TEST_CONSUL_ADDRESS=${MICRO_TEST_CONSUL_ADDRESS:-127.0.0.1:8500}
+CONSUL_SCRIPT="$(dirname "${BASH_SOURCE[0]}")/servers/consul.sh"
+start_consul() {
+  MICRO_CONSUL_HTTP_PORT=$(port_of "$MICRO_TEST_CONSUL_ADDRESS") MICRO_BACKENDS_WAIT=$WAIT_SECONDS \
+    bash "$CONSUL_SCRIPT" start >/dev/null || die "the Consul agent did not start (see scripts/servers/consul.sh's messages above)"
+}
+# ---- end consul -------------------------------------------------------------------------------
+
 for backend in "${WANTED[@]}"; do
   case "$backend" in
   etcd) start_etcd ;;
@@ -232,6 +244,7 @@ for backend in "${WANTED[@]}"; do
   rabbitmq) start_rabbitmq ;;
   nats) start_nats ;;
   compose) ensure_compose ;;
+  consul) start_consul ;;
   *) die "unknown backend '$backend' (known: ${ALL[*]})" ;;
   esac
 done
@@ -245,3 +258,5 @@ export MICRO_TEST_REDIS_URL=$MICRO_TEST_REDIS_URL
 export RABBITMQ_TEST_ADDRESS=$RABBITMQ_TEST_ADDRESS
 export NATS_TEST_ADDRESS=$NATS_TEST_ADDRESS
 EOF
+# consul: where the agent answers (scripts/servers/consul.sh start).
+echo "export MICRO_TEST_CONSUL_ADDRESS=$MICRO_TEST_CONSUL_ADDRESS"
