@@ -447,6 +447,8 @@ function untilAborted<T>(promise: Promise<T>, rctx: RequestContext, stopping: La
 class RequestScope implements HandlerContext {
   readonly deadline?: number
   private madeSignal?: AbortSignal
+  /** The deadline's own abort, for a transport whose context takes none (no abortAt). */
+  private expiry?: LazyAbort
 
   constructor(
     readonly service: string,
@@ -455,12 +457,26 @@ class RequestScope implements HandlerContext {
     private readonly request: RequestContext,
     private readonly stopping: LazyAbort,
   ) {
+    // go-micro's rule: the client writes `Timeout`, the server enforces it, transports only carry
+    // it. At the deadline the request is aborted with a 408, whether or not the client keeps a timer.
     const ms = parseTimeoutHeader(headers.timeout)
-    if (ms !== undefined) this.deadline = Date.now() + ms
+    if (ms === undefined) return
+    const deadline = Date.now() + ms
+    this.deadline = deadline
+    const reason = () => new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`)
+    if (request.abortAt) request.abortAt(deadline, reason)
+    else {
+      this.expiry = new LazyAbort()
+      this.expiry.abortAt(deadline, reason)
+    }
   }
 
   get signal(): AbortSignal {
-    this.madeSignal ??= AbortSignal.any([this.request.signal, this.stopping.signal])
+    this.madeSignal ??= AbortSignal.any(
+      this.expiry
+        ? [this.request.signal, this.stopping.signal, this.expiry.signal]
+        : [this.request.signal, this.stopping.signal],
+    )
     return this.madeSignal
   }
 

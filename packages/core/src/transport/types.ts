@@ -3,6 +3,15 @@ import type { MicroError } from '../errors.js'
 /**
  * Transport: how RPC bytes move between a client and a server. Unary requests may be many in
  * flight on pooled connections; streams are bidirectional and ordered.
+ *
+ * Who owns what in a message's headers:
+ * - Names: a transport lower-cases them once, on receipt (what a handler, the RPC server and
+ *   the RPC client read is lower-case); what it sends keeps the sender's case.
+ * - go-micro's `Timeout` (the caller's deadline, in nanoseconds): the RPC client writes it from
+ *   the call's timeout, the RPC server reads it and aborts the handler at the deadline (through
+ *   `RequestContext.abortAt`). A transport carries it like any other header: it neither writes
+ *   it from `RequestOptions.timeout` nor parses it. The client's own deadline (`timeout`,
+ *   `signal`) only ends the client's side and tells the server it gave up where the wire can.
  */
 
 /** go-micro's `transport.Message`. Header names are case-insensitive: implementations lower-case them on receipt. */
@@ -14,13 +23,13 @@ export interface TransportMessage {
 export interface RequestOptions {
   /** Deadline/cancellation: aborting rejects the request with a 408 (timeout) or 499 (canceled) MicroError. */
   signal?: AbortSignal
-  /** Milliseconds; a shortcut for a timeout signal. */
+  /** Milliseconds; a shortcut for a timeout signal. Any length (days included). Not sent as a header. */
   timeout?: number
 }
 
 /** What the server side gets with each request. */
 export interface RequestContext {
-  /** Fires when the client goes away or the deadline in the request passes. */
+  /** Fires when the client goes away, the server shuts down, or the deadline set by abortAt passes. */
   signal: AbortSignal
   /** Remote `host:port`. */
   remote: string
@@ -31,6 +40,14 @@ export interface RequestContext {
    * Optional: without it the server listens on `signal`.
    */
   onAbort?(listener: (reason: MicroError) => void): () => void
+  /**
+   * Abort the request with `reason()` at `deadline` (ms since the epoch) unless it finished first:
+   * `signal` and onAbort listeners fire, a stream's recv/send reject. The RPC server sets the
+   * caller's deadline through it; the transport drops it when the request finishes, so a finished
+   * request holds no timer (LazyAbort's abortAt/clearDeadline do both). Deadlines share one timer
+   * and may be days away. Optional: without it the server keeps a deadline of its own.
+   */
+  abortAt?(deadline: number, reason: () => MicroError): void
 }
 
 /** Server-side view of a bidirectional stream. */

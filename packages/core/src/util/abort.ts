@@ -1,4 +1,5 @@
 import { MicroError } from '../errors.js'
+import { atDeadline, type LongTimer, setLongTimeout } from './time.js'
 
 /**
  * One signal that fires on the first of `signals` or after `timeoutMs`.
@@ -29,12 +30,11 @@ export function deadlineSignal(
     cleanups.push(() => s.removeEventListener('abort', onAbort))
   }
   if (!controller.signal.aborted && timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-    const t = setTimeout(
+    const t = setLongTimeout(
       () => fire(new MicroError(id, 408, `request timed out after ${timeoutMs}ms`)),
       timeoutMs,
     )
-    t.unref?.()
-    cleanups.push(() => clearTimeout(t))
+    cleanups.push(() => t.clear())
   }
   return { signal: controller.signal, dispose }
 }
@@ -52,11 +52,13 @@ export function abortReason(signal: AbortSignal, id = 'go.micro.client'): MicroE
  * An abort that costs nothing until someone asks for its AbortSignal: most requests finish
  * without anyone listening, and Node's AbortController/AbortSignal.any are among the largest
  * per-request costs of a small RPC. An abort before the signal is made is remembered.
+ * It can carry a deadline (`abortAt`): all of them share one timer.
  */
 export class LazyAbort {
   private controller?: AbortController
   private listeners?: ((reason: MicroError) => void)[]
   private _reason?: MicroError
+  private expiry?: LongTimer
 
   /** The MicroError it was aborted with, if it was. */
   get reason(): MicroError | undefined {
@@ -91,10 +93,28 @@ export class LazyAbort {
     }
   }
 
+  /**
+   * Abort with `reason()` at `deadline` (ms since the epoch) unless aborted before; a later call
+   * replaces the deadline. Whoever owns the work calls `clearDeadline()` when it is done, so a
+   * finished request holds no timer. A deadline days away neither fires at once nor spins.
+   */
+  abortAt(deadline: number, reason: () => MicroError): void {
+    if (this._reason) return
+    this.expiry?.clear()
+    this.expiry = atDeadline(deadline, () => this.abort(reason()))
+  }
+
+  /** Drop the deadline set by abortAt (the work finished). */
+  clearDeadline(): void {
+    this.expiry?.clear()
+    this.expiry = undefined
+  }
+
   /** First call wins; later ones are ignored. */
   abort(reason: MicroError): void {
     if (this._reason) return
     this._reason = reason
+    this.clearDeadline()
     const list = this.listeners
     this.listeners = undefined
     if (list) for (const l of list) l(reason)

@@ -54,3 +54,99 @@ export function setLongTimeout(fn: () => void, ms: number, ref = false): LongTim
     },
   }
 }
+
+/**
+ * One timer for many deadlines, instead of a setTimeout per request (set and cleared on nearly
+ * every call): it is armed for the earliest deadline; when it fires, `expire(now)` handles what
+ * is due and returns the next deadline. Deadlines come in mostly increasing order, so it is
+ * rarely re-armed. A deadline past 2^31 - 1 ms is waited for in steps, never at once or in a loop.
+ */
+export class DeadlineTimer {
+  private timer?: NodeJS.Timeout
+  /** When the armed timer fires (ms since the epoch), or Infinity. */
+  private at = Number.POSITIVE_INFINITY
+  private readonly fire = (): void => {
+    this.timer = undefined
+    const at = this.at
+    this.at = Number.POSITIVE_INFINITY
+    const now = Date.now()
+    // Woken early (a step of a long wait): only re-arm.
+    const next = at > now ? at : this.expire(now)
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next)
+  }
+
+  /** `expire(now)` handles everything due by `now` and returns the next deadline (or Infinity). */
+  constructor(private readonly expire: (now: number) => number) {}
+
+  /** Make sure the timer fires no later than `deadline` (ms since the epoch). */
+  arm(deadline: number): void {
+    if (!(deadline < this.at)) return
+    if (this.timer) clearTimeout(this.timer)
+    this.at = deadline
+    const delay = Math.min(Math.max(1, deadline - Date.now()), MAX_TIMER_MS)
+    // Does not keep the process alive by itself: whatever waits for the deadline (a socket) does.
+    this.timer = setTimeout(this.fire, delay)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.at = Number.POSITIVE_INFINITY
+  }
+}
+
+/** Something a DeadlineSet ends: `expire()` runs once `expiresAt` (ms since the epoch) has passed. */
+export interface Expiring {
+  readonly expiresAt: number
+  expire(): void
+}
+
+/**
+ * Deadlines of many requests on one DeadlineTimer: adding and removing one is a set operation.
+ * When the timer fires, the entries due are removed and expired; the others wait for the next.
+ */
+export class DeadlineSet {
+  private readonly entries = new Set<Expiring>()
+  private readonly timer = new DeadlineTimer((now) => this.sweep(now))
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  add(entry: Expiring): void {
+    this.entries.add(entry)
+    this.timer.arm(entry.expiresAt)
+  }
+
+  /** Forget `entry` (its request finished); the timer is left as it is and finds nothing due for it. */
+  delete(entry: Expiring): void {
+    this.entries.delete(entry)
+    if (this.entries.size === 0) this.timer.stop()
+  }
+
+  private sweep(now: number): number {
+    let next = Number.POSITIVE_INFINITY
+    const due: Expiring[] = []
+    for (const e of this.entries) {
+      if (e.expiresAt <= now) due.push(e)
+      else if (e.expiresAt < next) next = e.expiresAt
+    }
+    for (const e of due) this.entries.delete(e)
+    for (const e of due) e.expire()
+    return next
+  }
+}
+
+/** The process's deadlines: request and stream deadlines of every transport and server share it. */
+export const deadlines: DeadlineSet = new DeadlineSet()
+
+/**
+ * Run `fn` once at `at` (ms since the epoch) unless cleared first, on the shared DeadlineSet:
+ * cheaper than a setTimeout per request, and any distance into the future is fine.
+ */
+export function atDeadline(at: number, fn: () => void): LongTimer {
+  const entry: Expiring = { expiresAt: at, expire: fn }
+  deadlines.add(entry)
+  return { clear: () => deadlines.delete(entry) }
+}

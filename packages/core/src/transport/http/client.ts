@@ -45,25 +45,16 @@ export function transportError(address: string, err: unknown, started: boolean):
 
 /**
  * The message's headers as undici takes them: a flat [name, value, ...] list without hop-by-hop
- * headers, values made safe for the wire, and `Timeout` (nanoseconds, go-micro's unit) from the
- * caller's deadline unless the message already has one.
+ * headers, values made safe for the wire. `Timeout` travels as the message has it (the RPC
+ * client writes it).
  */
-export function requestHeaders(
-  headers: Record<string, string> | undefined,
-  timeoutMs: number | undefined,
-): string[] {
+export function requestHeaders(headers: Record<string, string> | undefined): string[] {
   const out: string[] = []
-  let hasTimeout = false
   for (const k in headers) {
     const v = headers[k]
     if (v === undefined || v === null) continue
-    const lower = k.toLowerCase()
-    if (HOP_BY_HOP.has(lower)) continue
-    if (lower === 'timeout') hasTimeout = true
+    if (HOP_BY_HOP.has(k.toLowerCase())) continue
     out.push(k, wireValue(typeof v === 'string' ? v : String(v)))
-  }
-  if (!hasTimeout && timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-    out.push('Timeout', String(Math.max(1, Math.round(timeoutMs * 1e6))))
   }
   return out
 }

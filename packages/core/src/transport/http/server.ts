@@ -12,7 +12,7 @@ import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
 import { formatAddress, parseAddress } from '../../util/address.js'
-import { parseTimeoutHeader } from '../../util/headers.js'
+import { atDeadline, type LongTimer } from '../../util/time.js'
 import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
 import type {
   HttpResponse,
@@ -52,16 +52,47 @@ export interface HttpListenerOptions extends ListenOptions {
   logger: Logger
 }
 
+function remoteOf(socket: Socket | Duplex): string {
+  const s = socket as Socket
+  return s.remoteAddress ? formatAddress(s.remoteAddress, s.remotePort ?? 0) : ''
+}
+
 /** What the handler sees with each request; its AbortSignal is made only if asked for. */
 class Context extends LazyAbort implements RequestContext {
-  timer?: NodeJS.Timeout
   constructor(private readonly socket: Socket | Duplex) {
     super()
   }
 
   get remote(): string {
-    const s = this.socket as Socket
-    return s.remoteAddress ? formatAddress(s.remoteAddress, s.remotePort ?? 0) : ''
+    return remoteOf(this.socket)
+  }
+}
+
+/** What a stream's handler sees beside the stream: aborting it aborts the stream. */
+class StreamContext implements RequestContext {
+  private expiry?: LongTimer
+
+  constructor(
+    private readonly stream: ServerStreamControl,
+    private readonly socket: Socket,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.stream.signal
+  }
+
+  get remote(): string {
+    return remoteOf(this.socket)
+  }
+
+  abortAt(deadline: number, reason: () => MicroError): void {
+    this.expiry?.clear()
+    this.expiry = atDeadline(deadline, () => this.stream.abort(reason(), false))
+  }
+
+  /** The stream finished: its deadline goes. */
+  finish(): void {
+    this.expiry?.clear()
   }
 }
 
@@ -164,7 +195,7 @@ export class HttpListener implements Listener {
     this.inFlight.started()
     const ctx = new Context(req.socket)
     res.once('close', () => {
-      if (ctx.timer) clearTimeout(ctx.timer)
+      ctx.clearDeadline()
       // Closed before the answer went out: the client went away (or we are cutting connections).
       if (!res.writableFinished) {
         ctx.abort(
@@ -206,12 +237,6 @@ export class HttpListener implements Listener {
 
   private dispatch(req: IncomingMessage, res: ServerResponse, ctx: Context, body: Uint8Array): void {
     const headers = receivedHeaders(req.headers)
-    const ms = parseTimeoutHeader(headers.timeout)
-    if (ms !== undefined) {
-      ctx.timer = setTimeout(() => {
-        ctx.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`))
-      }, ms)
-    }
     const message: TransportMessage = { headers, body }
     let result: Promise<TransportMessage>
     try {
@@ -384,11 +409,11 @@ export class HttpListener implements Listener {
       `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`,
     )
     const headers = receivedHeaders(req.headers)
-    this.serveStream(new HttpServerStream(socket, headers, this.maxBody, head), headers, socket)
+    this.serveStream(new HttpServerStream(socket, headers, this.maxBody, head), socket)
   }
 
   /** Run the handler's stream function on `stream`; the stream counts as in flight until its socket closes. */
-  private serveStream(stream: ServerStreamControl, headers: Record<string, string>, socket: Socket): void {
+  private serveStream(stream: ServerStreamControl, socket: Socket): void {
     if (this.draining) {
       void stream.close(new MicroError(ERROR_ID, 503, 'server shutting down'))
       return
@@ -400,29 +425,16 @@ export class HttpListener implements Listener {
     }
     this.inFlight.started()
     this.streams.add(stream)
-    const ms = parseTimeoutHeader(headers.timeout)
-    const timer =
-      ms === undefined
-        ? undefined
-        : setTimeout(
-            () => stream.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`), false),
-            ms,
-          )
+    const ctx = new StreamContext(stream, socket)
     let done = false
     const finish = () => {
       if (done) return
       done = true
-      if (timer) clearTimeout(timer)
+      ctx.finish()
       this.streams.delete(stream)
       this.inFlight.finished()
     }
     socket.once('close', finish)
-    const ctx: RequestContext = {
-      signal: stream.signal,
-      get remote() {
-        return socket.remoteAddress ? formatAddress(socket.remoteAddress, socket.remotePort ?? 0) : ''
-      },
-    }
     let result: Promise<void>
     try {
       result = serve.call(this.handler, stream, ctx)
@@ -480,7 +492,7 @@ export class HttpListener implements Listener {
         return
       }
       // The opening request: its body is the call's request, which go-micro discards for streams.
-      this.serveStream(target, target.headers, socket)
+      this.serveStream(target, socket)
     })
   }
 }

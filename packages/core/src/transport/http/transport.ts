@@ -100,7 +100,7 @@ export class HttpTransport implements Transport {
     }
     const { signal, timeout } = options
     if (signal?.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
-    const headers = requestHeaders(message.headers, timeout)
+    const headers = requestHeaders(message.headers)
     return new Promise<TransportMessage>((resolve, reject) => {
       const handler = new UnaryHandler(address, this.opts.maxResponseSize, resolve, reject)
       const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
@@ -147,7 +147,7 @@ export class HttpTransport implements Transport {
     const opening = openStream({
       address,
       ...target,
-      headers: requestHeaders(message.headers, timeout),
+      headers: requestHeaders(message.headers),
       body: message.body ?? new Uint8Array(0),
       connectTimeout: this.opts.connectTimeout,
       maxMessageSize: this.opts.maxResponseSize,

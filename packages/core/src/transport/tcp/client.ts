@@ -7,9 +7,9 @@ import { connect, type Socket } from 'node:net'
 import { MicroError, TransportError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
+import { DeadlineTimer } from '../../util/time.js'
 import { socketCause } from '../net.js'
 import type { TransportMessage } from '../types.js'
-import { DeadlineTimer } from './deadlines.js'
 import {
   CANCEL,
   decodeMessage,
@@ -169,7 +169,7 @@ export class ClientConnection implements FrameSink, StreamHost {
       p.signal = signal
       signal.addEventListener('abort', p)
     }
-    if (this.ready) this.write(p, message, timeout)
+    if (this.ready) this.write(p, message)
     else {
       p.message = message
       this.waiting.push(p)
@@ -178,7 +178,7 @@ export class ClientConnection implements FrameSink, StreamHost {
   }
 
   /** Open a stream: resolves once the opening frame is handed to the socket. */
-  stream(message: TransportMessage, timeout: number | undefined): Promise<TcpClientStream> {
+  stream(message: TransportMessage): Promise<TcpClientStream> {
     this.used = true
     if (!this.refed) this.busy()
     return new Promise<TcpClientStream>((resolve, reject) => {
@@ -189,7 +189,7 @@ export class ClientConnection implements FrameSink, StreamHost {
         }
         const stream = new TcpClientStream(this, this.id(), this.address)
         try {
-          this.writer.message(STREAM_OPEN, stream.id, message, timeout)
+          this.writer.message(STREAM_OPEN, stream.id, message)
         } catch (e) {
           reject(MicroError.from(e, ERROR_ID))
           return
@@ -262,9 +262,9 @@ export class ClientConnection implements FrameSink, StreamHost {
     return this.nextId
   }
 
-  private write(p: Pending, message: TransportMessage, timeout: number | undefined): void {
+  private write(p: Pending, message: TransportMessage): void {
     try {
-      this.writer.message(REQUEST, p.id, message, timeout)
+      this.writer.message(REQUEST, p.id, message)
     } catch (e) {
       this.pending.delete(p.id)
       p.clear()
@@ -382,8 +382,7 @@ export class ClientConnection implements FrameSink, StreamHost {
       else if (w.message) {
         const m = w.message
         w.message = undefined
-        // The deadline travels as what is left of it.
-        this.write(w, m, w.deadline === 0 ? undefined : Math.max(1, w.deadline - Date.now()))
+        this.write(w, m)
       }
     }
   }

@@ -62,23 +62,14 @@ function lengthUnit(n: number): string {
   return String.fromCharCode(LONG_LENGTH, n >>> 15, n & 0x7fff)
 }
 
-/**
- * The header block of `headers` (undefined/null values skipped), plus `Timeout` (ns) from
- * `timeoutMs` unless a `Timeout` header is already there.
- */
-export function headerBlock(headers: Record<string, string> | undefined, timeoutMs?: number): string {
+/** The header block of `headers` (undefined/null values skipped). */
+export function headerBlock(headers: Record<string, string> | undefined): string {
   let s = ''
-  let hasTimeout = timeoutMs === undefined
   for (const k in headers) {
     const v = headers[k] as unknown
     if (v === undefined || v === null) continue
     const value = typeof v === 'string' ? v : String(v)
-    if (!hasTimeout && k.length === 7 && k.toLowerCase() === 'timeout') hasTimeout = true
     s += lengthUnit(k.length) + k + lengthUnit(value.length) + value
-  }
-  if (!hasTimeout && timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-    const ns = String(Math.max(1, Math.round(timeoutMs * 1e6)))
-    s += `\u0007timeout${String.fromCharCode(ns.length)}${ns}`
   }
   return s
 }
@@ -178,9 +169,9 @@ export class FrameWriter {
     this.start = this.end
   }
 
-  /** A message frame; `timeoutMs` adds a `Timeout` header unless there is one. */
-  message(type: number, id: number, message: TransportMessage, timeoutMs?: number): void {
-    const block = headerBlock(message.headers, timeoutMs)
+  /** A message frame. */
+  message(type: number, id: number, message: TransportMessage): void {
+    const block = headerBlock(message.headers)
     const body = message.body ?? EMPTY
     const copy = body.length <= COPY_LIMIT
     const reserve = FRAME_HEAD + 4 + block.length * 3 + (copy ? body.length : 0)

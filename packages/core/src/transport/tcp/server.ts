@@ -7,10 +7,8 @@ import { MicroError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
 import { formatAddress, parseAddress } from '../../util/address.js'
-import { parseTimeoutHeader } from '../../util/headers.js'
 import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
 import type { Listener, ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
-import { DeadlineTimer } from './deadlines.js'
 import {
   CANCEL,
   decodeMessage,
@@ -47,10 +45,6 @@ function errorMessage(err: MicroError): TransportMessage {
 
 /** What the handler sees with each request; its AbortSignal is made only if asked for. */
 class Context extends LazyAbort implements RequestContext {
-  /** When the client's deadline passes (ms since the epoch), 0 for never. */
-  deadline = 0
-  /** The deadline as the client sent it, in ms. */
-  timeout = 0
   /** Answered, or given up with its connection: no longer counts as in flight. */
   done = false
 
@@ -95,13 +89,10 @@ class Context extends LazyAbort implements RequestContext {
 
   private finish(): void {
     this.done = true
+    this.clearDeadline()
     this.conn.requests.delete(this.id)
     this.conn.listener.inFlight.finished()
   }
-}
-
-function onStreamDeadline(stream: TcpServerStream, ms: number): void {
-  stream.abort(new MicroError(ERROR_ID, 408, `deadline of ${ms}ms exceeded`), true)
 }
 
 /** One client connection. */
@@ -113,7 +104,6 @@ class ServerConnection implements FrameSink, StreamHost {
   readonly remote: string
   open = true
   private broken = false
-  readonly deadlines = new DeadlineTimer((now) => this.expire(now))
 
   constructor(
     readonly listener: TcpListener,
@@ -136,18 +126,6 @@ class ServerConnection implements FrameSink, StreamHost {
 
   writable(): boolean {
     return this.open && !this.socket.destroyed
-  }
-
-  /** Handlers past their deadline are aborted with 408; returns the next deadline. */
-  private expire(now: number): number {
-    let next = Number.POSITIVE_INFINITY
-    for (const ctx of this.requests.values()) {
-      const d = ctx.deadline
-      if (d === 0 || ctx.aborted) continue
-      if (d <= now) ctx.abort(new MicroError(ERROR_ID, 408, `deadline of ${ctx.timeout}ms exceeded`))
-      else if (d < next) next = d
-    }
-    return next
   }
 
   release(id: number): void {
@@ -261,7 +239,6 @@ class ServerConnection implements FrameSink, StreamHost {
   private onClose(): void {
     this.open = false
     this.writer.close()
-    this.deadlines.stop()
     this.listener.connections.delete(this)
     const reason = this.listener.forced
       ? new MicroError(ERROR_ID, 503, 'server shutting down')
@@ -344,12 +321,6 @@ export class TcpListener implements Listener {
     const ctx = new Context(conn, id)
     conn.requests.set(id, ctx)
     this.inFlight.started()
-    const ms = parseTimeoutHeader(message.headers.timeout)
-    if (ms !== undefined) {
-      ctx.timeout = ms
-      ctx.deadline = Date.now() + ms
-      conn.deadlines.arm(ctx.deadline)
-    }
     let result: Promise<TransportMessage>
     try {
       result = this.handler.request(message, ctx)
@@ -382,8 +353,6 @@ export class TcpListener implements Listener {
     conn.streams.set(id, stream)
     this.inFlight.started()
     if (message.body.length > 0) stream.deliver({ headers: {}, body: message.body })
-    const ms = parseTimeoutHeader(message.headers.timeout)
-    if (ms !== undefined) stream.timer = setTimeout(onStreamDeadline, ms, stream, ms)
     let result: Promise<void>
     try {
       result = serve.call(this.handler, stream, stream)

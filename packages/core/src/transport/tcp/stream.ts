@@ -7,6 +7,7 @@
  */
 import { MicroError, TransportError } from '../../errors.js'
 import { LazyAbort } from '../../util/abort.js'
+import { atDeadline, type LongTimer } from '../../util/time.js'
 import type { ClientStream, RequestContext, ServerStream, TransportMessage } from '../types.js'
 import { type FrameWriter, STREAM_END, STREAM_MESSAGE, STREAM_WINDOW } from './frames.js'
 
@@ -173,7 +174,7 @@ abstract class MuxStream {
 
 /** The server's end of a stream. `close()` is final: after it nothing the client sends is read. */
 export class TcpServerStream extends MuxStream implements ServerStream, RequestContext {
-  timer?: NodeJS.Timeout
+  private expiry?: LongTimer
 
   constructor(
     host: StreamHost,
@@ -193,6 +194,12 @@ export class TcpServerStream extends MuxStream implements ServerStream, RequestC
 
   onAbort(listener: (reason: MicroError) => void): () => void {
     return this.aborter.onAbort(listener)
+  }
+
+  /** The server's deadline: the stream fails with `reason()` on both ends. */
+  abortAt(deadline: number, reason: () => MicroError): void {
+    this.expiry?.clear()
+    this.expiry = atDeadline(deadline, () => this.abort(reason(), true))
   }
 
   protected errorId(): string {
@@ -221,7 +228,7 @@ export class TcpServerStream extends MuxStream implements ServerStream, RequestC
   }
 
   private done(): void {
-    if (this.timer) clearTimeout(this.timer)
+    this.expiry?.clear()
     this.release()
   }
 }

@@ -138,7 +138,7 @@ export class TcpTransport implements Transport {
     if (signal?.aborted) throw abortReason(signal, ERROR_ID)
     const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
     const started = Date.now()
-    const stream = await pool.pick().stream(message, deadline ? timeout : undefined)
+    const stream = await pool.pick().stream(message)
     // The deadline and the caller's signal cover the whole stream.
     const onAbort = () => stream.abort(abortReason(signal as AbortSignal, ERROR_ID))
     stream.onFinish = () => {
