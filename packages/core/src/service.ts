@@ -10,7 +10,7 @@ import { RpcClient } from './client/rpc.js'
 import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
 import { type EnvSettings, readEnv } from './config.js'
-import { loadPlugin } from './loader.js'
+import { builtInPlugins, createPlugin, resolvePlugin } from './loader.js'
 import { createLogger, type Logger, type LogLevel } from './logger.js'
 import type { PluginDefinition, PluginKind } from './plugin/definition.js'
 import type { OptionSpecs } from './plugin/options.js'
@@ -137,14 +137,21 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const load = async <K extends PluginKind>(kind: K, given: unknown, fallback: string, extra = {}) => {
     if (given) return given
     const setting = env[kind]
-    const instance = await loadPlugin(kind, setting.name ?? fallback, {
+    const definition = await resolvePlugin(kind, setting.name ?? fallback, options.plugins)
+    const componentLogger = logger.child({ component: kind })
+    if (
+      kind === 'transport' &&
+      setting.addresses.length > 0 &&
+      (builtInPlugins('transport') as unknown[]).includes(definition)
+    ) {
+      warnTransportAddress(componentLogger, definition.name, setting.addresses)
+    }
+    return createPlugin(definition, {
       addresses: setting.addresses,
-      logger: logger.child({ component: kind }),
+      logger: componentLogger,
       env: rawEnv,
-      plugins: options.plugins,
       ...extra,
     })
-    return instance
   }
 
   const registry = (await load('registry', options.registry, 'mdns')) as Registry
@@ -343,4 +350,20 @@ function describeSettings(settings: Settings, options: ServiceOptions): Record<s
     out.selector = { value: options.selector.name, source: 'code (instance)' }
   if (options.logger) delete out.logLevel
   return out
+}
+
+let warnedTransportAddress = false
+
+/**
+ * MICRO_TRANSPORT_ADDRESS is handed to the transport as `addresses` (a plugin transport may dial
+ * a broker or a mesh there); the built-in http and tcp transports have no such address: say so,
+ * once per process, rather than ignore it silently.
+ */
+function warnTransportAddress(logger: Logger, name: string, addresses: string[]): void {
+  if (warnedTransportAddress) return
+  warnedTransportAddress = true
+  logger.warn(
+    { variable: 'MICRO_TRANSPORT_ADDRESS', value: addresses.join(','), transport: name },
+    `MICRO_TRANSPORT_ADDRESS does not apply to the built-in ${name} transport (it has no address of its own; MICRO_SERVER_ADDRESS sets where the server listens): ignored`,
+  )
 }

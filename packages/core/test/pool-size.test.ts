@@ -28,9 +28,16 @@ async function pair(env: Record<string, string>, plugins?: Parameters<typeof cre
     env: { MICRO_BROKER: 'memory', MICRO_SERVER_ADDRESS: '127.0.0.1:0', ...env },
   })
   open.push(server)
-  server.handle({ Remote: async (_req: unknown, ctx: HandlerContext) => ({ remote: ctx.remote }) }, { name: 'Pool' })
+  server.handle(
+    { Remote: async (_req: unknown, ctx: HandlerContext) => ({ remote: ctx.remote }) },
+    { name: 'Pool' },
+  )
   await server.start()
-  const client = await createService({ ...base, name: 'pool.client', env: { MICRO_BROKER: 'memory', ...env } })
+  const client = await createService({
+    ...base,
+    name: 'pool.client',
+    env: { MICRO_BROKER: 'memory', ...env },
+  })
   open.push(client)
   return client
 }
