@@ -1,10 +1,11 @@
 /**
- * Reads the MICRO_* environment (go-micro's own variable names, DESIGN §4) into typed settings.
+ * Reads the MICRO_* environment (go-micro's own variable names) into typed settings.
  * Every bad value is an error that names its variable; nothing falls back silently.
  */
 import { MicroError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
 import type { SelectStrategy } from './selector/types.js'
+import { parseAddress } from './util/address.js'
 import { parseDuration } from './util/duration.js'
 
 export interface ComponentSetting {
@@ -32,6 +33,10 @@ export interface EnvSettings {
   client: { retries?: number; requestTimeout?: number; poolSize?: number }
   selector?: SelectStrategy
   logLevel?: LogLevel
+  /** `MICRO_LOG_FORMAT`: `json` or `pretty` (default: pretty on a terminal, JSON otherwise). */
+  logFormat?: 'json' | 'pretty'
+  /** `MICRO_HEALTH_ADDRESS`: where a health listener of its own listens; `false` for `off`. */
+  healthAddress?: string | false
 }
 
 /** A start-up configuration error (500, id `go.micro.config`) naming the variable at fault. */
@@ -88,6 +93,18 @@ function metadata(env: Env, key: string): Record<string, string> {
   return out
 }
 
+function healthAddress(env: Env, key: string): string | false | undefined {
+  const v = str(env, key)
+  if (v === undefined) return undefined
+  if (['off', 'false', 'none', '0'].includes(v.toLowerCase())) return false
+  try {
+    parseAddress(v)
+  } catch {
+    throw new ConfigError(`${key}=${v}: expected host:port or :port (e.g. :8081), or off`)
+  }
+  return v
+}
+
 export function readEnv(env: Env = process.env): EnvSettings {
   const selector = str(env, 'MICRO_SELECTOR')
   if (selector !== undefined && selector !== 'random' && selector !== 'roundrobin') {
@@ -96,6 +113,10 @@ export function readEnv(env: Env = process.env): EnvSettings {
   const logLevel = str(env, 'MICRO_LOG_LEVEL')?.toLowerCase()
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`MICRO_LOG_LEVEL=${logLevel}: accepted values are ${LOG_LEVELS.join(', ')}`)
+  }
+  const logFormat = str(env, 'MICRO_LOG_FORMAT')?.toLowerCase()
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new ConfigError(`MICRO_LOG_FORMAT=${logFormat}: accepted values are json, pretty`)
   }
   return {
     registry: { name: str(env, 'MICRO_REGISTRY'), addresses: list(env, 'MICRO_REGISTRY_ADDRESS') },
@@ -125,5 +146,7 @@ export function readEnv(env: Env = process.env): EnvSettings {
     },
     selector: selector as SelectStrategy | undefined,
     logLevel: logLevel as LogLevel | undefined,
+    logFormat: logFormat as 'json' | 'pretty' | undefined,
+    healthAddress: healthAddress(env, 'MICRO_HEALTH_ADDRESS'),
   }
 }

@@ -27,6 +27,7 @@ import type {
 } from './server/types.js'
 import type { Store } from './store/types.js'
 import type { Transport } from './transport/types.js'
+import { formatAddress, parseAddress } from './util/address.js'
 
 /**
  * Every setting below that names a variable is a default the environment overrides: the order is
@@ -74,6 +75,14 @@ export interface ServiceOptions {
   maxBodySize?: number
   /** How long shutdown waits for in-flight requests, ms (30 s). */
   drainTimeout?: number
+  /**
+   * Where a health listener of its own serves `/health`, `/health/live` and `/health/ready`
+   * (`MICRO_HEALTH_ADDRESS` wins; `false` or `off`: none). Default: none when the transport is
+   * `http` (it serves them on its own port), else the server's host on a free port (logged).
+   */
+  healthAddress?: string | false
+  /** Longest a readiness check may take before it counts as down, ms (1 s). */
+  healthCheckTimeout?: number
   /** A logger used as is; without one the service makes a pino logger named after it. */
   logger?: Logger
   /** Level of the logger the service makes (`MICRO_LOG_LEVEL`, default `info`). */
@@ -107,6 +116,7 @@ export interface Service {
     fn: (message: T, ctx: { topic: string; headers: Record<string, string> }) => unknown,
     options?: SubscribeHandlerOptions,
   ): this
+  /** Add (or replace) a check of `/health/ready`; `registry`, `broker` and `store` are built in. */
   addHealthCheck(name: string, check: HealthCheck): this
   /** Start serving and register. */
   start(): Promise<void>
@@ -198,6 +208,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     logger: logger.child({ component: 'server' }),
     maxBodySize: options.maxBodySize,
     drainTimeout: options.drainTimeout,
+    healthAddress: healthListenAddress(settings.healthAddress.value, transport, settings.address.value),
+    healthCheckTimeout: options.healthCheckTimeout,
   })
   const client = new RpcClient({
     transport,
@@ -213,6 +225,22 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   let started = false
   let stopped: Promise<void> | undefined
   let brokerConnected = false
+  let subscribed = false
+  // Readiness reflects the components: each is asked whether its backend answers.
+  server.addHealthCheck('registry', async (signal) => {
+    if (registry.ping) await registry.ping(signal)
+    else await registry.listServices()
+  })
+  server.addHealthCheck('broker', async (signal) => {
+    // A broker the service never connected (no subscriber, nothing published yet) is not in use.
+    if (!brokerConnected && !(subscribed && started)) return
+    if (broker.ping) await broker.ping(signal)
+    else if (broker.address() === '') throw new Error(`${broker.name} broker is not connected`)
+  })
+  server.addHealthCheck('store', async (signal) => {
+    if (store.ping) await store.ping(signal)
+    else await store.list({ limit: 1 })
+  })
   const service: Service = {
     name,
     client: {
@@ -240,6 +268,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     },
     subscribe(topic, fn, opts) {
       server.subscribe(topic, fn, opts)
+      subscribed = true
       return service
     },
     addHealthCheck(checkName, check) {
@@ -319,6 +348,7 @@ function resolveSettings(options: ServiceOptions, env: EnvSettings) {
     id: setting('MICRO_SERVER_ID', env.server.id, options.id),
     address: setting('MICRO_SERVER_ADDRESS', env.server.address, options.address),
     advertise: setting('MICRO_SERVER_ADVERTISE', env.server.advertise, options.advertise),
+    healthAddress: setting<string | false>('MICRO_HEALTH_ADDRESS', env.healthAddress, options.healthAddress),
     metadata: {
       // Key by key: the variable's keys win, the others keep their values from code.
       value: { ...options.metadata, ...env.server.metadata },
@@ -366,4 +396,25 @@ function warnTransportAddress(logger: Logger, name: string, addresses: string[])
     { variable: 'MICRO_TRANSPORT_ADDRESS', value: addresses.join(','), transport: name },
     `MICRO_TRANSPORT_ADDRESS does not apply to the built-in ${name} transport (it has no address of its own; MICRO_SERVER_ADDRESS sets where the server listens): ignored`,
   )
+}
+
+/**
+ * Kubernetes probes speak HTTP: the http transport serves the health paths on its own port, any
+ * other transport gets a listener of its own, on the server's host and a free port unless told.
+ */
+function healthListenAddress(
+  configured: string | false | undefined,
+  transport: Transport,
+  serverAddress: string | undefined,
+): string | undefined {
+  if (configured === false) return undefined
+  if (configured !== undefined) return configured
+  if (transport.name === 'http') return undefined
+  let host = ''
+  try {
+    host = parseAddress(serverAddress ?? ':0').host
+  } catch {
+    // the server reports a bad address itself when it starts
+  }
+  return formatAddress(host, 0)
 }

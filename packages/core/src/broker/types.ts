@@ -44,4 +44,10 @@ export interface Broker {
   /** Throws a MicroError when not connected. */
   publish(topic: string, message: BrokerMessage, options?: PublishOptions): Promise<void>
   subscribe(topic: string, handler: BrokerHandler, options?: SubscribeOptions): Promise<Subscription>
+  /**
+   * Optional: resolve once the backend answered, reject (a MicroError, 503 when unreachable)
+   * otherwise; give up when `signal` fires. A service's `/health/ready` calls it once it has
+   * connected the broker; a broker without it counts as up while `address()` is not ''.
+   */
+  ping?(signal?: AbortSignal): Promise<void>
 }

@@ -77,6 +77,12 @@ export interface Registry {
   /** One entry per name+version; nodes may be omitted. */
   listServices(): Promise<Service[]>
   watch(options?: WatchOptions): Watcher
+  /**
+   * Optional: resolve once the backend answered, reject (a MicroError, 503 when unreachable)
+   * otherwise; give up when `signal` fires. A service's `/health/ready` calls it; a registry
+   * without it is probed with `listServices()`.
+   */
+  ping?(signal?: AbortSignal): Promise<void>
   /** Stop background work and end every watcher. */
   close(): Promise<void>
 }

@@ -24,7 +24,8 @@ import { getHeader, lowerCaseHeaders, parseTimeoutHeader } from '../util/headers
 import { uuid } from '../util/id.js'
 import { sleep } from '../util/time.js'
 import { describeEndpoint, extractEndpoints, type RegisteredEndpoint } from './handler.js'
-import { type HealthCheck, healthResponse, runChecks } from './health.js'
+import { type HealthCheck, HealthChecks, healthReport, healthResponse } from './health.js'
+import { type HealthListener, listenHealth } from './health-listener.js'
 import type {
   HandleOptions,
   HandlerContext,
@@ -63,6 +64,13 @@ export interface RpcServerOptions {
   maxBodySize?: number
   /** How long stop() waits for in-flight requests, ms (30 s). */
   drainTimeout?: number
+  /**
+   * Serve `/health`, `/health/live`, `/health/ready` on a listener of their own at this
+   * `host:port` too (for transports that do not speak HTTP). Off when absent.
+   */
+  healthAddress?: string
+  /** Longest a health check may take before it counts as down, ms (1 s). */
+  healthCheckTimeout?: number
 }
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped'
@@ -87,7 +95,8 @@ export class RpcServer {
   private readonly codecs: (contentType: string) => Codec
   private readonly endpoints = new Map<string, RegisteredEndpoint>()
   private readonly subscribers: SubscriberEntry[] = []
-  private readonly checks = new Map<string, HealthCheck>()
+  private readonly health: HealthChecks
+  private healthListener?: HealthListener
   private listener?: Listener
   private refreshTimer?: NodeJS.Timeout
   private registered = false
@@ -105,6 +114,7 @@ export class RpcServer {
     this.id = options.id ?? uuid()
     this.logger = options.logger ?? silentLogger
     this.codecs = options.codecs ?? codecFor
+    this.health = new HealthChecks({ timeout: options.healthCheckTimeout, logger: this.logger })
   }
 
   get state(): ServerState {
@@ -114,6 +124,11 @@ export class RpcServer {
   /** The address the server listens on (after start). */
   get address(): string {
     return this.listener?.address ?? ''
+  }
+
+  /** Where the health listener of its own listens (after start), '' without one. */
+  get healthAddress(): string {
+    return this.healthListener?.address ?? ''
   }
 
   /**
@@ -155,9 +170,9 @@ export class RpcServer {
     return this
   }
 
-  /** Add a check to `/health` and `/health/ready`. */
+  /** Add (or replace) a check of `/health` and `/health/ready`; it gets a signal for its time limit. */
   addHealthCheck(name: string, check: HealthCheck): this {
-    this.checks.set(name, check)
+    this.health.add(name, check)
     return this
   }
 
@@ -202,6 +217,25 @@ export class RpcServer {
       },
       { maxBodySize: this.opts.maxBodySize },
     )
+    if (this.opts.healthAddress) {
+      try {
+        this.healthListener = await listenHealth(this.opts.healthAddress, (path) => this.serveGet(path))
+      } catch (e) {
+        await this.listener.close(0)
+        this._state = 'idle'
+        throw new MicroError(
+          ERROR_ID,
+          500,
+          `health listener on ${this.opts.healthAddress}: ${(e as Error).message}`,
+          undefined,
+          { cause: e },
+        )
+      }
+      this.logger.info(
+        { address: this.healthListener.address, paths: ['/health', '/health/live', '/health/ready'] },
+        `health endpoints on http://${this.healthListener.address}/health`,
+      )
+    }
     if (this.opts.broker && this.subscribers.length > 0) {
       await this.opts.broker.connect()
       for (const s of this.subscribers) await this.startSubscriber(s)
@@ -254,6 +288,9 @@ export class RpcServer {
         s.subscription = undefined
       }
     }
+    // Probes see "draining" until the very end.
+    await this.healthListener?.close()
+    this.healthListener = undefined
     this._state = 'stopped'
     this.logger.info({ service: this.name }, 'server stopped')
   }
@@ -383,17 +420,15 @@ export class RpcServer {
     const info = { name: this.name, version: this.version, id: this.id, state: this._state }
     if (path === '/health/live') return healthResponse({ status: 'up', checks: [], info })
     if (path !== '/health' && path !== '/health/ready') return undefined
-    const checks = new Map<string, HealthCheck>([
-      [
-        'server',
-        () => {
-          if (this._state !== 'running') throw new Error(`server is ${this._state}`)
-          if (!this.registered) throw new Error('not registered')
-        },
-      ],
-      ...this.checks,
-    ])
-    return healthResponse(await runChecks(checks, info))
+    // The server's own state is read live (a draining server is unready at once); the others
+    // come from the checks' short cache.
+    const server =
+      this._state !== 'running'
+        ? { name: 'server', status: 'down' as const, error: `server is ${this._state}` }
+        : !this.registered
+          ? { name: 'server', status: 'down' as const, error: 'not registered' }
+          : { name: 'server', status: 'up' as const }
+    return healthResponse(healthReport([server, ...(await this.health.results())], info))
   }
 }
 

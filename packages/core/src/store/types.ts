@@ -56,5 +56,11 @@ export interface Store {
   delete(key: string, options?: DeleteOptions): Promise<void>
   /** Keys in key order; filters apply before offset/limit. */
   list(options?: ListOptions): Promise<string[]>
+  /**
+   * Optional: resolve once the backend answered, reject (a MicroError, 503 when unreachable)
+   * otherwise; give up when `signal` fires. A service's `/health/ready` calls it; a store without
+   * it is probed with `list({ limit: 1 })`.
+   */
+  ping?(signal?: AbortSignal): Promise<void>
   close(): Promise<void>
 }
