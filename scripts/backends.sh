@@ -23,7 +23,7 @@ MICRO_TEST_POSTGRES_URL=${MICRO_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0
 MYSQL_TEST_ADDRESS=${MYSQL_TEST_ADDRESS:-mysql://root@127.0.0.1:3306/test}
 MICRO_TEST_REDIS_URL=${MICRO_TEST_REDIS_URL:-redis://127.0.0.1:6379}
 RABBITMQ_TEST_ADDRESS=${RABBITMQ_TEST_ADDRESS:-amqp://guest:guest@127.0.0.1:5672}
-NATS_TEST_ADDRESS=${NATS_TEST_ADDRESS:-127.0.0.1:4222}
+MICRO_TEST_NATS_ADDRESS=${MICRO_TEST_NATS_ADDRESS:-127.0.0.1:4222}
 
 # (Not ETCD_*: etcd reads every ETCD_<FLAG> variable as a flag.)
 MICRO_ETCD_DATA_DIR=${MICRO_ETCD_DATA_DIR:-/tmp/micro-ci-etcd}
@@ -195,19 +195,19 @@ start_rabbitmq() {
 # The server's INFO line says whether JetStream is on.
 nats_ok() {
   local host port
-  host=$(host_of "$NATS_TEST_ADDRESS")
-  port=$(port_of "$NATS_TEST_ADDRESS")
+  host=$(host_of "$MICRO_TEST_NATS_ADDRESS")
+  port=$(port_of "$MICRO_TEST_NATS_ADDRESS")
   timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port && head -n 1 <&3" 2>/dev/null | grep -q '"jetstream":true'
 }
-nats_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$(host_of "$NATS_TEST_ADDRESS")/$(port_of "$NATS_TEST_ADDRESS")" 2>/dev/null; }
+nats_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$(host_of "$MICRO_TEST_NATS_ADDRESS")/$(port_of "$MICRO_TEST_NATS_ADDRESS")" 2>/dev/null; }
 start_nats() {
-  nats_ok && { log "NATS with JetStream already answers on $NATS_TEST_ADDRESS"; return; }
-  nats_port_open && die "a server on $NATS_TEST_ADDRESS answers without JetStream; restart it with -js"
+  nats_ok && { log "NATS with JetStream already answers on $MICRO_TEST_NATS_ADDRESS"; return; }
+  nats_port_open && die "a server on $MICRO_TEST_NATS_ADDRESS answers without JetStream; restart it with -js"
   ensure_packages nats-server
   as_root mkdir -p /var/lib/nats-server
-  log "starting NATS with JetStream on $NATS_TEST_ADDRESS"
+  log "starting NATS with JetStream on $MICRO_TEST_NATS_ADDRESS"
   as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
-    -a "$(host_of "$NATS_TEST_ADDRESS")" -p "$(port_of "$NATS_TEST_ADDRESS")" -js -sd /var/lib/nats-server \
+    -a "$(host_of "$MICRO_TEST_NATS_ADDRESS")" -p "$(port_of "$MICRO_TEST_NATS_ADDRESS")" -js -sd /var/lib/nats-server \
     -l /var/log/nats-server.log >&2 || die "could not start nats-server"
   wait_for "NATS (JetStream)" nats_ok
 }
@@ -256,7 +256,7 @@ export MICRO_TEST_POSTGRES_URL=$MICRO_TEST_POSTGRES_URL
 export MYSQL_TEST_ADDRESS=$MYSQL_TEST_ADDRESS
 export MICRO_TEST_REDIS_URL=$MICRO_TEST_REDIS_URL
 export RABBITMQ_TEST_ADDRESS=$RABBITMQ_TEST_ADDRESS
-export NATS_TEST_ADDRESS=$NATS_TEST_ADDRESS
+export MICRO_TEST_NATS_ADDRESS=$MICRO_TEST_NATS_ADDRESS
 EOF
 # consul: where the agent answers (scripts/servers/consul.sh start).
 echo "export MICRO_TEST_CONSUL_ADDRESS=$MICRO_TEST_CONSUL_ADDRESS"

@@ -1,72 +1,130 @@
-import { readFileSync } from 'node:fs'
-import { type Logger, MicroError } from '@micro-ts/core'
-
-/** The error id every broker error carries (go-micro's broker package). */
-export const ERROR_ID = 'go.micro.broker'
+/**
+ * The NATS broker's options, declared once: the plugin loader, `createNatsBroker()` and the
+ * README's table all come from `natsBrokerOptions`. Every option can be set from
+ * `MICRO_BROKER_NATS_<OPTION>` (`jetstream.ackWait` → `MICRO_BROKER_NATS_JETSTREAM_ACK_WAIT`).
+ */
+import type { Logger } from '@micro-ts/core'
+import { option, parseOptions, parseUrl, readTls, type TlsMaterial, tlsOptions } from '@micro-ts/core/plugin'
+import { errors } from './errors.js'
 
 export const DEFAULT_ADDRESS = 'nats://127.0.0.1:4222'
-export const DEFAULT_PORT = '4222'
+const DEFAULT_PORT = 4222
 
+export const natsBrokerOptions = {
+  user: option.string({ doc: 'User name (default: from an address `nats://user:pass@host`)' }),
+  pass: option.secret({ doc: 'Password of `user`' }),
+  token: option.secret({ doc: 'Token (default: from an address `nats://token@host`)' }),
+  connectTimeout: option.duration({
+    doc: 'How long dialling the first connection may take; then connect() fails',
+    default: 5000,
+    min: 1,
+  }),
+  reconnectWait: option.duration({
+    doc: 'Wait between reconnect attempts (the client reconnects forever)',
+    default: 500,
+    min: 1,
+  }),
+  name: option.string({ doc: "Connection name shown in the server's monitoring" }),
+  ...tlsOptions('the NATS servers'),
+  jetstream: option.flag({
+    doc: 'JetStream mode: stored, acknowledged delivery with bounded redelivery (capabilities ack, persistent)',
+    default: false,
+    env: ['MICRO_NATS_JETSTREAM'],
+  }),
+  'jetstream.streamPrefix': option.string({
+    doc: 'Streams the broker creates are named `<prefix>_<first topic token>`',
+    default: 'MICRO',
+  }),
+  'jetstream.storage': option.oneOf(['file', 'memory'], {
+    doc: 'Where created streams keep messages (`file` survives a server restart)',
+    default: 'file',
+  }),
+  'jetstream.replicas': option.integer({ doc: 'Replicas of created streams', default: 1, min: 1, max: 5 }),
+  'jetstream.maxAge': option.duration({
+    doc: 'Created streams drop messages older than this (0: kept until consumed)',
+    default: 0,
+  }),
+  'jetstream.ackWait': option.duration({
+    doc: 'An unacknowledged delivery is redelivered after this',
+    default: 30_000,
+    min: 1,
+  }),
+  'jetstream.maxDeliver': option.integer({
+    doc: 'Deliveries of one message at most; a message whose handler still fails is then dropped with an error log',
+    default: 5,
+    min: 1,
+  }),
+  'jetstream.nakDelay': option.duration({
+    doc: 'Delay before a failed (or nacked) message comes back; it doubles per delivery',
+    default: 100,
+  }),
+  'jetstream.nakDelayMax': option.duration({
+    doc: 'Longest delay before a failed message comes back',
+    default: 10_000,
+  }),
+  'jetstream.prefetch': option.integer({
+    doc: 'Messages fetched ahead per subscription',
+    default: 32,
+    min: 1,
+  }),
+  'jetstream.inactiveThreshold': option.duration({
+    doc: "The server removes a subscriber's consumer (no queue) this long after the subscriber vanished",
+    default: 300_000,
+    min: 1,
+  }),
+  'jetstream.publishTimeout': option.duration({
+    doc: "How long publish() keeps trying to get JetStream's acknowledgement (e.g. across a reconnect)",
+    default: 10_000,
+    min: 1,
+  }),
+} as const
+
+/** TLS material for code: PEM text, or files. `tls: true` uses the system's roots. */
 export interface NatsTlsOptions {
-  /** CA certificate(s) (PEM) that sign the server's certificate. */
   ca?: string
-  /** Client certificate and key (PEM), for servers that verify clients. */
-  cert?: string
-  key?: string
   caFile?: string
+  cert?: string
   certFile?: string
+  key?: string
   keyFile?: string
 }
 
-/** JetStream mode: durable, acknowledged delivery (capability `ack`). */
+/** JetStream settings for code (`jetstream: { ackWait: 10_000 }`); the table in README.md documents each. */
 export interface JetStreamOptions {
-  /** Prefix of the streams the broker creates, one per topic space (first topic token). Default `MICRO`. */
   streamPrefix?: string
-  /** Where streams it creates keep messages. Default `file` (survives a server restart). */
   storage?: 'file' | 'memory'
-  /** Replicas of streams it creates (clustered JetStream). Default 1. */
   replicas?: number
-  /** Drop messages older than this many ms from streams it creates. Default 0: keep until consumed. */
   maxAge?: number
-  /** How long a delivered message may stay unacknowledged before it is redelivered, in ms. Default 30000. */
   ackWait?: number
-  /** Give up on a message after this many deliveries. Default -1: never. */
   maxDeliver?: number
-  /**
-   * Delay before a message whose handler failed (or that was nacked) is redelivered, in ms, or a
-   * function of the delivery count. Default: 100ms doubling per delivery, at most 10s.
-   */
-  nakDelay?: number | ((deliveryCount: number) => number)
-  /** Messages fetched ahead per subscription. Default 32. */
+  nakDelay?: number
+  nakDelayMax?: number
   prefetch?: number
-  /** Consumers of subscriptions without a queue vanish after this long without the subscriber, in ms. Default 300000. */
   inactiveThreshold?: number
-  /** How long `publish()` keeps trying to get a JetStream acknowledgement (e.g. across a reconnect), in ms. Default 10000. */
   publishTimeout?: number
 }
 
+/** What `createNatsBroker()` takes: the declared options (nested or dotted), the servers and a logger. */
 export interface NatsBrokerOptions {
   /**
    * NATS servers: `host[:port]`, `nats://[user:pass@]host:port`, `nats://token@host:port` or
-   * `tls://host:port`. Default: `MICRO_BROKER_ADDRESS` split on commas, else `nats://127.0.0.1:4222`.
+   * `tls://host:port`. Default `nats://127.0.0.1:4222`. (The loader passes `MICRO_BROKER_ADDRESS`.)
    */
-  addresses?: string[]
-  /** Credentials; default from the address URL. */
+  addresses?: readonly string[]
   user?: string
   pass?: string
   token?: string
-  /** Time to establish the first connection, in ms. Default 5000. */
   connectTimeout?: number
-  /** Wait between reconnect attempts, in ms (the client reconnects forever). Default 500. */
   reconnectWait?: number
-  /** Connection name shown by the server's monitoring. */
   name?: string
-  /** `true` for TLS with the system's roots, or the certificates. Implied by `tls://` addresses. */
+  /** `true` for TLS with the system's roots, or the material. Implied by `tls://` addresses. */
   tls?: boolean | NatsTlsOptions
-  /** JetStream mode (durable consumers, ack/nak, redelivery). Default off: core NATS, at most once. */
+  /** JetStream mode; `true` or its settings. Default off: core NATS, at most once. */
   jetstream?: boolean | JetStreamOptions
-  /** Where connection changes and handler failures are logged. Default: silent. */
+  /** Where connection changes, handler failures and dropped messages are logged. Default: silent. */
   logger?: Logger
+  /** The declared options by their dotted names, as the loader passes them (`'jetstream.ackWait'`). */
+  [dotted: `${'tls' | 'jetstream'}.${string}`]: unknown
 }
 
 export interface ResolvedJetStream {
@@ -76,7 +134,8 @@ export interface ResolvedJetStream {
   maxAge: number
   ackWait: number
   maxDeliver: number
-  nakDelay: (deliveryCount: number) => number
+  nakDelay: number
+  nakDelayMax: number
   prefetch: number
   inactiveThreshold: number
   publishTimeout: number
@@ -91,99 +150,60 @@ export interface ResolvedNatsOptions {
   connectTimeout: number
   reconnectWait: number
   name?: string
-  tls?: { ca?: string; cert?: string; key?: string }
+  tls?: TlsMaterial
   jetstream?: ResolvedJetStream
 }
 
-function badOption(detail: string): MicroError {
-  return new MicroError(ERROR_ID, 400, `nats broker: ${detail}`)
-}
-
-type Env = Record<string, string | undefined>
-
-export function resolveOptions(options: NatsBrokerOptions = {}, env: Env = process.env): ResolvedNatsOptions {
-  let addresses = (options.addresses ?? []).map((a) => String(a).trim()).filter(Boolean)
-  if (addresses.length === 0) {
-    addresses = (env.MICRO_BROKER_ADDRESS ?? '')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean)
-  }
-  if (addresses.length === 0) addresses = [DEFAULT_ADDRESS]
-  const parsed = addresses.map(parseAddress)
-  const withCreds = parsed.find((p) => p.user || p.token)
-  const wantTls = (options.tls !== undefined && options.tls !== false) || parsed.some((p) => p.tls)
+/** Check `options` (a 400 for an unknown one or a bad value) and apply the defaults. */
+export function resolveOptions(options: NatsBrokerOptions = {}): ResolvedNatsOptions {
+  const { addresses, logger: _logger, ...given } = options
+  const o = parseOptions(natsBrokerOptions, given, { kind: 'broker', name: 'nats' })
+  const list = (addresses ?? []).map((a) => String(a).trim()).filter(Boolean)
+  const parsed = (list.length > 0 ? list : [DEFAULT_ADDRESS]).map(parseAddress)
+  const fromUrl = parsed.find((p) => p.user || p.token)
   const out: ResolvedNatsOptions = {
     servers: parsed.map((p) => p.server),
-    connectTimeout: positive(options.connectTimeout, 5000, 'connectTimeout'),
-    reconnectWait: positive(options.reconnectWait, 500, 'reconnectWait'),
-    name: options.name,
-    tls: wantTls ? readTls(options.tls) : undefined,
-    jetstream: resolveJetStream(options.jetstream),
+    connectTimeout: o.connectTimeout,
+    reconnectWait: o.reconnectWait,
+    name: o.name,
+    tls: readTls(
+      o,
+      errors,
+      parsed.some((p) => p.tls),
+    ),
   }
-  if (options.user !== undefined || options.token !== undefined) {
-    out.user = options.user
-    out.pass = options.pass
-    out.token = options.token
-  } else if (withCreds) {
-    out.user = withCreds.user
-    out.pass = withCreds.pass
-    out.token = withCreds.token
+  if (o.user !== undefined || o.pass !== undefined || o.token !== undefined) {
+    out.user = o.user
+    out.pass = o.pass
+    out.token = o.token
+  } else if (fromUrl) {
+    out.user = fromUrl.user
+    out.pass = fromUrl.pass
+    out.token = fromUrl.token
+  }
+  if (o.jetstream) {
+    const prefix = o['jetstream.streamPrefix']
+    if (!/^[A-Za-z0-9_-]+$/.test(prefix)) {
+      throw errors.badOption(`option jetstream.streamPrefix must match [A-Za-z0-9_-]+, got "${prefix}"`)
+    }
+    if (o['jetstream.nakDelayMax'] < o['jetstream.nakDelay']) {
+      throw errors.badOption('option jetstream.nakDelayMax must be at least jetstream.nakDelay')
+    }
+    out.jetstream = {
+      streamPrefix: prefix,
+      storage: o['jetstream.storage'],
+      replicas: o['jetstream.replicas'],
+      maxAge: o['jetstream.maxAge'],
+      ackWait: o['jetstream.ackWait'],
+      maxDeliver: o['jetstream.maxDeliver'],
+      nakDelay: o['jetstream.nakDelay'],
+      nakDelayMax: o['jetstream.nakDelayMax'],
+      prefetch: o['jetstream.prefetch'],
+      inactiveThreshold: o['jetstream.inactiveThreshold'],
+      publishTimeout: o['jetstream.publishTimeout'],
+    }
   }
   return out
-}
-
-function resolveJetStream(js: NatsBrokerOptions['jetstream']): ResolvedJetStream | undefined {
-  if (!js) return undefined
-  const o: JetStreamOptions = js === true ? {} : js
-  const prefix = o.streamPrefix ?? 'MICRO'
-  if (!/^[A-Za-z0-9_-]+$/.test(prefix))
-    badOptionThrow(`jetstream.streamPrefix must match [A-Za-z0-9_-]+, got "${prefix}"`)
-  if (o.storage !== undefined && o.storage !== 'file' && o.storage !== 'memory') {
-    badOptionThrow(`jetstream.storage must be "file" or "memory", got "${String(o.storage)}"`)
-  }
-  const nak = o.nakDelay
-  let nakDelay: (n: number) => number
-  if (typeof nak === 'function') nakDelay = nak
-  else if (nak !== undefined) {
-    const ms = nonNegative(nak, 0, 'jetstream.nakDelay')
-    nakDelay = () => ms
-  } else nakDelay = (n) => Math.min(100 * 2 ** Math.max(0, n - 1), 10_000)
-  const maxDeliver = o.maxDeliver ?? -1
-  if (!Number.isInteger(maxDeliver) || maxDeliver === 0 || maxDeliver < -1) {
-    badOptionThrow(`jetstream.maxDeliver must be -1 or a positive integer, got ${String(maxDeliver)}`)
-  }
-  return {
-    streamPrefix: prefix,
-    storage: o.storage ?? 'file',
-    replicas: positive(o.replicas, 1, 'jetstream.replicas'),
-    maxAge: nonNegative(o.maxAge, 0, 'jetstream.maxAge'),
-    ackWait: positive(o.ackWait, 30_000, 'jetstream.ackWait'),
-    maxDeliver,
-    nakDelay,
-    prefetch: positive(o.prefetch, 32, 'jetstream.prefetch'),
-    inactiveThreshold: positive(o.inactiveThreshold, 300_000, 'jetstream.inactiveThreshold'),
-    publishTimeout: positive(o.publishTimeout, 10_000, 'jetstream.publishTimeout'),
-  }
-}
-
-function badOptionThrow(detail: string): never {
-  throw badOption(detail)
-}
-
-function positive(v: unknown, fallback: number, name: string): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    badOptionThrow(`${name} must be a positive number, got ${String(v)}`)
-  return v
-}
-
-function nonNegative(v: unknown, fallback: number, name: string): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    badOptionThrow(`${name} must be a non-negative number, got ${String(v)}`)
-  }
-  return v
 }
 
 interface ParsedAddress {
@@ -196,23 +216,19 @@ interface ParsedAddress {
 
 /** `host[:port]` or `nats|tls://[user:pass@|token@]host[:port]` → `host:port` and credentials. */
 export function parseAddress(address: string): ParsedAddress {
-  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address)
-  let url: URL
-  try {
-    url = new URL(hasScheme ? address : `nats://${address}`)
-  } catch {
-    throw badOption(`invalid address "${address}" (expected host:port or nats://[user:pass@]host:port)`)
+  const url = parseUrl(address, {
+    schemes: ['nats', 'tls'],
+    defaultPort: DEFAULT_PORT,
+    label: 'nats broker',
+    errorId: errors.id,
+    example: 'host:port or nats://[user:pass@]host:port',
+  })
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw errors.badOption(
+      `invalid address ${JSON.stringify(address)}: no path or query (expected host:port or nats://[user:pass@]host:port)`,
+    )
   }
-  if (url.protocol !== 'nats:' && url.protocol !== 'tls:') {
-    throw badOption(`unsupported scheme in address "${address}" (use nats:// or tls://)`)
-  }
-  if (!url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw badOption(`invalid address "${address}" (expected host:port or nats://[user:pass@]host:port)`)
-  }
-  const out: ParsedAddress = {
-    server: `${url.hostname}:${url.port || DEFAULT_PORT}`,
-    tls: url.protocol === 'tls:',
-  }
+  const out: ParsedAddress = { server: `${url.hostname}:${url.port}`, tls: url.protocol === 'tls:' }
   const user = url.username ? decodeURIComponent(url.username) : ''
   const pass = url.password ? decodeURIComponent(url.password) : ''
   // NATS URLs carry either user:pass or a bare token in the user part.
@@ -221,22 +237,4 @@ export function parseAddress(address: string): ParsedAddress {
     out.pass = pass
   } else if (user) out.token = user
   return out
-}
-
-function readTls(tls: NatsBrokerOptions['tls']): NonNullable<ResolvedNatsOptions['tls']> {
-  if (!tls || tls === true) return {}
-  const pick = (inline: string | undefined, file: string | undefined, what: string) => {
-    if (inline !== undefined) return inline
-    if (file === undefined) return undefined
-    try {
-      return readFileSync(file, 'utf8')
-    } catch (err) {
-      throw badOption(`cannot read TLS ${what} file ${file}: ${(err as Error).message}`)
-    }
-  }
-  return {
-    ca: pick(tls.ca, tls.caFile, 'CA'),
-    cert: pick(tls.cert, tls.certFile, 'certificate'),
-    key: pick(tls.key, tls.keyFile, 'key'),
-  }
 }

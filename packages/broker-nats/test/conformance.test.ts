@@ -1,27 +1,29 @@
-import { randomUUID } from 'node:crypto'
-import { brokerConformance } from '@micro-ts/conformance'
+import { type BrokerCapability, brokerConformance } from '@micro-ts/conformance'
+import { probeBackend, RUN_ID } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll } from 'vitest'
-import { createNatsBroker } from '../src/index.js'
-import { canConnect, SHARED_ADDRESS } from './nats-server.js'
+import plugin, { createNatsBroker, JETSTREAM_CAPABILITIES } from '../src/index.js'
+import { SHARED_ADDRESS } from './helpers.js'
 
-const up = await canConnect(SHARED_ADDRESS)
-const skip = up ? false : `NATS at ${SHARED_ADDRESS} is unreachable`
+const skip = await probeBackend(`NATS at ${SHARED_ADDRESS}`, async () => {
+  const nc = await connect({ servers: SHARED_ADDRESS, timeout: 2000, reconnect: false })
+  await nc.close()
+})
 // go-micro's JSON envelope carries the body in base64 (4/3 larger): this fits NATS' default 1 MB max_payload.
 const largeMessageSize = 512 * 1024
 
 brokerConformance({
   name: 'nats',
   create: () => createNatsBroker({ addresses: [SHARED_ADDRESS], logger: silentLogger }),
-  // Core NATS keeps a publisher's order and has no acknowledgements or storage.
-  capabilities: ['queue', 'ordered', 'shared'],
+  // The definition's: core NATS keeps a publisher's order and has no acknowledgements or storage.
+  capabilities: (plugin.capabilities ?? []) as readonly BrokerCapability[],
   options: { largeMessageSize },
   skip,
 })
 
 // Streams of this run carry their own prefix and are deleted afterwards.
-const streamPrefix = `CONF_${randomUUID().slice(0, 8)}`
+const streamPrefix = `CONF_${RUN_ID}`
 
 brokerConformance({
   name: 'nats (JetStream)',
@@ -31,13 +33,13 @@ brokerConformance({
       logger: silentLogger,
       jetstream: { streamPrefix, nakDelay: 50 },
     }),
-  capabilities: ['queue', 'ack', 'ordered', 'persistent', 'shared'],
+  capabilities: JETSTREAM_CAPABILITIES,
   options: { largeMessageSize },
   skip,
 })
 
 afterAll(async () => {
-  if (!up) return
+  if (skip) return
   const nc = await connect({ servers: SHARED_ADDRESS })
   const jsm = await nc.jetstreamManager()
   for await (const s of jsm.streams.list()) {

@@ -3,24 +3,21 @@
  * a service subscribes, another publishes through its client, and the event carries go-micro's
  * envelope on the wire.
  */
-import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { eventually, requireThat, uniqueName } from '@micro-ts/conformance/testing'
+import { NatsServer } from '@micro-ts/conformance/testing/nats'
 import { createService, loadPlugin, silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  canConnect,
-  eventually,
-  hasNatsServer,
-  NatsServer,
-  requireBackend,
-  SHARED_ADDRESS,
-} from './nats-server.js'
+import { recordingLogger, SHARED_ADDRESS, sharedNats } from './helpers.js'
 
-const up = requireBackend(await canConnect(SHARED_ADDRESS), `NATS is not reachable at ${SHARED_ADDRESS}`)
-const binary = requireBackend(hasNatsServer(), 'the nats-server binary is not installed')
+const up = await sharedNats()
+const binary = requireThat(
+  NatsServer.available(),
+  'the nats-server binary is not installed (scripts/backends.sh nats)',
+)
 
-describe.skipIf(!up)('MICRO_BROKER=nats through the plugin loader', () => {
+describe.runIf(up)('MICRO_BROKER=nats through the plugin loader', () => {
   // The loader resolves plugins from the application's directory: here, this package.
   let cwd: string
   beforeAll(() => {
@@ -43,7 +40,7 @@ describe.skipIf(!up)('MICRO_BROKER=nats through the plugin loader', () => {
   })
 
   it('a subscriber service receives what a client publishes, as go-micro JSON on the wire', async () => {
-    const topic = `t${randomUUID().slice(0, 8)}.events`
+    const topic = `${uniqueName('t')}.events`
     const got: { name: string }[] = []
     const subscriber = await createService({ name: 'test.nats.subscriber', env, logger: silentLogger })
     subscriber.subscribe<{ name: string }>(topic, (ev) => void got.push(ev), { queue: 'test' })
@@ -58,7 +55,7 @@ describe.skipIf(!up)('MICRO_BROKER=nats through the plugin loader', () => {
     const publisher = await createService({ name: 'test.nats.publisher', env, logger: silentLogger })
     try {
       await publisher.client.publish(topic, { name: 'event' })
-      await eventually(async () => got.length === 1 && wire.length === 1)
+      await eventually(() => expect([got.length, wire.length]).toEqual([1, 1]), 10_000)
       expect(got).toEqual([{ name: 'event' }])
       const envelope = JSON.parse(wire[0]) as { Header: Record<string, string>; Body: string }
       expect(envelope.Header['Micro-Topic']).toBe(topic)
@@ -72,29 +69,31 @@ describe.skipIf(!up)('MICRO_BROKER=nats through the plugin loader', () => {
   })
 })
 
-describe.skipIf(!binary)('services on NATS JetStream while the server is killed and restarted', () => {
+describe.runIf(binary)('services on NATS JetStream (a private server)', () => {
   let server: NatsServer
   let cwd: string
   beforeAll(async () => {
     cwd = process.cwd()
     process.chdir(fileURLToPath(new URL('..', import.meta.url)))
     server = await NatsServer.start()
-    process.env.MICRO_NATS_JETSTREAM = 'true'
   })
   afterAll(async () => {
-    delete process.env.MICRO_NATS_JETSTREAM
     process.chdir(cwd)
     await server?.stop()
   })
+  /** A service's environment: JetStream on the private server, memory for the rest. */
+  const jetStreamEnv = (extra: Record<string, string> = {}) => ({
+    MICRO_REGISTRY: 'memory',
+    MICRO_BROKER: 'nats',
+    MICRO_BROKER_ADDRESS: server.address,
+    MICRO_NATS_JETSTREAM: 'true',
+    MICRO_STORE: 'memory',
+    MICRO_SERVER_ADDRESS: '127.0.0.1:0',
+    ...extra,
+  })
 
   it('every event whose publish resolved reaches the subscriber service', async () => {
-    const env = {
-      MICRO_REGISTRY: 'memory',
-      MICRO_BROKER: 'nats',
-      MICRO_BROKER_ADDRESS: server.address,
-      MICRO_STORE: 'memory',
-      MICRO_SERVER_ADDRESS: '127.0.0.1:0',
-    }
+    const env = jetStreamEnv()
     const received = new Set<number>()
     const subscriber = await createService({ name: 'test.js.subscriber', env, logger: silentLogger })
     subscriber.subscribe<{ n: number }>('greetings.sent', (ev) => void received.add(ev.n), {
@@ -115,13 +114,45 @@ describe.skipIf(!binary)('services on NATS JetStream while the server is killed 
           await new Promise((r) => setTimeout(r, 20))
         }
       })()
-      await eventually(async () => acknowledged.length >= 20)
+      await eventually(() => expect(acknowledged.length).toBeGreaterThanOrEqual(20), 10_000)
       await server.restart(800)
       await loop
       expect(acknowledged.length).toBeGreaterThan(20)
-      await eventually(async () => acknowledged.every((n) => received.has(n)), 30_000)
+      await eventually(() => expect(acknowledged.filter((n) => !received.has(n))).toEqual([]), 30_000)
     } finally {
       await publisher.stop()
+      await subscriber.stop()
+    }
+  })
+
+  it('a message the subscriber cannot decode is dropped after MICRO_BROKER_NATS_JETSTREAM_MAX_DELIVER deliveries; the rest flow', async () => {
+    const env = jetStreamEnv({
+      MICRO_BROKER_NATS_JETSTREAM_MAX_DELIVER: '2',
+      MICRO_BROKER_NATS_JETSTREAM_NAK_DELAY: '20ms',
+    })
+    const log = recordingLogger()
+    const topic = 'invoices.created'
+    const received: number[] = []
+    const subscriber = await createService({ name: 'test.js.poison', env, logger: log })
+    subscriber.subscribe<{ n: number }>(topic, (ev) => void received.push(ev.n), { queue: 'billing' })
+    await subscriber.start()
+    const raw = await connect({ servers: server.address })
+    try {
+      const js = raw.jetstream()
+      for (let n = 0; n < 20; n++) {
+        // Bytes that are neither go-micro's envelope nor JSON: the service's JSON codec refuses them.
+        if (n === 3) await js.publish(topic, Buffer.from('{not json'))
+        await js.publish(topic, Buffer.from(JSON.stringify({ n })))
+      }
+      await eventually(() => expect(received).toHaveLength(20), 20_000)
+      const dropped = () =>
+        log.lines.filter((l) => l.level === 'error' && /dropped after 2 deliveries/.test(l.msg))
+      await eventually(() => expect(dropped()).toHaveLength(1), 10_000)
+      await new Promise((r) => setTimeout(r, 500))
+      expect(dropped()).toHaveLength(1)
+      expect(log.lines.filter((l) => l.msg === 'nats broker: handler failed')).toHaveLength(2)
+    } finally {
+      await raw.close()
       await subscriber.stop()
     }
   })

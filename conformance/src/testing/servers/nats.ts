@@ -1,4 +1,5 @@
 /** A private nats-server (JetStream on, its own store directory) on a free loopback port. */
+import { mkdirSync, rmSync } from 'node:fs'
 import {
   canConnect,
   hasCommand,
@@ -16,7 +17,8 @@ export interface NatsServerOptions extends PrivateServerOptions {
   /** Require TLS with this certificate and key (PEM files). */
   tls?: {
     cert: string
-    key: string /** Also verify client certificates against this CA. */
+    key: string
+    /** Also verify client certificates against this CA. */
     verifyCa?: string
   }
   /** Extra nats-server arguments. */
@@ -33,6 +35,23 @@ export class NatsServer extends PrivateServer {
   /** Start one; stop it with `stop()` (or `await using`). */
   static start(options: NatsServerOptions = {}): Promise<NatsServer> {
     return new NatsServer(options).start()
+  }
+
+  /** `nats://127.0.0.1:<port>` (`tls://` when the server requires TLS). */
+  get url(): string {
+    return `${this.options.tls ? 'tls' : 'nats'}://${this.address}`
+  }
+
+  /**
+   * Kill the server, throw its JetStream store away, and start it again on the same port: a
+   * server that came back without its data (streams and consumers gone).
+   */
+  async wipe(downMs = 0): Promise<void> {
+    await this.kill()
+    rmSync(this.dir, { recursive: true, force: true })
+    mkdirSync(this.dir, { recursive: true })
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs))
+    await this.start()
   }
 
   /** True when the `nats-server` binary is on PATH. */

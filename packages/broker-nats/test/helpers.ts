@@ -1,0 +1,66 @@
+/**
+ * What this package's test files share: where the shared NATS is (and whether it answers), the
+ * fixture certificates, and small message helpers. Servers, probes and assertions come from
+ * `@micro-ts/conformance/testing`.
+ */
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { requireBackend, testAddress, uniqueName } from '@micro-ts/conformance/testing'
+import type { BrokerEvent, BrokerMessage, Logger } from '@micro-ts/core'
+import { connect } from 'nats'
+
+/** `MICRO_TEST_NATS_ADDRESS`, else where scripts/backends.sh starts NATS with JetStream. */
+export const SHARED_ADDRESS = testAddress('nats', '127.0.0.1:4222')
+
+/** Resolves true when the shared NATS answers a real connection (skip loudly, or fail under CI). */
+export function sharedNats(): Promise<boolean> {
+  return requireBackend(`NATS at ${SHARED_ADDRESS}`, async () => {
+    const nc = await connect({ servers: SHARED_ADDRESS, timeout: 2000, reconnect: false })
+    await nc.close()
+  })
+}
+
+/** Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate. */
+export const tlsFile = (name: string) =>
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tls', name)
+
+/** A topic no other test or run uses; its first token is its own (JetStream makes a stream per first token). */
+export function topic(tag: string): string {
+  return `${uniqueName('t')}.${tag}`
+}
+
+export const text = (e: BrokerEvent) => Buffer.from(e.message.body).toString()
+
+export const msg = (body: string, headers: Record<string, string> = {}): BrokerMessage => ({
+  headers,
+  body: Buffer.from(body),
+})
+
+export const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export interface LogLine {
+  level: 'debug' | 'info' | 'warn' | 'error'
+  msg: string
+  fields: Record<string, unknown>
+}
+
+/** A logger that keeps what it is given, for tests that assert what was logged. */
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = []
+  const make = (bindings: Record<string, unknown>): Logger => {
+    const at =
+      (level: LogLine['level']) =>
+      (obj: object | string, msg?: string): void => {
+        if (typeof obj === 'string') lines.push({ level, msg: obj, fields: { ...bindings } })
+        else lines.push({ level, msg: msg ?? '', fields: { ...bindings, ...obj } })
+      }
+    return {
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      child: (more) => make({ ...bindings, ...more }),
+    }
+  }
+  return Object.assign(make({}), { lines })
+}
