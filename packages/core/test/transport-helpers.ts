@@ -191,3 +191,18 @@ export function rawSocket(address: string): Socket {
   defer(() => socket.destroy())
   return socket
 }
+
+/** `fn` throws a 400 MicroError of go.micro.transport whose detail matches `detail`. */
+export function expectBadOption(fn: () => unknown, detail: RegExp): void {
+  let err: unknown
+  try {
+    fn()
+  } catch (e) {
+    err = e
+  }
+  expect(err).toBeInstanceOf(MicroError)
+  const e = err as MicroError
+  expect(e.code).toBe(400)
+  expect(e.id).toBe('go.micro.transport')
+  expect(e.detail).toMatch(detail)
+}

@@ -167,7 +167,7 @@ describe('tcp transport: unary requests', () => {
     expect(remotes.size).toBe(1)
   })
 
-  it('`connections: 2` spreads requests over two connections', async () => {
+  it('`poolSize: 2` spreads requests over two connections', async () => {
     const remotes = new Set<string>()
     const l = await serve({
       async request(msg, ctx) {
@@ -175,7 +175,7 @@ describe('tcp transport: unary requests', () => {
         return msg
       },
     })
-    const t = transport({ connections: 2 })
+    const t = transport({ poolSize: 2 })
     await Promise.all(Array.from({ length: 10 }, () => t.request(l.address, message('x'))))
     expect(remotes.size).toBe(2)
   })
@@ -555,7 +555,7 @@ describe('tcp transport: streams', () => {
 
 describe('tcp transport: as a plugin', () => {
   it('loadPlugin("transport", "tcp") and MICRO_TRANSPORT=tcp select it', async () => {
-    const t = await loadPlugin('transport', 'tcp', { options: { connections: '2' } })
+    const t = await loadPlugin('transport', 'tcp', { options: { poolSize: '2' } })
     expect(t.name).toBe('tcp')
     await t.close()
     const server = await createService({

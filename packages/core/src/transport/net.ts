@@ -1,7 +1,8 @@
 /**
  * What the built-in transports (http, tcp) share on the client side, beside listener.ts (the
- * server side): the address a client dials, readable causes for socket errors, and the check of
- * a transport's options. `http/` and `tcp/` are siblings that import from here, never from each other.
+ * server side): the address a client dials, readable causes for socket errors, the error of a
+ * closed transport. `http/` and `tcp/` are siblings that import from here, never from each
+ * other; their options are declared in their own `options.ts` and checked by the plugin kit.
  */
 import { TransportError } from '../errors.js'
 import { dialTarget, type HostPort } from '../util/address.js'
@@ -42,17 +43,4 @@ export function dialAddress(address: string, id: string): HostPort {
 /** The transport is closed: nothing was sent (the caller may go elsewhere). */
 export function transportClosed(label: string): TransportError {
   return new TransportError(`${label} is closed`, { delivered: false, code: 503 })
-}
-
-/**
- * A client option that must be a positive number (strings from the environment are parsed);
- * undefined, null and '' take `fallback`. `label` names the transport in the TypeError.
- */
-export function positiveOption(label: string, name: string, value: unknown, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback
-  const n = typeof value === 'string' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
-    throw new TypeError(`${label}: ${name} must be a positive number, got ${JSON.stringify(value)}`)
-  }
-  return n
 }

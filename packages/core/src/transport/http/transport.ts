@@ -1,9 +1,10 @@
 import { Pool } from 'undici'
 import { MicroError } from '../../errors.js'
 import { type Logger, silentLogger } from '../../logger.js'
+import { type OptionValues, parseOptions } from '../../plugin/options.js'
 import { abortReason } from '../../util/abort.js'
 import { formatAddress } from '../../util/address.js'
-import { dialAddress, positiveOption, transportClosed } from '../net.js'
+import { dialAddress, transportClosed } from '../net.js'
 import type {
   ClientStream,
   Listener,
@@ -14,6 +15,7 @@ import type {
   TransportMessage,
 } from '../types.js'
 import { openStream, requestHeaders, UnaryHandler } from './client.js'
+import { httpTransportOptions } from './options.js'
 import { HttpListener, MAX_HEADER_SIZE } from './server.js'
 import type { ClientStreamControl } from './stream.js'
 
@@ -36,14 +38,6 @@ export interface HttpTransportOptions {
   logger?: Logger
 }
 
-const DEFAULTS = {
-  poolSize: 100,
-  pipelining: 1,
-  connectTimeout: 5_000,
-  idleTimeout: 60_000,
-  maxResponseSize: 64 * 1024 * 1024,
-}
-
 /** How often pools nobody used since the last look are closed. */
 const SWEEP_MS = 60_000
 
@@ -58,24 +52,18 @@ interface PoolEntry {
  */
 export class HttpTransport implements Transport {
   readonly name = 'http'
-  private readonly opts: typeof DEFAULTS
+  private readonly opts: OptionValues<typeof httpTransportOptions>
   private readonly logger: Logger
   private readonly pools = new Map<string, PoolEntry>()
   private readonly streams = new Set<ClientStreamControl>()
   private sweeper?: NodeJS.Timeout
   private closed = false
 
+  /** Throws a 400 MicroError (go.micro.transport) naming an unknown option or a bad value. */
   constructor(options: HttpTransportOptions = {}) {
-    const option = (name: keyof typeof DEFAULTS) =>
-      positiveOption('http transport', name, options[name], DEFAULTS[name])
-    this.opts = {
-      poolSize: Math.floor(option('poolSize')),
-      pipelining: Math.floor(option('pipelining')),
-      connectTimeout: option('connectTimeout'),
-      idleTimeout: option('idleTimeout'),
-      maxResponseSize: option('maxResponseSize'),
-    }
-    this.logger = options.logger ?? silentLogger
+    const { logger, ...given } = options
+    this.opts = parseOptions(httpTransportOptions, given, { kind: 'transport', name: 'http' })
+    this.logger = logger ?? silentLogger
   }
 
   async listen(address: string, handler: TransportHandler, options: ListenOptions = {}): Promise<Listener> {

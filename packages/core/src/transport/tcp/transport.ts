@@ -1,7 +1,8 @@
 import { MicroError } from '../../errors.js'
 import { type Logger, silentLogger } from '../../logger.js'
+import { type OptionValues, parseOptions } from '../../plugin/options.js'
 import { abortReason } from '../../util/abort.js'
-import { dialAddress, positiveOption, transportClosed } from '../net.js'
+import { dialAddress, transportClosed } from '../net.js'
 import type {
   ClientStream,
   Listener,
@@ -12,6 +13,7 @@ import type {
   TransportMessage,
 } from '../types.js'
 import { ClientConnection, type ConnectionOptions } from './client.js'
+import { tcpTransportOptions } from './options.js'
 import { TcpListener } from './server.js'
 import type { TcpClientStream } from './stream.js'
 
@@ -19,10 +21,11 @@ const ERROR_ID = 'go.micro.client'
 
 export interface TcpTransportOptions {
   /**
-   * Connections per address (default 1). Every connection carries any number of requests and
-   * streams at once; more than one only helps when one socket's syscalls are the limit.
+   * Connections per address (default 1), go-micro's client pool size. Every connection carries
+   * any number of requests and streams at once; more than one only helps when one socket's
+   * syscalls are the limit.
    */
-  connections?: number
+  poolSize?: number
   /** Dial timeout in ms, up to the server's preface (go-micro's DefaultDialTimeout, 5 s). */
   connectTimeout?: number
   /** A client connection nobody used for this many ms is closed (default 60 s). */
@@ -32,14 +35,6 @@ export interface TcpTransportOptions {
   /** TCP keep-alive probes start after this many ms of silence, both ends (default 30 s). */
   keepAlive?: number
   logger?: Logger
-}
-
-const DEFAULTS = {
-  connections: 1,
-  connectTimeout: 5_000,
-  idleTimeout: 60_000,
-  maxResponseSize: 64 * 1024 * 1024,
-  keepAlive: 30_000,
 }
 
 /** How long close() lets requests in flight finish before cutting them off. */
@@ -85,24 +80,18 @@ class Pool {
  */
 export class TcpTransport implements Transport {
   readonly name = 'tcp'
-  private readonly opts: typeof DEFAULTS
+  private readonly opts: OptionValues<typeof tcpTransportOptions>
   private readonly logger: Logger
   private readonly pools = new Map<string, Pool>()
   private readonly streams = new Set<TcpClientStream>()
   private sweeper?: NodeJS.Timeout
   private closed = false
 
+  /** Throws a 400 MicroError (go.micro.transport) naming an unknown option or a bad value. */
   constructor(options: TcpTransportOptions = {}) {
-    const option = (name: keyof typeof DEFAULTS) =>
-      positiveOption('tcp transport', name, options[name], DEFAULTS[name])
-    this.opts = {
-      connections: Math.floor(option('connections')),
-      connectTimeout: option('connectTimeout'),
-      idleTimeout: option('idleTimeout'),
-      maxResponseSize: option('maxResponseSize'),
-      keepAlive: option('keepAlive'),
-    }
-    this.logger = options.logger ?? silentLogger
+    const { logger, ...given } = options
+    this.opts = parseOptions(tcpTransportOptions, given, { kind: 'transport', name: 'tcp' })
+    this.logger = logger ?? silentLogger
   }
 
   async listen(address: string, handler: TransportHandler, options: ListenOptions = {}): Promise<Listener> {
@@ -193,7 +182,7 @@ export class TcpTransport implements Transport {
         keepAlive: this.opts.keepAlive,
         logger: this.logger,
       },
-      this.opts.connections,
+      this.opts.poolSize,
     )
     this.pools.set(address, pool)
     this.startSweeper()

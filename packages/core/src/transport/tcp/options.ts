@@ -1,0 +1,30 @@
+/** The tcp transport's options, declared once: `createTcpTransport`, the loader and the README table read them. */
+import { option } from '../../plugin/options.js'
+
+export const tcpTransportOptions = {
+  poolSize: option.integer({
+    doc: 'Connections per address; each carries any number of calls at once',
+    default: 1,
+    min: 1,
+  }),
+  connectTimeout: option.duration({
+    doc: "Dial timeout, up to the server's preface",
+    default: 5_000,
+    min: 1,
+  }),
+  idleTimeout: option.duration({
+    doc: 'A client connection nobody used for this long is closed',
+    default: 60_000,
+    min: 1,
+  }),
+  maxResponseSize: option.integer({
+    doc: 'Largest response body or stream message the client accepts, bytes',
+    default: 64 * 1024 * 1024,
+    min: 1,
+  }),
+  keepAlive: option.duration({
+    doc: 'TCP keep-alive probes start after this much silence, both ends',
+    default: 30_000,
+    min: 1,
+  }),
+} as const
