@@ -17,6 +17,7 @@ export {
   uniqueName,
 } from '../util.js'
 export { requireBackend, requireThat, testAddress } from './backends.js'
+export { expectReadmeOptions, optionsTableOf } from './docs.js'
 export {
   canConnect,
   deadAddress,

@@ -109,18 +109,6 @@ export function toTransport(m: WireMessage): TransportMessage {
   return { headers: receivedHeaders(m.header), body: m.body }
 }
 
-/** `Timeout` (go-micro: nanoseconds as a decimal string) → milliseconds, or undefined. */
-export function parseTimeout(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d{1,20}$/.test(value)) return undefined
-  const ns = Number(value)
-  return ns > 0 ? ns / 1e6 : undefined
-}
-
-/** Milliseconds → go-micro's `Timeout` value. */
-export function timeoutValue(ms: number): string {
-  return String(Math.max(1, Math.round(ms * 1e6)))
-}
-
 /** Does the message end a stream? `'eos'` for a clean end, the error for a failed one. */
 export function streamEnd(headers: Record<string, string>): 'eos' | string | undefined {
   const e = headers['micro-error']

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { type ChannelCredentials, credentials, ServerCredentials } from '@grpc/grpc-js'
-import { type Logger, MicroError } from '@micro-ts/core'
+import type { Logger } from '@micro-ts/core'
+import { option, parseOptions, pluginErrors, tlsOptions } from '@micro-ts/core/plugin'
 
 /** Error id of failures the transport reports on the client side (go-micro's client package). */
 export const CLIENT_ID = 'go.micro.client'
@@ -33,7 +34,7 @@ export interface GrpcTransportOptions {
    * HTTP/2 connections (gRPC channels) per address. Calls are spread over them; each carries
    * many calls at once. Two measured best here (README). Default 2.
    */
-  channels?: number
+  poolSize?: number
   /** Time to establish a connection before a request fails as not delivered, ms (go-micro's DefaultDialTimeout: 5 s). */
   connectTimeout?: number
   /**
@@ -49,13 +50,13 @@ export interface GrpcTransportOptions {
   idleTimeout?: number
   /** Idle sockets kept per address for reuse (go-micro's client pool size, default 100). */
   maxIdleSockets?: number
-  /** TLS; without it the transport speaks plaintext HTTP/2 (go-micro's default). */
-  tls?: GrpcTlsOptions
+  /** TLS; `true` for the system's roots; without it the transport speaks plaintext HTTP/2 (go-micro's default). */
+  tls?: GrpcTlsOptions | boolean
   logger?: Logger
 }
 
 export interface ResolvedOptions {
-  channels: number
+  poolSize: number
   connectTimeout: number
   maxMessageSize: number
   keepaliveTime?: number
@@ -65,54 +66,79 @@ export interface ResolvedOptions {
   tls?: GrpcTlsOptions
 }
 
-export const DEFAULTS = {
-  channels: 2,
-  connectTimeout: 5_000,
-  maxMessageSize: 10 * 1024 * 1024,
-  keepaliveTimeout: 20_000,
-  idleTimeout: 60_000,
-  maxIdleSockets: 100,
-}
-
 /** gRPC's own message limit is the body limit plus this much room for the headers. */
 export const HEADER_ALLOWANCE = 1024 * 1024
 
 /** Milliseconds a listener waits for calls in flight by default on close(). */
 export const DEFAULT_GRACE_MS = 10_000
 
-function invalid(name: string, value: unknown, what: string): MicroError {
-  return new MicroError(
-    SERVER_ID,
-    400,
-    `grpc transport: ${name} must be ${what}, got ${JSON.stringify(value)}`,
-  )
-}
+const errors = pluginErrors('transport', 'grpc transport')
 
-/** A positive number (strings from the environment or `--options` accepted). */
-function positive(name: string, value: unknown, fallback: number): number
-function positive(name: string, value: unknown, fallback?: number): number | undefined
-function positive(name: string, value: unknown, fallback?: number): number | undefined {
-  if (value === undefined || value === null || value === '') return fallback
-  const n = typeof value === 'string' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw invalid(name, value, 'a positive number')
-  return n
-}
+/** The options, declared once: the plugin loader, `createGrpcTransport()` and the README table use them. */
+export const grpcTransportOptions = {
+  poolSize: option.integer({
+    doc: 'HTTP/2 connections (gRPC channels) per address; each carries many calls (MICRO_CLIENT_POOL_SIZE sets it too)',
+    default: 2,
+    min: 1,
+  }),
+  connectTimeout: option.duration({
+    doc: 'Time to establish a connection before a request fails as not delivered',
+    default: 5_000,
+    min: 1,
+  }),
+  maxMessageSize: option.integer({
+    doc: 'Largest message body sent or accepted, bytes; larger is a 413',
+    default: 10 * 1024 * 1024,
+    min: 1,
+  }),
+  keepaliveTime: option.duration({
+    doc: 'Send HTTP/2 pings after this long without activity (default: off, like go-micro)',
+    min: 1,
+  }),
+  keepaliveTimeout: option.duration({
+    doc: 'Drop the connection when a ping is not answered within this long',
+    default: 20_000,
+    min: 1,
+  }),
+  idleTimeout: option.duration({
+    doc: 'Client sockets (gRPC streams kept for reuse) idle this long are closed',
+    default: 60_000,
+    min: 1,
+  }),
+  maxIdleSockets: option.integer({ doc: 'Idle sockets kept per address for reuse', default: 100, min: 1 }),
+  ...tlsOptions('gRPC peers (a listener needs tls.cert and tls.key)'),
+  'tls.serverName': option.string({
+    doc: "Client: the name the server's certificate must carry, when it differs from the address' host",
+  }),
+  'tls.insecureSkipVerify': option.flag({
+    doc: 'Client: accept any server certificate (encrypts, authenticates nothing)',
+  }),
+} as const
 
-/** Check and complete the options; bad values are a 400 MicroError, not a surprise later. */
+/** Check and complete the options; bad values are a 400 MicroError (go.micro.transport), not a surprise later. */
 export function resolveOptions(options: GrpcTransportOptions): ResolvedOptions {
-  const tls = options.tls
-  if (tls !== undefined && (tls === null || typeof tls !== 'object' || Array.isArray(tls))) {
-    throw invalid('tls', tls, 'an object')
+  const { logger: _logger, ...given } = options
+  const o = parseOptions(grpcTransportOptions, given, { kind: 'transport', name: 'grpc' })
+  const material: GrpcTlsOptions = {
+    ca: o['tls.ca'],
+    caFile: o['tls.caFile'],
+    cert: o['tls.cert'],
+    certFile: o['tls.certFile'],
+    key: o['tls.key'],
+    keyFile: o['tls.keyFile'],
+    serverName: o['tls.serverName'],
+    insecureSkipVerify: o['tls.insecureSkipVerify'],
   }
+  const anyTls = o.tls === true || Object.values(material).some((v) => v !== undefined)
   return {
-    channels: Math.floor(positive('channels', options.channels, DEFAULTS.channels)),
-    connectTimeout: positive('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
-    maxMessageSize: Math.floor(positive('maxMessageSize', options.maxMessageSize, DEFAULTS.maxMessageSize)),
-    keepaliveTime: positive('keepaliveTime', options.keepaliveTime),
-    keepaliveTimeout: positive('keepaliveTimeout', options.keepaliveTimeout, DEFAULTS.keepaliveTimeout),
-    idleTimeout: positive('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
-    maxIdleSockets: Math.floor(positive('maxIdleSockets', options.maxIdleSockets, DEFAULTS.maxIdleSockets)),
-    tls,
+    poolSize: o.poolSize,
+    connectTimeout: o.connectTimeout,
+    maxMessageSize: o.maxMessageSize,
+    keepaliveTime: o.keepaliveTime,
+    keepaliveTimeout: o.keepaliveTimeout,
+    idleTimeout: o.idleTimeout,
+    maxIdleSockets: o.maxIdleSockets,
+    tls: o.tls === false || !anyTls ? undefined : material,
   }
 }
 
@@ -125,11 +151,7 @@ function pem(tls: GrpcTlsOptions, name: 'ca' | 'cert' | 'key'): Buffer | undefin
   try {
     return readFileSync(file)
   } catch (e) {
-    throw new MicroError(
-      SERVER_ID,
-      400,
-      `grpc transport: cannot read tls.${name}File ${file}: ${(e as Error).message}`,
-    )
+    throw errors.badOption(`cannot read tls.${name}File ${file}: ${(e as Error).message}`, e)
   }
 }
 
@@ -138,11 +160,7 @@ export function clientCredentials(tls: GrpcTlsOptions | undefined): ChannelCrede
   const cert = pem(tls, 'cert')
   const key = pem(tls, 'key')
   if ((cert === undefined) !== (key === undefined)) {
-    throw new MicroError(
-      CLIENT_ID,
-      400,
-      'grpc transport: a client certificate needs both tls.cert and tls.key',
-    )
+    throw errors.badOption('a client certificate needs both tls.cert and tls.key')
   }
   return credentials.createSsl(
     pem(tls, 'ca') ?? null,
@@ -157,11 +175,7 @@ export function serverCredentials(tls: GrpcTlsOptions | undefined): ServerCreden
   const cert = pem(tls, 'cert')
   const key = pem(tls, 'key')
   if (cert === undefined || key === undefined) {
-    throw new MicroError(
-      SERVER_ID,
-      400,
-      'grpc transport: a TLS listener needs tls.cert and tls.key (or certFile/keyFile)',
-    )
+    throw errors.badOption('a TLS listener needs tls.cert and tls.key (or certFile/keyFile)')
   }
   const ca = pem(tls, 'ca')
   return ServerCredentials.createSsl(ca ?? null, [{ cert_chain: cert, private_key: key }], ca !== undefined)

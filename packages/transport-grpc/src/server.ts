@@ -16,11 +16,17 @@ import {
   type TransportHandler,
   type TransportMessage,
 } from '@micro-ts/core'
+import {
+  formatAddress,
+  type LongTimer,
+  parseAddress,
+  parseTimeoutHeader,
+  setLongTimeout,
+} from '@micro-ts/core/plugin'
 import { Inbox } from './inbox.js'
 import {
   deserialize,
   EMPTY,
-  parseTimeout,
   receivedHeaders,
   STREAM_PATH,
   serialize,
@@ -35,7 +41,6 @@ import {
   SERVER_ID,
   serverCredentials,
 } from './options.js'
-import { formatAddress, parseAddress, peerAddress } from './util.js'
 
 /**
  * Trailer our listener sets when it ends a socket: no message after the last answer was (or will
@@ -62,13 +67,13 @@ function errorMessage(err: MicroError): WireMessage {
  * listens through `onAbort`): an AbortController per request is a large share of a small call.
  */
 class RequestCtx extends LazyAbort implements RequestContext {
-  timer?: NodeJS.Timeout
+  timer?: LongTimer
   constructor(readonly remote: string) {
     super()
   }
 
   done(): void {
-    if (this.timer) clearTimeout(this.timer)
+    this.timer?.clear()
   }
 }
 
@@ -257,9 +262,9 @@ class ServerSocket {
     const ctx = new RequestCtx(this.remote)
     this.busy = ctx
     if (headers.connection?.toLowerCase() === 'close') this.closeAfterReply = true
-    const ms = parseTimeout(headers.timeout)
+    const ms = parseTimeoutHeader(headers.timeout)
     if (ms !== undefined) {
-      ctx.timer = setTimeout(
+      ctx.timer = setLongTimeout(
         () => ctx.abort(new MicroError(SERVER_ID, 408, `deadline of ${ms}ms exceeded`)),
         ms,
       )
@@ -302,11 +307,14 @@ class ServerSocket {
       void stream.close(new MicroError(SERVER_ID, 503, 'server shutting down'))
       return stream
     }
-    const ms = parseTimeout(headers.timeout)
+    const ms = parseTimeoutHeader(headers.timeout)
     const timer =
       ms === undefined
         ? undefined
-        : setTimeout(() => stream.abort(new MicroError(SERVER_ID, 408, `deadline of ${ms}ms exceeded`)), ms)
+        : setLongTimeout(
+            () => stream.abort(new MicroError(SERVER_ID, 408, `deadline of ${ms}ms exceeded`)),
+            ms,
+          )
     const ctx: RequestContext = { signal: stream.signal, remote: this.remote }
     let result: Promise<void>
     try {
@@ -319,7 +327,7 @@ class ServerSocket {
         () => stream.close(),
         (err: unknown) => stream.close(MicroError.from(err, SERVER_ID)),
       )
-      .finally(() => clearTimeout(timer))
+      .finally(() => timer?.clear())
     return stream
   }
 
@@ -497,4 +505,13 @@ class GrpcServerStream implements ServerStream {
   private settle(): void {
     if (this.localEnded && this.remoteEnded) this.socket.streamDone()
   }
+}
+
+/** grpc-js' peer string (`1.2.3.4:5`, `::1:5`) as `host:port` with IPv6 bracketed. */
+function peerAddress(peer: string): string {
+  if (peer.startsWith('[')) return peer
+  const i = peer.lastIndexOf(':')
+  if (i <= 0) return peer
+  const host = peer.slice(0, i)
+  return host.includes(':') ? `[${host}]${peer.slice(i)}` : peer
 }

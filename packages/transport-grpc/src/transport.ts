@@ -13,8 +13,16 @@ import {
   type TransportHandler,
   type TransportMessage,
 } from '@micro-ts/core'
+import {
+  abortReason,
+  dialTarget,
+  formatAddress,
+  formatTimeoutHeader,
+  type LongTimer,
+  setLongTimeout,
+} from '@micro-ts/core/plugin'
 import { ClientSocket, Conn, GrpcClientStream, type Pending } from './client.js'
-import { EMPTY, timeoutValue, type WireMessage, wireHeaders } from './message.js'
+import { EMPTY, type WireMessage, wireHeaders } from './message.js'
 import {
   CLIENT_ID,
   clientCredentials,
@@ -25,7 +33,6 @@ import {
   SERVER_ID,
 } from './options.js'
 import { GrpcListener } from './server.js'
-import { abortReason, dialTarget } from './util.js'
 
 /** How long close() lets requests in flight finish before cutting them off. */
 const CLOSE_GRACE_MS = 2_000
@@ -142,16 +149,16 @@ export class GrpcTransport implements Transport {
     const headers = message?.headers ?? {}
     const wire: WireMessage = { header: wireHeaders(headers), body }
     const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
-    if (deadline && !hasHeader(headers, 'timeout')) wire.header.Timeout = timeoutValue(timeout)
+    if (deadline && !hasHeader(headers, 'timeout')) wire.header.Timeout = formatTimeoutHeader(timeout)
 
     return new Promise<TransportMessage>((resolve, reject) => {
       let settled = false
       let socket: ClientSocket | undefined
-      let timer: NodeJS.Timeout | undefined
+      let timer: LongTimer | undefined
       const done = (err: MicroError | undefined, reply?: TransportMessage) => {
         if (settled) return
         settled = true
-        if (timer) clearTimeout(timer)
+        timer?.clear()
         signal?.removeEventListener('abort', onAbort)
         if (socket) this.busy.delete(socket)
         if (err) reject(err)
@@ -167,7 +174,7 @@ export class GrpcTransport implements Transport {
       const onAbort = () => abort(abortReason(signal as AbortSignal, CLIENT_ID))
       signal?.addEventListener('abort', onAbort, { once: true })
       if (deadline) {
-        timer = setTimeout(
+        timer = setLongTimeout(
           () => abort(new MicroError(CLIENT_ID, 408, `request to ${address} timed out after ${timeout}ms`)),
           timeout,
         )
@@ -248,13 +255,13 @@ export class GrpcTransport implements Transport {
     const headers = message?.headers ?? {}
     const base = wireHeaders(headers)
     const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
-    if (deadline && !hasHeader(headers, 'timeout')) base.Timeout = timeoutValue(timeout)
+    if (deadline && !hasHeader(headers, 'timeout')) base.Timeout = formatTimeoutHeader(timeout)
     // go-micro tells a stream from a request by this header; a caller that did not set one gets an id.
     if (!hasHeader(headers, 'micro-stream')) base['Micro-Stream'] = randomUUID()
 
     // The deadline and the signal cover the whole stream, the connect included.
     let stream: GrpcClientStream | undefined
-    let timer: NodeJS.Timeout | undefined
+    let timer: LongTimer | undefined
     let rejectOpening: ((e: MicroError) => void) | undefined
     const abort = (reason: MicroError) => {
       if (stream) stream.abort(reason)
@@ -262,13 +269,13 @@ export class GrpcTransport implements Transport {
     }
     const onAbort = () => abort(abortReason(signal as AbortSignal, CLIENT_ID))
     const cleanup = () => {
-      if (timer) clearTimeout(timer)
+      timer?.clear()
       signal?.removeEventListener('abort', onAbort)
       if (stream) this.streams.delete(stream)
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     if (deadline) {
-      timer = setTimeout(
+      timer = setLongTimeout(
         () => abort(new MicroError(CLIENT_ID, 408, `stream to ${address} timed out after ${timeout}ms`)),
         timeout,
       )
@@ -323,16 +330,17 @@ export class GrpcTransport implements Transport {
       return existing
     }
     dialTarget(address) // validates, throws a TransportError (400) for a malformed address
-    const peer = new Peer(Array.from({ length: this.opts.channels }, () => this.conn(address)))
+    const peer = new Peer(Array.from({ length: this.opts.poolSize }, () => this.conn(address)))
     this.peers.set(address, peer)
     this.startSweeper()
     return peer
   }
 
   private conn(address: string): Conn {
+    const { host, port } = dialTarget(address)
     return new Conn(
       address,
-      dialTarget(address),
+      formatAddress(host, port),
       this.creds,
       this.channelOptions,
       this.opts.tls !== undefined,

@@ -1,8 +1,9 @@
-import { transportConformance } from '@micro-ts/conformance'
-import { createGrpcTransport } from '../src/index.js'
+import { type TransportCapability, transportConformance } from '@micro-ts/conformance'
+import plugin, { createGrpcTransport } from '../src/index.js'
 
 transportConformance({
   name: 'grpc',
   create: () => createGrpcTransport(),
-  capabilities: ['stream'],
+  // Declared once, on the plugin definition.
+  capabilities: plugin.capabilities as readonly TransportCapability[],
 })

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import type { GrpcTlsOptions } from '../src/index.js'
 import type { WireMessage } from '../src/message.js'
 import {
+  defer,
   echo,
   message,
   proxy,
@@ -74,7 +75,7 @@ describe("go-micro's protocol on the wire", () => {
       call.on('end', () => call.end())
       call.on('error', () => {})
     })
-    const client = transport({ channels: 1 })
+    const client = transport({ poolSize: 1 })
     for (let i = 0; i < 3; i++) {
       const rsp = await client.request(
         address,
@@ -210,7 +211,7 @@ describe("go-micro's protocol on the wire", () => {
 })
 
 describe('connections', () => {
-  it('requests spread over `channels` HTTP/2 connections, each carrying many calls', async () => {
+  it('requests spread over `poolSize` HTTP/2 connections, each carrying many calls', async () => {
     for (const channels of [1, 3]) {
       const remotes = new Set<string>()
       const { address } = await serve({
@@ -220,7 +221,7 @@ describe('connections', () => {
           return { headers: {}, body: m.body }
         },
       })
-      const client = transport({ channels })
+      const client = transport({ poolSize: channels })
       await Promise.all(Array.from({ length: 60 }, (_, i) => client.request(address, message(`${i}`))))
       expect(remotes.size).toBe(channels)
     }
@@ -246,7 +247,7 @@ describe('connections', () => {
 
   it('a server restarted on the same port is used again at once (no reconnect backoff)', async () => {
     const { listener, address } = await serve(echo)
-    const client = transport({ channels: 2 })
+    const client = transport({ poolSize: 2 })
     expect(text((await client.request(address, message('before'))).body)).toBe('before')
     await listener.close(0)
     for (let i = 0; i < 3; i++) {
@@ -259,7 +260,7 @@ describe('connections', () => {
 
   it('close(grace) ends idle pooled sockets; the next request fails as not delivered instead of hanging', async () => {
     const { listener, address } = await serve(echo)
-    const client = transport({ channels: 1, connectTimeout: 2_000 })
+    const client = transport({ poolSize: 1, connectTimeout: 2_000 })
     await Promise.all([1, 2, 3].map((i) => client.request(address, message(`${i}`))))
     await listener.close(5_000) // returns once the idle sockets are gone: nothing was in flight
     const err = await rejection(client.request(address, message('after')))
@@ -270,7 +271,7 @@ describe('connections', () => {
   it('keep-alive pings find a peer that went silent: the request fails instead of hanging', async () => {
     const { address } = await serve({ request: () => new Promise<TransportMessage>(() => {}) })
     const link = await proxy(address)
-    const client = transport({ keepaliveTime: 200, keepaliveTimeout: 200, channels: 1 })
+    const client = transport({ keepaliveTime: 200, keepaliveTimeout: 200, poolSize: 1 })
     const pending = client.request(link.address, message('x'))
     await sleep(100)
     link.freeze()
@@ -514,15 +515,35 @@ describe('TLS', () => {
 
 describe('options', () => {
   it('bad values are a 400 MicroError naming the option', () => {
-    expect(() => transport({ channels: 0 })).toThrow(/channels/)
+    expect(() => transport({ poolSize: 0 })).toThrow(/poolSize/)
     expect(() => transport({ connectTimeout: -1 })).toThrow(/connectTimeout/)
     expect(() => transport({ maxMessageSize: 'lots' as unknown as number })).toThrow(/maxMessageSize/)
   })
 
   it('numbers given as strings (from the environment or --options) are accepted', async () => {
     const { address } = await serve(echo)
-    const client = transport({ channels: '2', maxMessageSize: '2048' } as unknown as { channels: number })
+    const client = transport({ poolSize: '2', maxMessageSize: '2048' } as unknown as { poolSize: number })
     expect(text((await client.request(address, message(utf8('s')))).body)).toBe('s')
     expect((await rejection(client.request(address, message(Buffer.alloc(4096))))).code).toBe(413)
+  })
+})
+
+describe('deadlines', () => {
+  it('a Timeout header beyond 2^31 ms (about 25 days) neither ends the call at once nor fires early', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => void warnings.push(w.name)
+    process.on('warning', onWarning)
+    defer(() => process.off('warning', onWarning))
+    const { address } = await serve({
+      async request(m, ctx) {
+        await sleep(100)
+        return { headers: {}, body: utf8(ctx.signal.aborted ? 'aborted' : `ok ${text(m.body)}`) }
+      },
+    })
+    const reply = await transport().request(address, message('x', { Timeout: '2200000000000000' }))
+    expect(text(reply.body)).toBe('ok x')
+    const long = await transport().request(address, message('y'), { timeout: 2 ** 31 + 1000 })
+    expect(text(long.body)).toBe('ok y')
+    expect(warnings).not.toContain('TimeoutOverflowWarning')
   })
 })

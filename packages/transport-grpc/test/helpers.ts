@@ -1,6 +1,11 @@
 /** Test helpers: transports that clean up after each test, raw grpc-js peers, a freezable TCP proxy. */
 import { connect, createServer, type Server as NetServer, type Socket } from 'node:net'
 import * as grpc from '@grpc/grpc-js'
+import {
+  type ErrorShape,
+  expectMicroError,
+  silentServer as silentTcpServer,
+} from '@micro-ts/conformance/testing'
 import type { Listener, ListenOptions, Transport, TransportHandler, TransportMessage } from '@micro-ts/core'
 import { afterEach } from 'vitest'
 import { createGrpcTransport, type GrpcTransportOptions } from '../src/index.js'
@@ -48,14 +53,9 @@ export const echo: TransportHandler = {
   },
 }
 
-/** The error a promise rejects with (fails the test if it resolves). */
-export async function rejection(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  return p.then(
-    (v) => {
-      throw new Error(`expected a rejection, got ${JSON.stringify(v)}`)
-    },
-    (e: unknown) => e as Error & Record<string, unknown>,
-  )
+/** The MicroError a promise rejects with (fails the test if it resolves or rejects with anything else). */
+export async function rejection(p: Promise<unknown>): Promise<ErrorShape & Record<string, unknown>> {
+  return (await expectMicroError(p)) as ErrorShape & Record<string, unknown>
 }
 
 /** A plain grpc-js client of go-micro's method: what a go-micro peer would put on the wire. */
@@ -122,19 +122,11 @@ export async function rawServer(
   return `127.0.0.1:${port}`
 }
 
-/** A TCP server that accepts connections and never says a word (a hung peer). */
+/** A TCP server that accepts connections and never says a word (a hung peer), closed after the test. */
 export async function silentServer(): Promise<string> {
-  const sockets = new Set<Socket>()
-  const server = createServer((s) => {
-    sockets.add(s)
-    s.on('error', () => {})
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  defer(() => {
-    for (const s of sockets) s.destroy()
-    return new Promise((r) => server.close(r))
-  })
-  return `127.0.0.1:${(server.address() as { port: number }).port}`
+  const server = await silentTcpServer()
+  defer(() => server.close())
+  return server.address
 }
 
 /** A TCP proxy to `target` that can freeze: bytes stop flowing both ways, connections stay open. */

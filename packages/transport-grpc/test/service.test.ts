@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { expectReadmeOptions } from '@micro-ts/conformance/testing'
 import {
   createMemoryBroker,
   createMemoryRegistry,
@@ -12,9 +13,10 @@ import {
   type RpcServerStream,
   silentLogger,
 } from '@micro-ts/core'
+import { createPlugin } from '@micro-ts/core/plugin'
 import { describe, expect, it } from 'vitest'
 import plugin, { createGrpcTransport, GrpcTransport } from '../src/index.js'
-import { defer } from './helpers.js'
+import { defer, echo, message, rejection, serve } from './helpers.js'
 
 class Greeter {
   async Hello(req: { name: string }) {
@@ -82,12 +84,22 @@ describe('plugin', () => {
   it('the default export is a transport plugin named grpc; options are checked', async () => {
     expect(plugin.kind).toBe('transport')
     expect(plugin.name).toBe('grpc')
-    const t = await plugin.create({ addresses: [], options: { channels: '2' }, logger: silentLogger })
+    const t = await createPlugin(plugin, { options: { poolSize: '2' }, logger: silentLogger })
     defer(() => t.close())
     expect(t).toBeInstanceOf(GrpcTransport)
-    expect(() => plugin.create({ addresses: [], options: { chanels: 2 }, logger: silentLogger })).toThrow(
-      /unknown option\(s\) chanels/,
-    )
+    await expect(createPlugin(plugin, { options: { chanels: 2 } })).rejects.toMatchObject({
+      id: 'go.micro.transport',
+      code: 400,
+      detail: expect.stringMatching(/unknown option chanels; accepted: poolSize, /),
+    })
+    // Every option can come from the environment, and MICRO_CLIENT_POOL_SIZE means poolSize here.
+    const fromEnv = await createPlugin(plugin, {
+      env: { MICRO_TRANSPORT_GRPC_MAX_MESSAGE_SIZE: '2048' },
+      sharedOptions: { poolSize: 10 },
+    })
+    defer(() => fromEnv.close())
+    const { address } = await serve(echo)
+    expect((await rejection(fromEnv.request(address, message(Buffer.alloc(4096))))).code).toBe(413)
   })
 
   it('MICRO_TRANSPORT=grpc selects it through core’s plugin loader', async () => {
@@ -124,5 +136,11 @@ describe('plugin', () => {
       transport: 'grpc',
       rsp: { greeting: 'Hello env' },
     })
+  })
+})
+
+describe('docs', () => {
+  it('the README carries the option table generated from the declarations', () => {
+    expectReadmeOptions(new URL('../README.md', import.meta.url), plugin)
   })
 })
