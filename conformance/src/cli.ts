@@ -1,26 +1,25 @@
 #!/usr/bin/env node
 /**
- * micro-conformance <kind> <plugin> [--address a,b] [--options JSON] [--capabilities a,b]
- *                   [--suite-options JSON] [--filter PATTERN]
+ * micro-conformance <kind> <plugin> [--address a,b] [--options JSON] [--suite-options JSON]
+ *                   [--filter PATTERN]
  *
  * Runs one conformance suite against a plugin resolved exactly as `MICRO_<KIND>=<plugin>` would
  * be (a built-in name, `@micro-ts/<kind>-<name>`, a package name or a path), with vitest, and
  * ends with the line `N passed, N failed` (plus `, N skipped`). Exit code 0 only when every
- * test ran and passed.
+ * test ran and passed. Capabilities come from the plugin's definition; `--options` and the
+ * plugin's environment variables go through core's option intake, as in a service.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { builtInNames, importPlugin, PLUGIN_KINDS, type PluginKind } from '@micro-ts/core'
-import { BROKER_CAPABILITIES } from './broker/index.js'
-import { BUILT_IN_CAPABILITIES } from './builtins.js'
+import { builtInNames, PLUGIN_KINDS, type PluginKind } from '@micro-ts/core'
+import { type AnyPluginDefinition, parseOptions, resolvePlugin } from '@micro-ts/core/plugin'
+import { KNOWN_CAPABILITIES, unknownCapabilities } from './capabilities.js'
 import { inPrivateNamespace } from './netns.js'
-import { REGISTRY_CAPABILITIES } from './registry/index.js'
 import type { RunConfig } from './runner.js'
-import { STORE_CAPABILITIES } from './store/index.js'
-import { TRANSPORT_CAPABILITIES } from './transport/index.js'
+import { isMicroErrorShape } from './util.js'
 
 const USAGE = `usage: micro-conformance <kind> <plugin> [options]
 
@@ -30,22 +29,17 @@ const USAGE = `usage: micro-conformance <kind> <plugin> [options]
 
 options
   --address a,b          backend addresses, as MICRO_<KIND>_ADDRESS
-  --options JSON         plugin options, handed to the plugin's factory as context.options
-  --capabilities a,b     the capabilities to test (default: the plugin definition's \`capabilities\`,
-                         or the built-in's); every other one is asserted absent. '' declares none
+  --options JSON         plugin options, checked as a service checks them (values win over the
+                         plugin's MICRO_<KIND>_<NAME>_<OPTION> variables, which win over defaults)
   --suite-options JSON   suite knobs, e.g. '{"ttlGranularity":"seconds","deliveryTimeout":10000}'
   --filter PATTERN       run only the tests whose full name matches this regular expression
   -h, --help
 
-example
-  npx micro-conformance store ./dist/index.js --address redis://127.0.0.1:6379 --capabilities ttl,metadata,shared`
+The capabilities tested are the ones the plugin definition declares (definePlugin({ capabilities }));
+every other one is asserted absent.
 
-const KNOWN: Record<PluginKind, readonly string[]> = {
-  registry: REGISTRY_CAPABILITIES,
-  broker: BROKER_CAPABILITIES,
-  store: STORE_CAPABILITIES,
-  transport: TRANSPORT_CAPABILITIES,
-}
+example
+  npx micro-conformance store ./dist/index.js --address redis://127.0.0.1:6379`
 
 class UsageError extends Error {}
 
@@ -69,35 +63,31 @@ function list(value: string | undefined): string[] {
     .filter(Boolean)
 }
 
-/** The capabilities a plugin declares: the flag, else its definition's optional `capabilities`, else the built-in's. */
-async function capabilitiesOf(kind: PluginKind, plugin: string, flag: string | undefined): Promise<string[]> {
-  let caps: string[]
-  let source: string
-  if (flag !== undefined) {
-    caps = list(flag)
-    source = '--capabilities'
-  } else if (builtInNames(kind).includes(plugin)) {
-    caps = [...((BUILT_IN_CAPABILITIES[kind] as Record<string, readonly string[]>)[plugin] ?? [])]
-    source = `built-in ${kind} ${plugin}`
-  } else {
-    // Fails here, before vitest starts, with core's message naming the package to install.
-    const definition = (await importPlugin(kind, plugin)) as { capabilities?: unknown }
-    if (Array.isArray(definition.capabilities)) {
-      caps = definition.capabilities.map(String)
-      source = 'the plugin definition'
-    } else {
-      caps = []
-      source = 'nothing (no --capabilities, no `capabilities` in the plugin definition)'
-    }
-  }
-  const unknown = caps.filter((c) => !KNOWN[kind].includes(c))
+/** The plugin's definition, with its declared capabilities checked and `--options` through core's intake. */
+async function definitionOf(
+  kind: PluginKind,
+  plugin: string,
+  options: Record<string, unknown>,
+): Promise<AnyPluginDefinition> {
+  // Fails here, before vitest starts, with core's message naming the package to install.
+  const definition = (await resolvePlugin(kind, plugin)) as AnyPluginDefinition
+  const caps = [...(definition.capabilities ?? [])]
+  const unknown = unknownCapabilities(kind, caps)
   if (unknown.length > 0) {
     throw new UsageError(
-      `unknown ${kind} capabilities: ${unknown.join(', ')} (known: ${KNOWN[kind].join(', ')})`,
+      `${kind} plugin ${definition.name} declares unknown capabilities: ${unknown.join(', ')} ` +
+        `(known: ${KNOWN_CAPABILITIES[kind].join(', ')})`,
     )
   }
+  try {
+    parseOptions(definition.options ?? {}, options, { kind, name: definition.name, env: process.env })
+  } catch (e) {
+    if (isMicroErrorShape(e)) throw new UsageError(`--options: ${e.detail} (${e.code} ${e.id})`)
+    throw e
+  }
+  const source = builtInNames(kind).includes(plugin) ? `built-in ${kind} ${plugin}` : 'the plugin definition'
   console.log(`micro-conformance: ${kind} ${plugin}: capabilities [${caps.join(', ')}] from ${source}`)
-  return caps
+  return definition
 }
 
 interface Counts {
@@ -113,7 +103,7 @@ async function runVitest(config: RunConfig, filter: string | undefined): Promise
   const file = path.join(dir, `${config.kind}.conformance.test.mjs`)
   writeFileSync(
     file,
-    `// Generated by micro-conformance.\nimport { runSuite } from ${JSON.stringify(runner)}\n\nrunSuite(${JSON.stringify(config, null, 2)})\n`,
+    `// Generated by micro-conformance.\nimport { runSuite } from ${JSON.stringify(runner)}\n\nawait runSuite(${JSON.stringify(config, null, 2)})\n`,
   )
   try {
     const vitest = await startVitest('test', [], {
@@ -152,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       address: { type: 'string' },
       options: { type: 'string' },
+      // Gone: only read to say where capabilities come from now.
       capabilities: { type: 'string' },
       'suite-options': { type: 'string' },
       filter: { type: 'string' },
@@ -161,6 +152,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) {
     console.log(USAGE)
     return 0
+  }
+  if (values.capabilities !== undefined) {
+    throw new UsageError(
+      '--capabilities is gone: the capabilities tested are the ones the plugin definition declares (definePlugin({ capabilities }))',
+    )
   }
   const [kind, plugin, ...extra] = positionals
   if (!kind || !plugin || extra.length > 0)
@@ -177,12 +173,13 @@ async function main(argv: string[]): Promise<number> {
         'run inside one, e.g. `unshare -rn sh -c "ip link set lo up; ip link set lo multicast on; MICRO_NETNS=1 micro-conformance registry mdns"`',
     )
   }
+  const options = parseJson('--options', values.options)
+  await definitionOf(k, spec, options)
   const config: RunConfig = {
     kind: k,
     plugin: spec,
     addresses: list(values.address),
-    options: parseJson('--options', values.options),
-    capabilities: await capabilitiesOf(k, spec, values.capabilities),
+    options,
     suiteOptions: parseJson('--suite-options', values['suite-options']),
   }
   if (values.filter !== undefined) {

@@ -11,7 +11,13 @@ export {
   type BrokerConformanceSpec,
   brokerConformance,
 } from './broker/index.js'
-export { BUILT_IN_CAPABILITIES } from './builtins.js'
+export { BUILT_IN_CAPABILITIES, builtInDefinition } from './builtins.js'
+export {
+  type CapabilityOf,
+  declaredCapabilities,
+  KNOWN_CAPABILITIES,
+  unknownCapabilities,
+} from './capabilities.js'
 export { inPrivateNamespace } from './netns.js'
 export {
   REGISTRY_CAPABILITIES,

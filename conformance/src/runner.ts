@@ -1,12 +1,23 @@
 /**
- * What the CLI's generated test file calls: resolve a plugin the way `MICRO_<KIND>` does and
- * register its kind's suite. Runs inside a vitest worker.
+ * What the CLI's generated test file calls: resolve a plugin the way `MICRO_<KIND>` does, create
+ * its instances through core's loader (options from `--options`, then the plugin's variables,
+ * then its defaults), and register its kind's suite with the capabilities its definition
+ * declares. Runs inside a vitest worker.
  */
-import { loadPlugin, type PluginInstance, type PluginKind, type Registry, silentLogger } from '@micro-ts/core'
-import { type BrokerCapability, brokerConformance } from './broker/index.js'
-import { type RegistryCapability, registryConformance } from './registry/index.js'
-import { type StoreCapability, storeConformance } from './store/index.js'
-import { type TransportCapability, transportConformance } from './transport/index.js'
+import {
+  loadPlugin,
+  type PluginDefinition,
+  type PluginInstance,
+  type PluginKind,
+  type Registry,
+  silentLogger,
+} from '@micro-ts/core'
+import { createPlugin, resolvePlugin } from '@micro-ts/core/plugin'
+import { brokerConformance } from './broker/index.js'
+import { declaredCapabilities } from './capabilities.js'
+import { registryConformance } from './registry/index.js'
+import { storeConformance } from './store/index.js'
+import { transportConformance } from './transport/index.js'
 
 /** Everything the CLI passes to the generated test file (JSON-serialisable). */
 export interface RunConfig {
@@ -15,16 +26,16 @@ export interface RunConfig {
   plugin: string
   /** `--address`, split on commas (`MICRO_<KIND>_ADDRESS`). */
   addresses: string[]
-  /** `--options`: handed to the plugin's factory as `context.options`. */
+  /** `--options`: checked and coerced by core's option intake, then `context.options`. */
   options: Record<string, unknown>
-  capabilities: string[]
   /** `--suite-options`: the suite's knobs (timeouts, TTL granularity, sizes). */
   suiteOptions: Record<string, unknown>
 }
 
 /** Register the suite for `config.kind` against the plugin it names. */
-export function runSuite(config: RunConfig): void {
+export async function runSuite(config: RunConfig): Promise<void> {
   const { kind } = config
+  const definition = await resolvePlugin(kind, config.plugin)
   let registry: Promise<Registry> | undefined
   // Brokers that find subscribers through a registry (the HTTP broker) share one in-process registry.
   const sharedRegistry = () => {
@@ -32,9 +43,10 @@ export function runSuite(config: RunConfig): void {
     return registry
   }
   async function create<K extends PluginKind>(k: K): Promise<PluginInstance[K]> {
-    return loadPlugin(k, config.plugin, {
+    return createPlugin(definition as unknown as PluginDefinition<K>, {
       addresses: config.addresses,
       options: config.options,
+      env: process.env,
       logger: silentLogger,
       registry: k === 'broker' ? await sharedRegistry() : undefined,
     })
@@ -46,7 +58,7 @@ export function runSuite(config: RunConfig): void {
       registryConformance({
         name,
         create: () => create('registry'),
-        capabilities: config.capabilities as RegistryCapability[],
+        capabilities: declaredCapabilities({ ...definition, kind: 'registry' }),
         options,
       })
       break
@@ -54,7 +66,7 @@ export function runSuite(config: RunConfig): void {
       brokerConformance({
         name,
         create: () => create('broker'),
-        capabilities: config.capabilities as BrokerCapability[],
+        capabilities: declaredCapabilities({ ...definition, kind: 'broker' }),
         options,
       })
       break
@@ -62,7 +74,7 @@ export function runSuite(config: RunConfig): void {
       storeConformance({
         name,
         create: () => create('store'),
-        capabilities: config.capabilities as StoreCapability[],
+        capabilities: declaredCapabilities({ ...definition, kind: 'store' }),
         options,
       })
       break
@@ -70,7 +82,7 @@ export function runSuite(config: RunConfig): void {
       transportConformance({
         name,
         create: () => create('transport'),
-        capabilities: config.capabilities as TransportCapability[],
+        capabilities: declaredCapabilities({ ...definition, kind: 'transport' }),
         options,
       })
       break

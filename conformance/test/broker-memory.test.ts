@@ -1,8 +1,11 @@
-import { createMemoryBroker, silentLogger } from '@micro-ts/core'
-import { BUILT_IN_CAPABILITIES, brokerConformance } from '../src/index.js'
+import { silentLogger } from '@micro-ts/core'
+import { createPlugin } from '@micro-ts/core/plugin'
+import { brokerConformance, builtInDefinition, declaredCapabilities } from '../src/index.js'
+
+const plugin = builtInDefinition('broker', 'memory')
 
 brokerConformance({
   name: 'memory',
-  create: () => createMemoryBroker({ logger: silentLogger }),
-  capabilities: BUILT_IN_CAPABILITIES.broker.memory,
+  create: () => createPlugin(plugin, { env: {}, logger: silentLogger }),
+  capabilities: declaredCapabilities(plugin),
 })

@@ -1,8 +1,11 @@
-import { createMemoryStore } from '@micro-ts/core'
-import { BUILT_IN_CAPABILITIES, storeConformance } from '../src/index.js'
+import { silentLogger } from '@micro-ts/core'
+import { createPlugin } from '@micro-ts/core/plugin'
+import { builtInDefinition, declaredCapabilities, storeConformance } from '../src/index.js'
+
+const plugin = builtInDefinition('store', 'memory')
 
 storeConformance({
   name: 'memory',
-  create: () => createMemoryStore(),
-  capabilities: BUILT_IN_CAPABILITIES.store.memory,
+  create: () => createPlugin(plugin, { env: {}, logger: silentLogger }),
+  capabilities: declaredCapabilities(plugin),
 })

@@ -1,8 +1,11 @@
-import { createTcpTransport } from '@micro-ts/core'
-import { BUILT_IN_CAPABILITIES, transportConformance } from '../src/index.js'
+import { silentLogger } from '@micro-ts/core'
+import { createPlugin } from '@micro-ts/core/plugin'
+import { builtInDefinition, declaredCapabilities, transportConformance } from '../src/index.js'
+
+const plugin = builtInDefinition('transport', 'tcp')
 
 transportConformance({
   name: 'tcp',
-  create: () => createTcpTransport(),
-  capabilities: BUILT_IN_CAPABILITIES.transport.tcp,
+  create: () => createPlugin(plugin, { env: {}, logger: silentLogger }),
+  capabilities: declaredCapabilities(plugin),
 })
