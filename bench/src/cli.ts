@@ -237,7 +237,11 @@ async function main(): Promise<number> {
   writeFileSync(md, markdown)
   process.stdout.write(markdown)
   log(`\nwrote ${out} and ${md}`)
-  return unavailable.some((u) => u.status === 'failed') ? 1 : 0
+  // One of our own contenders that could not run is a broken checkout, not a missing peer: fail loudly.
+  const ours = unavailable.filter((u) => u.status === 'todo')
+  for (const u of ours)
+    log(`bench: FAILED: our contender ${u.scenario}/${u.contender} could not run: ${u.reason}`)
+  return unavailable.some((u) => u.status === 'failed') || ours.length > 0 ? 1 : 0
 }
 
 let stopping = false
