@@ -11,7 +11,7 @@ import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
 import { type EnvSettings, readEnv } from './config.js'
 import { builtInPlugins, createPlugin, resolvePlugin } from './loader.js'
-import { createLogger, type Logger, type LogLevel } from './logger.js'
+import { createLogger, type LogFormat, type Logger, type LogLevel } from './logger.js'
 import type { PluginDefinition, PluginKind } from './plugin/definition.js'
 import type { OptionSpecs } from './plugin/options.js'
 import type { Registry } from './registry/types.js'
@@ -87,6 +87,8 @@ export interface ServiceOptions {
   logger?: Logger
   /** Level of the logger the service makes (`MICRO_LOG_LEVEL`, default `info`). */
   logLevel?: LogLevel
+  /** Format of the logger the service makes (`MICRO_LOG_FORMAT`; default pretty on a terminal, else JSON). */
+  logFormat?: LogFormat
   /** Where MICRO_* variables are read from (default `process.env`). */
   env?: Record<string, string | undefined>
   /**
@@ -133,7 +135,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const env: EnvSettings = readEnv(rawEnv)
   const settings = resolveSettings(options, env)
   const name = settings.name.value
-  const logger = options.logger ?? createLogger(settings.logLevel.value, name)
+  const logger =
+    options.logger ?? createLogger(settings.logLevel.value, name, { format: settings.logFormat.value })
   logger.debug({ settings: describeSettings(settings, options) }, 'settings (value and where it came from)')
   for (const kind of ['registry', 'broker', 'transport', 'store'] as const) {
     if (options[kind] && env[kind].name) {
@@ -368,6 +371,7 @@ function resolveSettings(options: ServiceOptions, env: EnvSettings) {
     poolSize: setting('MICRO_CLIENT_POOL_SIZE', env.client.poolSize, options.client?.poolSize),
     selector: setting<SelectStrategy>('MICRO_SELECTOR', env.selector, strategy, 'random'),
     logLevel: setting<LogLevel>('MICRO_LOG_LEVEL', env.logLevel, options.logLevel, 'info'),
+    logFormat: setting<LogFormat>('MICRO_LOG_FORMAT', env.logFormat, options.logFormat),
   }
 }
 
@@ -378,7 +382,10 @@ function describeSettings(settings: Settings, options: ServiceOptions): Record<s
   )
   if (typeof options.selector === 'object')
     out.selector = { value: options.selector.name, source: 'code (instance)' }
-  if (options.logger) delete out.logLevel
+  if (options.logger) {
+    delete out.logLevel
+    delete out.logFormat
+  }
   return out
 }
 

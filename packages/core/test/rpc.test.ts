@@ -109,7 +109,7 @@ describe('bad input', () => {
     await expect(client.client.call('greeter', 'Greeter.Nope', {})).rejects.toMatchObject({ code: 404 })
     await expect(client.client.call('nosuch', 'Greeter.Hello', {})).rejects.toMatchObject({
       code: 404,
-      detail: 'service not found',
+      detail: 'service nosuch not found',
     })
     const rsp = await post(
       server.server.address,

@@ -164,13 +164,13 @@ describe('selector', () => {
     expect((await selector.select('s')).address).toBe('127.0.0.1:2000')
   })
 
-  it('404 service not found for an unknown service', async () => {
+  it('404 naming the service for an unknown service', async () => {
     const { selector } = setup()
     const err = await selectError(selector.select('nope'))
     expect(err).toMatchObject({
       id: 'go.micro.selector',
       code: 404,
-      detail: 'service not found',
+      detail: 'service nope not found',
       status: 'Not Found',
     })
   })

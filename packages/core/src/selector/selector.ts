@@ -27,14 +27,14 @@ export interface SelectorOptions {
   logger?: Logger
 }
 
-/** A registry failure as the selector reports it: 404 for an unknown service, else a MicroError. */
-function lookupError(err: unknown): MicroError {
-  if (isNotFound(err)) return new MicroError(SELECTOR_ERROR_ID, 404, 'service not found')
+/** A registry failure as the selector reports it: 404 naming the unknown service, else a MicroError. */
+function lookupError(service: string, err: unknown): MicroError {
+  if (isNotFound(err)) return new MicroError(SELECTOR_ERROR_ID, 404, `service ${service} not found`)
   if (err instanceof MicroError) return err
   return new MicroError(
     SELECTOR_ERROR_ID,
     500,
-    `registry lookup failed: ${(err as Error)?.message ?? err}`,
+    `registry lookup for ${service} failed: ${(err as Error)?.message ?? err}`,
     undefined,
     { cause: err },
   )
@@ -46,6 +46,7 @@ const MAX_MARKS = 10_000
 export class RegistrySelector implements Selector {
   readonly name: SelectStrategy
   private readonly cache: RegistryCache
+  private readonly logger: Logger
   private readonly setAsideMs: number
   /** `service\0nodeId` → epoch ms until which the node is set aside. */
   private readonly marks = new Map<string, number>()
@@ -64,10 +65,8 @@ export class RegistrySelector implements Selector {
     }
     this.name = strategy
     this.setAsideMs = Math.max(0, options.setAsideMs ?? 10_000)
-    this.cache = new RegistryCache(options.registry, {
-      ttl: options.cacheTtl,
-      logger: options.logger ?? silentLogger,
-    })
+    this.logger = options.logger ?? silentLogger
+    this.cache = new RegistryCache(options.registry, { ttl: options.cacheTtl, logger: this.logger })
   }
 
   select(service: string, options: SelectOptions = {}): Promise<Node> {
@@ -83,7 +82,10 @@ export class RegistrySelector implements Selector {
     return this.cache.cached(service).then(
       (services) => this.choose(service, services, options),
       (err: unknown) => {
-        throw lookupError(err)
+        const failure = lookupError(service, err)
+        // Not found is an answer; anything else is the registry failing, and worth a line.
+        if (failure.code !== 404) this.logger.warn({ service, err }, `registry lookup for ${service} failed`)
+        throw failure
       },
     )
   }

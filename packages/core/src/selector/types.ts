@@ -20,7 +20,7 @@ export type SelectStrategy = 'random' | 'roundrobin'
 export interface Selector {
   readonly name: string
   /**
-   * A node for `service`. Throws a MicroError 404 (`service not found`) when the registry has no
+   * A node for `service`. Throws a MicroError 404 (`service <name> not found`) when the registry has no
    * such service and 503 (`none available`) when every node is filtered out or excluded. Nodes set
    * aside by `mark()` are avoided while others remain; when all are set aside they are used anyway.
    */

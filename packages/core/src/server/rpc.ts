@@ -245,7 +245,7 @@ export class RpcServer {
     if (interval > 0) {
       this.refreshTimer = setInterval(() => {
         this.register().catch((e) =>
-          this.logger.error({ err: (e as Error).message }, 'registry refresh failed'),
+          this.logger.error({ registry: this.opts.registry.name, err: e }, 'registry refresh failed'),
         )
       }, interval)
       this.refreshTimer.unref()
@@ -273,7 +273,7 @@ export class RpcServer {
       try {
         await this.opts.registry.deregister(this.describe())
       } catch (e) {
-        this.logger.error({ err: (e as Error).message }, 'deregister failed')
+        this.logger.error({ registry: this.opts.registry.name, err: e }, 'deregister failed')
       }
       this.registered = false
       await this.listener?.close(this.opts.drainTimeout ?? 30_000)
@@ -362,9 +362,13 @@ export class RpcServer {
     const reply: Record<string, string> = { 'Content-Type': contentType }
     const id = getHeader(headers, 'micro-id')
     if (id) reply['Micro-Id'] = id
+    const debug = this.logger.isLevelEnabled?.('debug') ?? true
+    const started = debug ? performance.now() : 0
+    let endpoint: string | undefined
     try {
       if (this._state !== 'running') throw DRAINING()
       const ep = this.lookup(headers)
+      endpoint = ep.name
       reply['Micro-Service'] = this.name
       reply['Micro-Endpoint'] = ep.name
       if (ep.spec.stream)
@@ -374,12 +378,48 @@ export class RpcServer {
       const ctx = this.context(headers, ep, rctx)
       const request: ServerRequest = { service: this.name, endpoint: ep.name, contentType, headers, body }
       const result = await untilAborted(this.chain(ep)(request, ctx), rctx, this.stopping)
-      return { headers: reply, body: codec.encode(result, ep.spec.responseType) }
+      const answer = { headers: reply, body: codec.encode(result, ep.spec.responseType) }
+      if (debug) this.requestLine(endpoint, 200, started, rctx)
+      return answer
     } catch (e) {
       const err = MicroError.from(e, ERROR_ID)
-      if (err.code >= 500 && err.code !== 503) this.logger.error({ err: err.detail }, 'handler failed')
+      if (err.code >= 500) this.logFailure(endpoint ?? getHeader(headers, 'micro-endpoint'), e, err)
+      if (debug) this.requestLine(endpoint ?? getHeader(headers, 'micro-endpoint'), err.code, started, rctx)
       reply['Micro-Error'] = err.toString()
       return { headers: reply, body: new Uint8Array() }
+    }
+  }
+
+  /** One line per request at debug: endpoint, code, time taken, caller. */
+  private requestLine(
+    endpoint: string | undefined,
+    code: number,
+    started: number,
+    rctx: RequestContext,
+  ): void {
+    this.logger.debug(
+      { endpoint, code, ms: Math.round((performance.now() - started) * 1000) / 1000, remote: rctx.remote },
+      'request',
+    )
+  }
+
+  /**
+   * A 5xx answer is logged with the endpoint: a crash (anything but a MicroError, or a 500) at
+   * error with its stack; a backend failure (503 and the other 5xx) at warn with its cause;
+   * a refusal while draining at info.
+   */
+  private logFailure(endpoint: string | undefined, thrown: unknown, err: MicroError): void {
+    const fields = { service: this.name, endpoint, id: err.id, code: err.code }
+    if (thrown === err && err.id === ERROR_ID && err.code === 503 && this._state !== 'running') {
+      this.logger.info({ ...fields, state: this._state }, 'request refused: the server is not running')
+    } else if (!(thrown instanceof MicroError) || err.code === 500) {
+      this.logger.error({ ...fields, err: thrown }, `handler ${endpoint ?? ''} failed: ${err.detail}`)
+    } else {
+      const cause = (err as { cause?: unknown }).cause
+      this.logger.warn(
+        { ...fields, detail: err.detail, err: cause ?? err },
+        `handler ${endpoint ?? ''} failed: ${err.detail}`,
+      )
     }
   }
 
@@ -412,7 +452,9 @@ export class RpcServer {
       await ep.method.call(ep.receiver, rpc, ctx)
       await stream.close()
     } catch (e) {
-      await stream.close(MicroError.from(e, ERROR_ID))
+      const err = MicroError.from(e, ERROR_ID)
+      if (err.code >= 500) this.logFailure(ep.name, e, err)
+      await stream.close(err)
     }
   }
 
