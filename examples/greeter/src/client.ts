@@ -33,11 +33,9 @@ async function untilFound<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (e) {
-      if (
-        !(e instanceof MicroError && e.code === 404 && e.detail === 'service not found') ||
-        Date.now() > deadline
-      )
-        throw e
+      // The selector's 404 ("service greeter not found"), not a 404 from a handler.
+      const notFound = e instanceof MicroError && e.code === 404 && e.id === 'go.micro.selector'
+      if (!notFound || Date.now() > deadline) throw e
       await new Promise((r) => setTimeout(r, 200))
     }
   }
