@@ -1,8 +1,8 @@
 /**
  * The RPC client: wrappers → selector → codec → transport, and back.
  * Retries go to a different node, and only where the request provably did not run (connect
- * failure, a draining server) unless the call says it is idempotent — go-micro's retry on
- * timeout re-runs handlers, which its users complain about (reference §8.1).
+ * failure, a draining server) unless the call says it is idempotent: go-micro retries timeouts
+ * and so runs slow handlers several times, the complaint its users raise most.
  */
 import type { Broker } from '../broker/types.js'
 import { codecFor } from '../codec/index.js'
@@ -14,7 +14,7 @@ import type { Node } from '../registry/types.js'
 import type { Selector } from '../selector/types.js'
 import type { ClientStream, Transport, TransportMessage } from '../transport/types.js'
 import { abortReason, deadlineSignal } from '../util/abort.js'
-import { getHeader, lowerCaseHeaders } from '../util/headers.js'
+import { formatTimeoutHeader, getHeader, lowerCaseHeaders, TIMEOUT_HEADER } from '../util/headers.js'
 import { uuid } from '../util/id.js'
 import { sleep } from '../util/time.js'
 import type {
@@ -50,6 +50,15 @@ export interface RpcClientOptions {
 export const defaultBackoff: BackoffFunc = (attempt) => Math.min(Math.round(attempt ** Math.E * 100), 120_000)
 
 const ERROR_ID = 'go.micro.client'
+
+/** go-micro reads `Timeout` into a Go time.Duration, int64 nanoseconds: about 292 years at most. */
+const MAX_TIMEOUT_NS = '9223372036854775807'
+const MAX_TIMEOUT_MS = 9_223_372_036_854
+
+/** go-micro's deadline header (nanoseconds); a longer deadline than Go can hold is sent as the longest. */
+function timeoutHeader(ms: number): string {
+  return ms >= MAX_TIMEOUT_MS ? MAX_TIMEOUT_NS : formatTimeoutHeader(ms)
+}
 
 /** The server refused the request before running it (it is shutting down): safe to retry. */
 export function isDrainingError(err: unknown): boolean {
@@ -99,8 +108,8 @@ export class RpcClient implements Client {
     const userSignal = options.signal
     if (userSignal?.aborted) throw abortReason(userSignal, ERROR_ID)
     // The call's AbortSignal (deadline or the caller's signal) is made only if a wrapper or a
-    // retry asks for it: the transport keeps its own timer and takes the caller's signal, and
-    // an AbortSignal per call is a measurable share of a small call's CPU.
+    // retry asks for it: the transport keeps its own timer and takes the caller's signal, so most
+    // calls never pay for one (the cost: bench/README.md, "Where the time goes").
     const call: CallState = { userSignal, deadline, timeout }
     const req: CallRequest = {
       service,
@@ -215,9 +224,7 @@ export class RpcClient implements Client {
       'Micro-Method': req.endpoint,
       'Micro-Id': uuid(),
     }
-    // go-micro's server reads the deadline from `Timeout`, in nanoseconds.
-    if (timeoutMs !== undefined && timeoutMs > 0)
-      headers.Timeout = String(Math.max(1, Math.floor(timeoutMs)) * 1e6)
+    if (timeoutMs !== undefined && timeoutMs > 0) headers[TIMEOUT_HEADER] = timeoutHeader(timeoutMs)
     return headers
   }
 

@@ -3,10 +3,16 @@
  * memory for `ttl`, one watch on the registry keeps cached entries current in between (create and
  * update add or replace nodes, delete removes them), concurrent misses for one name share a single
  * lookup, and when the registry fails the last known entry is served instead of the error. A
- * not-found answer is never hidden: it drops the entry and is thrown.
+ * not-found answer is never hidden: it drops the entry and is thrown. Nodes whose address can
+ * never be dialled (records written by anyone, Go services included) are left out, with one
+ * warning per node, so a selector never picks them.
  */
+import { isIPv6 } from 'node:net'
 import { type Logger, silentLogger } from '../logger.js'
-import type { RegisterOptions, Registry, Service, WatchEvent, Watcher, WatchOptions } from './types.js'
+import { isDialable } from '../util/address.js'
+import { backoff } from '../util/backoff.js'
+import { sleep } from '../util/time.js'
+import type { Node, RegisterOptions, Registry, Service, WatchEvent, Watcher, WatchOptions } from './types.js'
 import { copyService, copyServices, isNotFound, removeNodes, upsertNodes } from './util.js'
 
 export interface CacheOptions {
@@ -35,6 +41,9 @@ interface Inflight {
   events: WatchEvent[]
 }
 
+/** Wait before restarting a watch that ended or failed: 200 ms, doubling, at most 30 s. */
+const WATCH_RETRY = backoff({ base: 200, max: 30_000 })
+
 export class RegistryCache implements Registry {
   readonly name: string
   readonly registry: Registry
@@ -48,6 +57,8 @@ export class RegistryCache implements Registry {
   private readonly abort = new AbortController()
   private watching = false
   private closed = false
+  /** `service\0id\0address` of the bad nodes already warned about. */
+  private readonly warned = new Set<string>()
 
   constructor(registry: Registry, options: CacheOptions = {}) {
     this.registry = registry
@@ -139,7 +150,7 @@ export class RegistryCache implements Registry {
           return stale.services
         }
         const entry: CacheEntry = {
-          services: copyServices(services).map(freeze),
+          services: copyServices(services.map((s) => this.dialable(s))).map(freeze),
           freshUntil: Date.now() + this.ttl,
         }
         if (this.closed || this.ttl === 0) return entry.services
@@ -161,8 +172,9 @@ export class RegistryCache implements Registry {
 
   /** go-micro's cache `update`: merge created/updated nodes in, take deleted ones out. */
   private apply(ev: WatchEvent): void {
-    const s = ev?.service
-    if (!s || typeof s.name !== 'string') return
+    if (!ev?.service || typeof ev.service.name !== 'string') return
+    // A node taken out need not be dialable; one put in must be.
+    const s = ev.action === 'delete' ? ev.service : this.dialable(ev.service)
     this.inflight.get(s.name)?.events.push(ev)
     const entry = this.entries.get(s.name)
     if (!entry) return
@@ -191,6 +203,36 @@ export class RegistryCache implements Registry {
     if (entry.services.length === 0) this.entries.delete(s.name)
   }
 
+  /** `service` without the nodes no client could dial (the same object when all are fine). */
+  private dialable(service: Service): Service {
+    const nodes: unknown[] = Array.isArray(service.nodes) ? service.nodes : []
+    const ok = (n: unknown): n is Node =>
+      typeof n === 'object' &&
+      n !== null &&
+      typeof (n as Node).id === 'string' &&
+      dialableAddress((n as Node).address)
+    if (nodes.every(ok)) return service
+    const kept: Node[] = []
+    for (const n of nodes) {
+      if (ok(n)) kept.push(n)
+      else this.warnBadNode(service.name, n)
+    }
+    return { ...service, nodes: kept }
+  }
+
+  private warnBadNode(service: string, node: unknown): void {
+    const { id, address } = (typeof node === 'object' && node !== null ? node : {}) as Partial<Node>
+    const key = `${service}\u0000${String(id)}\u0000${String(address)}`
+    if (this.warned.has(key)) return
+    // Bounded: a registry full of garbage must not grow this without end.
+    if (this.warned.size >= 10_000) this.warned.clear()
+    this.warned.add(key)
+    this.logger.warn(
+      { service, node: id ?? null, address: address ?? null },
+      `registry: node ${String(id)} of ${service} has an address no client can dial (${JSON.stringify(address)}): skipped`,
+    )
+  }
+
   private startWatch(): void {
     if (this.watching) return
     this.watching = true
@@ -214,24 +256,10 @@ export class RegistryCache implements Registry {
       // Events may have been missed while no watch ran: entries stay usable but are no longer fresh.
       for (const e of this.entries.values()) e.freshUntil = 0
       attempt++
-      await pause(Math.min(100 * 2 ** attempt, 30_000), this.abort.signal)
+      // Resolves early (rejects, ignored) when the cache closes.
+      await sleep(WATCH_RETRY(attempt), this.abort.signal).catch(() => {})
     }
   }
-}
-
-/** Resolves after `ms` or on abort; never keeps the process alive. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = () => {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const t = setTimeout(done, ms)
-    t.unref()
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 export function createRegistryCache(registry: Registry, options?: CacheOptions): RegistryCache {
@@ -251,4 +279,10 @@ function freeze(service: Service): Service {
   }
   deep(service)
   return service
+}
+
+/** The kit's isDialable, and a bracketed host must be an IPv6 address (`[1:2:3]:1` is not). */
+function dialableAddress(address: unknown): address is string {
+  if (!isDialable(address)) return false
+  return !address.startsWith('[') || isIPv6(address.slice(1, address.indexOf(']')))
 }

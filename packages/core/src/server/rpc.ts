@@ -518,8 +518,9 @@ function untilAborted<T>(promise: Promise<T>, rctx: RequestContext, stopping: La
 
 /**
  * The HandlerContext of one request. `signal` (the request's abort or the server's stop,
- * whichever first) is made on first read: AbortSignal.any costs more than a small handler, and
- * an object literal with getters costs half a microsecond, so this is a class.
+ * whichever first) is made on first read, as most handlers never read it; a class, not an object
+ * literal with getters, because it is made per request (the costs: bench/README.md, "Where the
+ * time goes").
  */
 class RequestScope implements HandlerContext {
   readonly deadline?: number
