@@ -17,7 +17,9 @@ export {
   uniqueName,
 } from '../util.js'
 export { requireBackend, requireThat, testAddress } from './backends.js'
+export { type TestCertificates, testCertificates } from './certificates.js'
 export { expectReadmeOptions, optionsTableOf } from './docs.js'
+export { type LogLine, type RecordingLogger, recordingLogger } from './logger.js'
 export {
   canConnect,
   deadAddress,

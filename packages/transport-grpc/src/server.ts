@@ -16,13 +16,7 @@ import {
   type TransportHandler,
   type TransportMessage,
 } from '@micro-ts/core'
-import {
-  formatAddress,
-  type LongTimer,
-  parseAddress,
-  parseTimeoutHeader,
-  setLongTimeout,
-} from '@micro-ts/core/plugin'
+import { atDeadline, formatAddress, type LongTimer, parseAddress } from '@micro-ts/core/plugin'
 import { Inbox } from './inbox.js'
 import {
   deserialize,
@@ -67,13 +61,13 @@ function errorMessage(err: MicroError): WireMessage {
  * listens through `onAbort`): an AbortController per request is a large share of a small call.
  */
 class RequestCtx extends LazyAbort implements RequestContext {
-  timer?: LongTimer
   constructor(readonly remote: string) {
     super()
   }
 
+  /** The request finished: its deadline (set by the RPC server through abortAt) holds no timer. */
   done(): void {
-    this.timer?.clear()
+    this.clearDeadline()
   }
 }
 
@@ -262,13 +256,6 @@ class ServerSocket {
     const ctx = new RequestCtx(this.remote)
     this.busy = ctx
     if (headers.connection?.toLowerCase() === 'close') this.closeAfterReply = true
-    const ms = parseTimeoutHeader(headers.timeout)
-    if (ms !== undefined) {
-      ctx.timer = setLongTimeout(
-        () => ctx.abort(new MicroError(SERVER_ID, 408, `deadline of ${ms}ms exceeded`)),
-        ms,
-      )
-    }
     const message: TransportMessage = { headers, body }
     let result: Promise<TransportMessage>
     try {
@@ -307,15 +294,16 @@ class ServerSocket {
       void stream.close(new MicroError(SERVER_ID, 503, 'server shutting down'))
       return stream
     }
-    const ms = parseTimeoutHeader(headers.timeout)
-    const timer =
-      ms === undefined
-        ? undefined
-        : setLongTimeout(
-            () => stream.abort(new MicroError(SERVER_ID, 408, `deadline of ${ms}ms exceeded`)),
-            ms,
-          )
-    const ctx: RequestContext = { signal: stream.signal, remote: this.remote }
+    // The RPC server reads go-micro's Timeout header and sets the deadline through abortAt.
+    let timer: LongTimer | undefined
+    const ctx: RequestContext = {
+      signal: stream.signal,
+      remote: this.remote,
+      abortAt: (deadline, reason) => {
+        timer?.clear()
+        timer = atDeadline(deadline, () => stream.abort(reason()))
+      },
+    }
     let result: Promise<void>
     try {
       result = serve.call(this.listener.handler, stream, ctx)

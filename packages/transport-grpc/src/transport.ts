@@ -13,14 +13,7 @@ import {
   type TransportHandler,
   type TransportMessage,
 } from '@micro-ts/core'
-import {
-  abortReason,
-  dialTarget,
-  formatAddress,
-  formatTimeoutHeader,
-  type LongTimer,
-  setLongTimeout,
-} from '@micro-ts/core/plugin'
+import { abortReason, dialTarget, formatAddress, type LongTimer, setLongTimeout } from '@micro-ts/core/plugin'
 import { ClientSocket, Conn, GrpcClientStream, type Pending } from './client.js'
 import { EMPTY, type WireMessage, wireHeaders } from './message.js'
 import {
@@ -149,7 +142,6 @@ export class GrpcTransport implements Transport {
     const headers = message?.headers ?? {}
     const wire: WireMessage = { header: wireHeaders(headers), body }
     const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
-    if (deadline && !hasHeader(headers, 'timeout')) wire.header.Timeout = formatTimeoutHeader(timeout)
 
     return new Promise<TransportMessage>((resolve, reject) => {
       let settled = false
@@ -255,7 +247,6 @@ export class GrpcTransport implements Transport {
     const headers = message?.headers ?? {}
     const base = wireHeaders(headers)
     const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
-    if (deadline && !hasHeader(headers, 'timeout')) base.Timeout = formatTimeoutHeader(timeout)
     // go-micro tells a stream from a request by this header; a caller that did not set one gets an id.
     if (!hasHeader(headers, 'micro-stream')) base['Micro-Stream'] = randomUUID()
 

@@ -56,7 +56,7 @@ export class EtcdServer extends PrivateServer {
     await this.start()
   }
 
-  protected async prepare(): Promise<void> {
+  protected override async prepare(): Promise<void> {
     this.peerPort = await freePort(this.host)
   }
 

@@ -3,7 +3,7 @@
  * loopback port, for tests that kill, restart or configure a server without disturbing the
  * shared one.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -118,19 +118,10 @@ export class RabbitMQServer extends PrivateServer {
     return amqpAnswers(this.host, this.port)
   }
 
-  /** `rabbitmqctl` against this node; throws with its output when it fails. */
-  ctl(...args: string[]): string {
+  /** `rabbitmqctl` against this node (without blocking the event loop); rejects with its output when it fails. */
+  async ctl(...args: string[]): Promise<string> {
     const cookie = readFileSync(path.join(this.dir, '.erlang.cookie'), 'utf8').trim()
-    try {
-      return execFileSync('rabbitmqctl', ['--erlang-cookie', cookie, '-n', this.node, ...args], {
-        encoding: 'utf8',
-        timeout: 60_000,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-    } catch (err) {
-      const e = err as { stderr?: string; stdout?: string; message: string }
-      throw new Error(`rabbitmqctl ${args.join(' ')} failed: ${e.stderr || e.stdout || e.message}`)
-    }
+    return rabbitmqctl(['--erlang-cookie', cookie, '-n', this.node, ...args])
   }
 
   /**
@@ -138,7 +129,7 @@ export class RabbitMQServer extends PrivateServer {
    * stops answering, while the Erlang node keeps running, so startApp() takes seconds, not a boot.
    */
   async stopApp(timeoutMs = 30_000): Promise<void> {
-    this.ctl('stop_app')
+    await this.ctl('stop_app')
     await this.until(false, timeoutMs)
   }
 
@@ -147,7 +138,7 @@ export class RabbitMQServer extends PrivateServer {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       try {
-        this.ctl('start_app')
+        await this.ctl('start_app')
         break
       } catch (err) {
         if (Date.now() > deadline) throw err
@@ -168,6 +159,16 @@ export class RabbitMQServer extends PrivateServer {
       await new Promise((r) => setTimeout(r, 200))
     }
   }
+}
+
+/** `rabbitmqctl <args>` (the shared node unless `-n` says otherwise); rejects with its output when it fails. */
+export function rabbitmqctl(args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('rabbitmqctl', [...args], { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${stderr || stdout || err.message}`))
+      else resolve(stdout)
+    })
+  })
 }
 
 /** True when `host:port` answers an AMQP 0-9-1 protocol header with a Connection.Start frame. */

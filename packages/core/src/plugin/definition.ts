@@ -47,6 +47,11 @@ export interface PluginDefinition<K extends PluginKind = PluginKind, S extends O
    * declared one and asserts the others absent.
    */
   capabilities?: readonly string[]
+  /**
+   * Capabilities a mode adds, as a function of the parsed options (the nats broker has `ack`
+   * and `persistent` only with `jetstream: true`). `capabilitiesOf()` joins both.
+   */
+  modeCapabilities?: (options: OptionValues<S>) => readonly string[]
   create(context: PluginContext<S>): PluginInstance[K] | Promise<PluginInstance[K]>
 }
 
@@ -71,6 +76,19 @@ export function definePlugin<K extends PluginKind, S extends OptionSpecs = Recor
     options: Object.freeze({ ...(definition.options ?? {}) }) as S,
     capabilities: Object.freeze([...(definition.capabilities ?? [])]),
   })
+}
+
+/**
+ * The capabilities of `definition` with these (parsed) options: its list, plus what its
+ * `modeCapabilities` add for them. Callers with raw options parse them first (`parseOptions`).
+ */
+export function capabilitiesOf<S extends OptionSpecs>(
+  definition: PluginDefinition<PluginKind, S>,
+  options?: OptionValues<S>,
+): readonly string[] {
+  const base = definition.capabilities ?? []
+  const extra = definition.modeCapabilities?.(options ?? ({} as OptionValues<S>)) ?? []
+  return [...base, ...extra.filter((c) => !base.includes(c))]
 }
 
 export function isPluginDefinition(value: unknown): value is PluginDefinition {

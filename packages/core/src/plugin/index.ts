@@ -85,9 +85,20 @@ export {
   parseTimeoutHeader,
   TIMEOUT_HEADER,
 } from '../util/headers.js'
-export { type LongTimer, MAX_TIMER_MS, setLongTimeout, sleep } from '../util/time.js'
+export {
+  atDeadline,
+  DeadlineSet,
+  DeadlineTimer,
+  deadlines,
+  type Expiring,
+  type LongTimer,
+  MAX_TIMER_MS,
+  setLongTimeout,
+  sleep,
+} from '../util/time.js'
 // Defining a plugin and its options
 export {
+  capabilitiesOf,
   definePlugin,
   isPluginDefinition,
   PLUGIN_KINDS,
@@ -103,6 +114,7 @@ export {
   type OptionOwner,
   type OptionSpec,
   type OptionSpecs,
+  type OptionsOf,
   type OptionType,
   type OptionValues,
   option,
@@ -112,4 +124,4 @@ export {
   type ParseOptionsContext,
   parseOptions,
 } from './options.js'
-export { readTls, type TlsMaterial, type TlsOptionValues, tlsOptions } from './tls.js'
+export { readTls, type TlsInput, type TlsMaterial, type TlsOptionValues, tlsOptions } from './tls.js'

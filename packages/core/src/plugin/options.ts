@@ -60,6 +60,22 @@ export type OptionValues<S extends OptionSpecs> = { -readonly [K in WithDefault<
 /** What code may pass: any declared option, by its dotted name or as a nested object. */
 export type OptionInput<S extends OptionSpecs> = { [K in keyof S]?: ValueOf<S[K]> } & Record<string, unknown>
 
+type GroupNames<S> = keyof S & string extends infer K ? (K extends `${infer G}.${string}` ? G : never) : never
+type TopNames<S> = Exclude<keyof S & string, `${string}.${string}`>
+/** The options of group `G` (`tls`) without the prefix: `{ caFile?: string, ... }`. */
+type GroupOf<S extends OptionSpecs, G extends string> = {
+  [K in keyof S & string as K extends `${G}.${infer T}` ? T : never]?: ValueOf<S[K]>
+}
+
+/**
+ * The typed options object code passes to a plugin's `createX()`: every declared option by its
+ * own name, a group also as a nested object (`{ tls: true }` or `{ tls: { caFile } }`), as
+ * `parseOptions` reads them.
+ */
+export type OptionsOf<S extends OptionSpecs> = {
+  [K in TopNames<S>]?: ValueOf<S[K]> | (K extends GroupNames<S> ? GroupOf<S, K> : never)
+} & { [G in Exclude<GroupNames<S>, TopNames<S>>]?: GroupOf<S, G> }
+
 interface Common<T> {
   doc: string
   env?: readonly string[]

@@ -14,11 +14,24 @@ export interface TlsMaterial {
   key?: string
 }
 
-/** Option declarations for TLS; spread them into a plugin's `options`. */
-export function tlsOptions(what = 'the backend') {
+/** The TLS options as code gives them nested: `{ tls: { caFile } }` (or `tls: true`). */
+export interface TlsInput {
+  ca?: string
+  caFile?: string
+  cert?: string
+  certFile?: string
+  key?: string
+  keyFile?: string
+}
+
+/**
+ * Option declarations for TLS; spread them into a plugin's `options`. `scheme` names the URL
+ * scheme that turns TLS on too (`rediss://`), when the backend has one.
+ */
+export function tlsOptions(what = 'the backend', scheme?: string) {
   return {
     tls: option.flag({
-      doc: `Connect to ${what} over TLS (implied by any tls.* material or a TLS URL scheme)`,
+      doc: `Connect to ${what} over TLS (implied by any tls.* material${scheme ? ` or a ${scheme} address` : ''})`,
     }),
     'tls.ca': option.string({ doc: 'CA certificate(s), PEM, that sign the server certificate' }),
     'tls.caFile': option.string({ doc: 'File with the CA certificate(s), PEM' }),

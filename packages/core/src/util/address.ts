@@ -159,8 +159,16 @@ export function parseUrl(raw: string, options: UrlOptions): URL {
     throw bad(`the scheme must be ${options.schemes.map((s) => `${s}://`).join(' or ')}`)
   }
   if (!url.hostname) throw bad('no host')
-  if (!url.port && options.defaultPort) url.port = String(options.defaultPort)
+  // `new URL('http://h:80').port` is '' (a scheme's default port is dropped): keep a port the text names.
+  if (!url.port && options.defaultPort && !hasExplicitPort(text)) url.port = String(options.defaultPort)
   return url
+}
+
+/** True when the authority part of `text` ends in `:<digits>`. */
+function hasExplicitPort(text: string): boolean {
+  const afterScheme = text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+  const authority = afterScheme.split(/[/?#]/, 1)[0].replace(/^.*@/, '')
+  return /:\d+$/.test(authority)
 }
 
 /** The address with any password masked, safe to print. */
