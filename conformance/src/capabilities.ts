@@ -3,7 +3,8 @@
  * core's built-ins included). The suites, their test files and the CLI read them from there;
  * this file only knows which names each kind's suite tests.
  */
-import type { PluginDefinition, PluginKind } from '@micro-ts/core'
+import type { OptionSpecs, OptionValues, PluginDefinition, PluginKind } from '@micro-ts/core'
+import { capabilitiesOf } from '@micro-ts/core/plugin'
 import { BROKER_CAPABILITIES, type BrokerCapability } from './broker/index.js'
 import { REGISTRY_CAPABILITIES, type RegistryCapability } from './registry/index.js'
 import { STORE_CAPABILITIES, type StoreCapability } from './store/index.js'
@@ -36,13 +37,16 @@ export function unknownCapabilities(kind: PluginKind, capabilities: readonly str
 
 /**
  * What a plugin definition declares, typed for its kind's suite:
- * `storeConformance({ name, create, capabilities: declaredCapabilities(plugin) })`. Throws a
- * TypeError naming an unknown capability, so a typo fails loudly instead of being asserted absent.
+ * `storeConformance({ name, create, capabilities: declaredCapabilities(plugin) })`. A definition
+ * whose capabilities depend on its options (the nats broker's `jetstream`) is asked with
+ * `options` (parsed values, e.g. `{ jetstream: true }`). Throws a TypeError naming an unknown
+ * capability, so a typo fails loudly instead of being asserted absent.
  */
 export function declaredCapabilities<K extends PluginKind>(
-  definition: Pick<PluginDefinition<K>, 'kind' | 'name' | 'capabilities'>,
+  definition: PluginDefinition<K, OptionSpecs>,
+  options?: Readonly<Record<string, unknown>>,
 ): CapabilityOf<K>[] {
-  const declared = [...(definition.capabilities ?? [])]
+  const declared = [...capabilitiesOf(definition, options as OptionValues<OptionSpecs> | undefined)]
   const unknown = unknownCapabilities(definition.kind, declared)
   if (unknown.length > 0) {
     throw new TypeError(

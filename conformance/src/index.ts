@@ -1,7 +1,9 @@
 /**
  * @micro-ts/conformance — the suites every registry, broker, store and transport passes, the
  * embedded ones and every plugin alike. Call one from a vitest test file with a factory for a
- * fresh instance and the capabilities the implementation declares.
+ * fresh instance and the capabilities the implementation declares, and
+ * `pluginDefinitionConformance(definition)` for what its definition promises (options,
+ * variables, capability names).
  */
 export { probeBackend } from './backend.js'
 export {
@@ -18,6 +20,10 @@ export {
   KNOWN_CAPABILITIES,
   unknownCapabilities,
 } from './capabilities.js'
+export {
+  type PluginDefinitionConformanceOptions,
+  pluginDefinitionConformance,
+} from './definition/index.js'
 export { inPrivateNamespace } from './netns.js'
 export {
   REGISTRY_CAPABILITIES,

@@ -1,8 +1,8 @@
 /**
  * What the CLI's generated test file calls: resolve a plugin the way `MICRO_<KIND>` does, create
  * its instances through core's loader (options from `--options`, then the plugin's variables,
- * then its defaults), and register its kind's suite with the capabilities its definition
- * declares. Runs inside a vitest worker.
+ * then its defaults), and register the definition suite and its kind's suite with the
+ * capabilities its definition declares. Runs inside a vitest worker.
  */
 import {
   loadPlugin,
@@ -12,9 +12,10 @@ import {
   type Registry,
   silentLogger,
 } from '@micro-ts/core'
-import { createPlugin, resolvePlugin } from '@micro-ts/core/plugin'
+import { createPlugin, parseOptions, resolvePlugin } from '@micro-ts/core/plugin'
 import { brokerConformance } from './broker/index.js'
 import { declaredCapabilities } from './capabilities.js'
+import { pluginDefinitionConformance } from './definition/index.js'
 import { registryConformance } from './registry/index.js'
 import { storeConformance } from './store/index.js'
 import { transportConformance } from './transport/index.js'
@@ -36,6 +37,13 @@ export interface RunConfig {
 export async function runSuite(config: RunConfig): Promise<void> {
   const { kind } = config
   const definition = await resolvePlugin(kind, config.plugin)
+  pluginDefinitionConformance(definition)
+  // The CLI checked these already; parsed here to ask a mode-dependent definition its capabilities.
+  const parsed = parseOptions(definition.options ?? {}, config.options, {
+    kind,
+    name: definition.name,
+    env: process.env,
+  })
   let registry: Promise<Registry> | undefined
   // Brokers that find subscribers through a registry (the HTTP broker) share one in-process registry.
   const sharedRegistry = () => {
@@ -58,7 +66,7 @@ export async function runSuite(config: RunConfig): Promise<void> {
       registryConformance({
         name,
         create: () => create('registry'),
-        capabilities: declaredCapabilities({ ...definition, kind: 'registry' }),
+        capabilities: declaredCapabilities(definition as PluginDefinition<'registry'>, parsed),
         options,
       })
       break
@@ -66,7 +74,7 @@ export async function runSuite(config: RunConfig): Promise<void> {
       brokerConformance({
         name,
         create: () => create('broker'),
-        capabilities: declaredCapabilities({ ...definition, kind: 'broker' }),
+        capabilities: declaredCapabilities(definition as PluginDefinition<'broker'>, parsed),
         options,
       })
       break
@@ -74,7 +82,7 @@ export async function runSuite(config: RunConfig): Promise<void> {
       storeConformance({
         name,
         create: () => create('store'),
-        capabilities: declaredCapabilities({ ...definition, kind: 'store' }),
+        capabilities: declaredCapabilities(definition as PluginDefinition<'store'>, parsed),
         options,
       })
       break
@@ -82,7 +90,7 @@ export async function runSuite(config: RunConfig): Promise<void> {
       transportConformance({
         name,
         create: () => create('transport'),
-        capabilities: declaredCapabilities({ ...definition, kind: 'transport' }),
+        capabilities: declaredCapabilities(definition as PluginDefinition<'transport'>, parsed),
         options,
       })
       break

@@ -72,6 +72,19 @@ describe('micro-conformance', () => {
     expect(run.code).toBe(1)
   })
 
+  it('a definition with a snake_case option, a missing doc and a refused default fails the definition suite', {
+    timeout: 120_000,
+  }, async () => {
+    const run = await cli('store', fixture('store-bad-definition.mjs'), '--filter', 'plugin definition')
+    const m = CLOSING.exec(run.last)
+    expect(m, `last line: ${run.last}\n${run.err}`).not.toBeNull()
+    expect(Number(m![1]), 'the rest of the definition suite passes').toBeGreaterThan(0)
+    expect(Number(m![2])).toBe(2)
+    expect(run.out).toContain('every option is declared with a camelCase (dotted) name')
+    expect(run.out).toContain('every default is a value its own declaration accepts')
+    expect(run.code).toBe(1)
+  })
+
   it('a registry whose deregister does nothing fails the deregister cases', {
     timeout: 120_000,
   }, async () => {
