@@ -50,6 +50,11 @@ export class MemoryBroker implements Broker {
     this.logger = (options.logger ?? defaultLogger()).child({ broker: 'memory' })
   }
 
+  /** Answers while connected. */
+  async ping(): Promise<void> {
+    if (!this.connected) throw notConnected(this.name, 'ping')
+  }
+
   address(): string {
     return this.connected ? `memory:${this.id}` : ''
   }

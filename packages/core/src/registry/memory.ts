@@ -3,6 +3,8 @@
  * leases, and watch events. Everything going in and out is copied, so callers can never change
  * the registry's state behind its back.
  */
+
+import { MicroError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
 import type {
   Endpoint,
@@ -14,7 +16,15 @@ import type {
   Watcher,
   WatchOptions,
 } from './types.js'
-import { copyEndpoint, copyNode, copyService, serviceNotFound, validateService, WatchQueue } from './util.js'
+import {
+  copyEndpoint,
+  copyNode,
+  copyService,
+  REGISTRY_ERROR_ID,
+  serviceNotFound,
+  validateService,
+  WatchQueue,
+} from './util.js'
 
 export interface MemoryRegistryOptions {
   logger?: Logger
@@ -126,6 +136,11 @@ export class MemoryRegistry implements Registry {
     if (this.closed) sub.queue.stop()
     else if (!sub.queue.stopped) this.subscribers.add(sub)
     return sub.queue
+  }
+
+  /** Answers while open: there is no backend to reach. */
+  async ping(): Promise<void> {
+    if (this.closed) throw new MicroError(REGISTRY_ERROR_ID, 503, 'memory registry is closed')
   }
 
   async close(): Promise<void> {

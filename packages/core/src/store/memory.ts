@@ -239,6 +239,11 @@ export class MemoryStore implements Store {
     return this.match(table, options.prefix ?? '', options.suffix ?? '', limit, offset, Date.now())
   }
 
+  /** Answers while open. */
+  async ping(): Promise<void> {
+    this.checkOpen()
+  }
+
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = undefined

@@ -111,6 +111,11 @@ export class HttpBroker implements Broker {
     })
   }
 
+  /** Answers while connected (its server is listening). */
+  async ping(): Promise<void> {
+    if (this.state !== 'connected') throw notConnected(this.name, 'ping')
+  }
+
   /** `host:port` subscribers of this broker are reached at; '' when not connected. */
   address(): string {
     return this.state === 'connected' ? this.advertised : ''

@@ -275,6 +275,11 @@ export class MdnsRegistry implements Registry {
     return sub.queue
   }
 
+  /** Answers while open, without a multicast query (a probe every second would be traffic for nothing). */
+  async ping(): Promise<void> {
+    this.checkOpen()
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     // Goodbyes first, while the socket is still open.
