@@ -115,6 +115,8 @@ export interface Answer<T> {
   index?: bigint
   /** `X-Consul-Results-Filtered-By-ACLs: true`: the token may not see everything. */
   filteredByAcl: boolean
+  /** `X-Consul-Default-Acl-Policy` (`allow` or `deny`) when ACLs are on. */
+  aclPolicy?: string
   /** Which agent answered (an index into the address list). */
   agent: number
 }
@@ -199,6 +201,11 @@ export class Agents {
       // The driver takes the TLS and agent settings; its bundled types list only a few options.
       return new Consul(config as ConstructorParameters<typeof Consul>[0]) as unknown as Driver
     })
+  }
+
+  /** True when requests carry an ACL token. */
+  get tokenGiven(): boolean {
+    return this.hasToken
   }
 
   /** The address of agent `i`, for messages. */
@@ -311,6 +318,7 @@ export class Agents {
           body: body as T,
           index: parseIndex(res?.headers['x-consul-index']),
           filteredByAcl: res?.headers['x-consul-results-filtered-by-acls'] === 'true',
+          aclPolicy: headerText(res?.headers['x-consul-default-acl-policy']),
           agent: i,
         }
       } catch (err) {
@@ -357,6 +365,10 @@ export class Agents {
 
 function blockingOptions(b: Blocking | undefined): { index?: string; wait?: string } {
   return b ? { index: b.index, wait: b.wait } : {}
+}
+
+function headerText(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
 }
 
 function parseIndex(v: string | string[] | undefined): bigint | undefined {

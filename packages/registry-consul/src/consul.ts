@@ -101,9 +101,11 @@ export class ConsulRegistry implements Registry {
     const a = await this.agents.health('getService', name, this.read)
     const services = servicesFromEntries(name, a.body)
     if (services.length === 0) {
-      if (a.filteredByAcl) {
+      // Anonymous reads of a deny-by-default agent answer 200 and empty: say why, not "not found".
+      const hidden = a.filteredByAcl || (a.aclPolicy === 'deny' && !this.agents.tokenGiven)
+      if (hidden) {
         throw errors.forbidden(
-          `getService: the Consul agent at ${this.agents.label(a.agent)} hid ${JSON.stringify(name)} from this token (ACLs); give a token with service:read (option token or CONSUL_HTTP_TOKEN)`,
+          `getService: the Consul agent at ${this.agents.label(a.agent)} hides ${JSON.stringify(name)} from ${this.agents.tokenGiven ? 'this token' : 'anonymous reads (ACL default policy deny) and no token was given'}; give a token with service:read (option token or CONSUL_HTTP_TOKEN)`,
         )
       }
       throw serviceNotFound()

@@ -8,11 +8,13 @@
  * index that goes backwards means the agent (or the cluster) lost its state, so the next answer
  * is taken as the whole truth, with one softening: nodes it lacks are kept for `resyncGrace` so
  * that their owners can register them again (they do at their register interval) without every
- * cache dropping them meanwhile. A failed request is retried with back-off until stopped.
+ * cache dropping them meanwhile. A failed request is retried with back-off until stopped, and
+ * the first query after a failure does not block, so a restarted agent's lower index is seen at
+ * once rather than after a whole wait.
  */
 import type { Logger, Node, Service, WatchEvent } from '@micro-ts/core'
 import { backoff, copyService, sleep } from '@micro-ts/core/plugin'
-import type { Agents, ReadOptions } from './agents.js'
+import type { Agents, Answer, ReadOptions } from './agents.js'
 import { servicesFromEntries } from './records.js'
 
 export interface WatchSettings {
@@ -26,11 +28,24 @@ export interface WatchSettings {
 /** Delay before the n-th retry of a failed blocking query: 100 ms doubling to 5 s. */
 const retryDelay = backoff({ base: 100, max: 5_000 })
 
+/**
+ * Queries of one watch start at least this far apart (ms). A busy service answers every query at
+ * once with its whole node list; spacing them coalesces a burst of changes into a few answers, as
+ * Consul's documentation asks of clients of high-churn services.
+ */
+export const MIN_QUERY_INTERVAL = 200
+
 /** The blocking-query loop both watches share: call `query(index)` until stopped. */
 abstract class BlockingLoop {
   protected readonly abort = new AbortController()
   private index = 0n
   private attempt = 0
+  /**
+   * Set after a failure: the next query asks with index 0 and so answers at once. An agent that
+   * restarted empty has a lower index than the one held, and would otherwise hold a blocking
+   * query until its wait ran out before the watch saw anything again.
+   */
+  private resync = false
 
   constructor(
     protected readonly agents: Agents,
@@ -52,19 +67,36 @@ abstract class BlockingLoop {
   /** One blocking request from `index` ('0': answer at once); resolves the answer's index. */
   protected abstract query(index: string, signal: AbortSignal): Promise<bigint | undefined>
 
-  /** Called with `reset` true when the index went backwards (the agent lost its state). */
+  /** What is watched, for messages. */
   protected abstract what(): string
+
+  private warned = false
+
+  /** Say once that an anonymous watch of a deny-by-default agent sees nothing. */
+  protected warnIfHidden(a: Answer<unknown>): void {
+    if (this.warned || this.agents.tokenGiven || (a.aclPolicy !== 'deny' && !a.filteredByAcl)) return
+    this.warned = true
+    this.settings.logger.warn(
+      { agent: this.agents.label(a.agent) },
+      `consul registry: the watch of ${this.what()} reads anonymously from an agent whose ACL default policy is deny: it sees nothing; give a token (option token or CONSUL_HTTP_TOKEN)`,
+    )
+  }
 
   private async loop(): Promise<void> {
     const signal = this.abort.signal
     while (!signal.aborted) {
+      const started = Date.now()
       try {
-        const next = (await this.query(this.index.toString(), signal)) ?? 0n
+        const next = (await this.query(this.resync ? '0' : this.index.toString(), signal)) ?? 0n
         this.attempt = 0
+        this.resync = false
         // Never block on 0 again, and start over when the index went backwards.
         this.index = next < 1n ? 1n : next
+        const early = MIN_QUERY_INTERVAL - (Date.now() - started)
+        if (early > 0) await sleep(early, signal).catch(() => {})
       } catch (err) {
         if (signal.aborted) return
+        this.resync = true
         this.attempt++
         const delay = retryDelay(this.attempt)
         this.settings.logger.warn(
@@ -126,6 +158,7 @@ export class ServiceWatch extends BlockingLoop {
   protected async query(index: string, signal: AbortSignal): Promise<bigint | undefined> {
     const a = await this.agents.health('watch', this.name, this.settings.read, this.blocking(index), signal)
     if (signal.aborted) return a.index
+    this.warnIfHidden(a)
     const reset = this.wentBack(a.index)
     if (reset && this.settings.resyncGrace > 0) {
       this.graceUntil = Date.now() + this.settings.resyncGrace
@@ -179,6 +212,7 @@ export class CatalogWatch extends BlockingLoop {
   protected async query(index: string, signal: AbortSignal): Promise<bigint | undefined> {
     const a = await this.agents.services('watch', this.settings.read, this.blocking(index), signal)
     if (signal.aborted) return a.index
+    this.warnIfHidden(a)
     this.names = new Set(Object.keys(a.body))
     for (const name of this.names) {
       if (this.watches.has(name)) continue
