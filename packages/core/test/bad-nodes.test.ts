@@ -4,6 +4,8 @@
  * never picked, whatever the registry; and a deadline past Node's timer limit (2^31 ms) is a
  * deadline, not an immediate timeout.
  */
+
+import { recordingLogger } from '@micro-ts/conformance/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMemoryRegistry,
@@ -13,7 +15,6 @@ import {
   type Service,
 } from '../src/index.js'
 import { clientService, startService } from './helpers.js'
-import { recordingLogger } from './recording-logger.js'
 
 const open: MicroService[] = []
 afterEach(async () => {

@@ -3,6 +3,7 @@
  * the defaults; component instances given in code stay whatever the environment says.
  */
 import net from 'node:net'
+import { recordingLogger } from '@micro-ts/conformance/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMemoryRegistry,
@@ -12,7 +13,6 @@ import {
   type MicroService,
   type Registry,
 } from '../src/index.js'
-import { recordingLogger } from './recording-logger.js'
 
 const open: MicroService[] = []
 afterEach(async () => {

@@ -2,6 +2,8 @@
  * MICRO_TRANSPORT_ADDRESS reaches the transport plugin as `addresses`; the built-in http and tcp
  * transports have no address of their own and say once that it does not apply to them.
  */
+
+import { recordingLogger } from '@micro-ts/conformance/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createHttpTransport,
@@ -10,7 +12,6 @@ import {
   definePlugin,
   type MicroService,
 } from '../src/index.js'
-import { recordingLogger } from './recording-logger.js'
 
 const open: MicroService[] = []
 afterEach(async () => {
