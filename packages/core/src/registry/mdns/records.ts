@@ -9,7 +9,10 @@
  *   empty TXT) that `_services.<domain>.` lists;
  * - TTL 120 s, and TTL 0 for goodbyes.
  */
+import { formatAddress } from '../../util/address.js'
+import type { Node } from '../types.js'
 import type { Answer } from './dns.js'
+import { decodeTxt, type MdnsTxt } from './txt.js'
 
 export const DEFAULT_DOMAIN = 'micro'
 /** go-micro's `defaultTTL` for every record, in seconds. */
@@ -185,4 +188,30 @@ export function collectEntries(
     }
   }
   return [...touched]
+}
+
+/**
+ * The node (and its TXT payload) a complete entry of `domain` describes, or undefined when the
+ * entry is incomplete, undecodable or not named `<node>.<service>.<domain>.`. Goodbyes (TTL 0)
+ * are returned too: the caller decides what a goodbye means.
+ */
+export function entryNode(e: Entry, domain: string): { txt: MdnsTxt; node: Node } | undefined {
+  if (!isComplete(e)) return undefined
+  const txt = decodeTxt(e.txt ?? [])
+  if (!txt) return undefined
+  const suffix = `.${txt.service}.${domain}.`
+  if (!e.name.endsWith(suffix) || e.name.length === suffix.length) return undefined
+  const node: Node = {
+    id: e.name.slice(0, -suffix.length),
+    address: formatAddress(e.v4 ?? e.v6 ?? '', e.port ?? 0),
+  }
+  if (txt.metadata) node.metadata = txt.metadata
+  return { txt, node }
+}
+
+/** The node a local zone advertises. */
+export function zoneNode(zone: Zone, txt: MdnsTxt): Node {
+  const node: Node = { id: zone.instance, address: formatAddress(zone.ips[0], zone.port) }
+  if (txt.metadata) node.metadata = txt.metadata
+  return node
 }
