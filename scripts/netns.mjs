@@ -11,7 +11,7 @@ if (args.length === 0) {
   console.error('usage: node scripts/netns.mjs COMMAND [ARGS...]')
   process.exit(2)
 }
-// Already isolated (our own namespace, or ../shared/scripts/netns-run): run as is.
+// Already isolated (our own namespace, or one a developer made by hand): run as is.
 const onlyLoopback = Object.values(os.networkInterfaces()).every((list) =>
   (list ?? []).every((a) => a.internal),
 )

@@ -166,7 +166,7 @@ export async function stopAll(): Promise<void> {
 
 /**
  * A private network namespace whose only interface is a loopback with multicast on, so mDNS
- * never leaves on a real interface (DESIGN §6). A holder process keeps it alive; programs enter
+ * never leaves on a real interface. A holder process keeps it alive; programs enter
  * it with nsenter.
  */
 export class NetNs implements Place {

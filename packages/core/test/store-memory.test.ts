@@ -61,7 +61,7 @@ async function goMicroStoreCases(s: Store, scope: { database?: string; table?: s
   await s.write({ key: 'foo', value: bytes('foofoo') }, scope)
   await s.write({ key: 'barfoo', value: bytes('barfoobarfoo'), expiry: 100 }, scope)
   await s.write({ key: 'bazbarfoo', value: bytes('bazbarfoobazbarfoo'), expiry: 200 }, scope)
-  // A record written already expired is never returned (reference §6).
+  // A record written already expired is never returned (go-micro's store tests check the same).
   await s.write({ key: 'deadfoo', value: bytes('x'), expiry: -1 }, scope)
   expect(await s.read('foo', { ...scope, suffix: true })).toHaveLength(3)
   tick(100)
