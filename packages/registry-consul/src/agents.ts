@@ -355,6 +355,8 @@ export class Agents {
       return this.errors.internal(`${op}: ${where} answered ${status}: ${text}`, e)
     }
     if (e.isTimeout) return this.errors.timeout(`${op}: ${where} did not answer within ${timeout} ms`, e)
+    const tls = tlsCode(e)
+    if (tls) return this.errors.unavailable(`${op}: TLS with ${where} failed (${tls}): ${e.message}`, e)
     const code = networkCode(e)
     if (code === 'ETIMEDOUT') return this.errors.timeout(`${op}: cannot connect to ${where}: ${e.message}`, e)
     if (code) return this.errors.unavailable(`${op}: ${where} is unreachable (${code}): ${e.message}`, e)
@@ -398,6 +400,16 @@ function networkCode(e: DriverError): string | undefined {
     const code = (x as DriverError).code
     if (code && NETWORK_CODES.has(code)) return code
     if ((x as Error).message === 'socket hang up') return 'ECONNRESET'
+  }
+  return undefined
+}
+
+/** The code of a TLS failure (an untrusted or mismatched certificate, a refused handshake). */
+function tlsCode(e: DriverError): string | undefined {
+  for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as DriverError).cause, depth++) {
+    const code = (x as DriverError).code
+    if (!code) continue
+    if (/^(ERR_SSL_|ERR_TLS_|EPROTO$)/.test(code) || /CERT|SIGNATURE|ISSUER/.test(code)) return code
   }
   return undefined
 }

@@ -4,7 +4,8 @@
  * module proxy by scripts/servers/consul.sh and started loopback-only with DNS, gRPC and HTTPS off.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import https from 'node:https'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
@@ -64,6 +65,11 @@ export interface ConsulAgentOptions extends PrivateServerOptions {
    * comes back empty.
    */
   persistent?: boolean
+  /**
+   * Serve HTTPS (and no plain HTTP) on the port with this certificate, and require client
+   * certificates signed by `ca` (PEM files).
+   */
+  tls?: { ca: string; cert: string; key: string; clientCert: string; clientKey: string }
 }
 
 /** A private Consul agent; `restart()` keeps its ports (and, when persistent, its state). */
@@ -91,8 +97,8 @@ export class ConsulAgent extends PrivateServer {
   protected launch(): LaunchSpec {
     const o = this.options
     const ports = [
-      `http = ${this.port}`,
-      'https = -1',
+      o.tls ? `https = ${this.port}` : `http = ${this.port}`,
+      o.tls ? 'http = -1' : 'https = -1',
       'grpc = -1',
       'grpc_tls = -1',
       'dns = -1',
@@ -126,11 +132,48 @@ export class ConsulAgent extends PrivateServer {
         `acl { enabled = true, default_policy = "deny", enable_token_persistence = false, tokens { initial_management = "${o.managementToken}", agent = "${o.managementToken}" } }`,
       )
     }
+    if (o.tls) {
+      args.push(
+        '-hcl',
+        `tls { defaults { ca_file = "${o.tls.ca}", cert_file = "${o.tls.cert}", key_file = "${o.tls.key}", verify_incoming = true } }`,
+      )
+    }
     return { command: this.bin, args }
   }
 
   protected async ready(): Promise<boolean> {
     if (!(await canConnect(this.host, this.port, 200))) return false
+    if (this.options.tls) return httpsLeader(this.address, this.options.tls)
     return agentReady(this.address, this.options.managementToken)
   }
+}
+
+/** The leader over HTTPS with a client certificate (fetch takes no CA or client certificate). */
+function httpsLeader(address: string, tls: NonNullable<ConsulAgentOptions['tls']>): Promise<boolean> {
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ]
+  return new Promise((resolve) => {
+    const req = https.get(
+      {
+        host,
+        port,
+        path: '/v1/status/leader',
+        ca: readFileSync(tls.ca),
+        cert: readFileSync(tls.clientCert),
+        key: readFileSync(tls.clientKey),
+        timeout: 1_000,
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => {
+          body += d.toString()
+        })
+        res.on('end', () => resolve(res.statusCode === 200 && body.length > 2))
+      },
+    )
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => req.destroy())
+  })
 }

@@ -14,10 +14,12 @@ import {
   hasCommand,
   requireThat,
   silentServer,
+  type TestCertificates,
+  testCertificates,
   uniqueName,
 } from '@micro-ts/conformance/testing'
 import { createService, type Service, silentLogger, type WatchEvent } from '@micro-ts/core'
-import { createPlugin } from '@micro-ts/core/plugin'
+import { type AnyPluginDefinition, createPlugin } from '@micro-ts/core/plugin'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import plugin, { type ConsulRegistry, createConsulRegistry, encodeTags } from '../src/index.js'
 import { ConsulAgent, consulBinary } from './consul-server.js'
@@ -300,7 +302,7 @@ describe.runIf(runs)('an ACL agent (default policy deny)', () => {
     const name = uniqueName('acl')
     const viaOption = registry([agent.address], { token })
     await viaOption.register(service(name, `${name}-1`), { ttl: 30_000 })
-    const viaEnv = (await createPlugin(plugin, {
+    const viaEnv = (await createPlugin(plugin as unknown as AnyPluginDefinition, {
       addresses: [agent.address],
       env: { CONSUL_HTTP_TOKEN: token },
     })) as ConsulRegistry
@@ -328,6 +330,53 @@ describe.runIf(runs)('an ACL agent (default policy deny)', () => {
     const write = await expectMicroError(wrong.register(service(name, `${name}-1`)), 401)
     expect(write.detail).toMatch(/does not know the token/)
     await expectMicroError(wrong.getService(name), 401)
+  })
+})
+
+const openssl = requireThat(
+  hasCommand('openssl', ['version']),
+  'openssl (test certificates) is not installed',
+)
+describe.runIf(runs && openssl)('a TLS agent that verifies client certificates', () => {
+  let agent: ConsulAgent
+  let certs: TestCertificates
+  beforeAll(async () => {
+    certs = testCertificates()
+    const f = certs.files
+    agent = await ConsulAgent.start(bin!, {
+      tls: { ca: f.ca, cert: f.cert, key: f.key, clientCert: f.clientCert, clientKey: f.clientKey },
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await agent?.stop()
+  })
+
+  it('works with the CA, client certificate and key, from files or as PEM text', async () => {
+    const name = uniqueName('tls')
+    const f = certs.files
+    const files = registry([`https://${agent.address}`], {
+      tls: { caFile: f.ca, certFile: f.clientCert, keyFile: f.clientKey },
+    })
+    await files.register(service(name, `${name}-1`), { ttl: 30_000 })
+    // A bare address with TLS material is https too.
+    const pem = registry([agent.address], {
+      tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+    })
+    expect((await pem.getService(name))[0].nodes.map((n) => n.id)).toEqual([`${name}-1`])
+    await pem.deregister(service(name, `${name}-1`))
+  })
+
+  it('without the CA, or without a client certificate, fails with a clear error', async () => {
+    const noCa = registry([`https://${agent.address}`], {
+      tls: { cert: certs.clientCert, key: certs.clientKey },
+    })
+    const untrusted = await expectMicroError(noCa.getService('x'), 503)
+    expect(untrusted.detail).toMatch(/TLS with the Consul agent at .* failed/)
+    const noCert = registry([`https://${agent.address}`], { tls: { ca: certs.ca } })
+    const refused = await expectMicroError(noCert.getService('x'), 503)
+    expect(refused.detail).toMatch(/the Consul agent at/)
+    const plain = registry([`http://${agent.address}`])
+    await expectMicroError(plain.getService('x'))
   })
 })
 

@@ -1,12 +1,9 @@
 /** go-micro's tag encoding and registration layout, and the option intake, without an agent. */
-import { readFileSync } from 'node:fs'
 import { deflateSync } from 'node:zlib'
 import { expectMicroError } from '@micro-ts/conformance/testing'
 import type { Endpoint } from '@micro-ts/core'
-import { optionsTable } from '@micro-ts/core/plugin'
 import { describe, expect, it } from 'vitest'
 import {
-  consulRegistryOptions,
   decodeEndpoints,
   decodeMetadata,
   decodeVersion,
@@ -238,10 +235,5 @@ describe('options', () => {
       400,
     )
     expect(err.detail).toMatch(/MICRO_REGISTRY_CONSUL_TIMEOUT/)
-  })
-
-  it('the README documents every option exactly as declared', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-    expect(readme).toContain(optionsTable(consulRegistryOptions, { kind: 'registry', name: 'consul' }))
   })
 })
