@@ -14,20 +14,6 @@ import {
 } from '../src/index.js'
 import { closing, defer, serve, TRANSPORTS, until, utf8 } from './transport-helpers.js'
 
-/** 2.2e15 ns: about 25 days, past Node's 2^31 - 1 ms timer limit. */
-const DAYS_NS = '2200000000000000'
-
-/** Counts Node's TimeoutOverflowWarnings (a timer given more than 2^31 - 1 ms) while a test runs. */
-function overflowWarnings(): () => number {
-  let n = 0
-  const onWarning = (w: Error) => {
-    if (w.name === 'TimeoutOverflowWarning') n++
-  }
-  process.on('warning', onWarning)
-  defer(() => process.off('warning', onWarning))
-  return () => n
-}
-
 interface Seen {
   reasons: MicroError[]
   deadlines: (number | undefined)[]

@@ -59,6 +59,22 @@ export async function serve(
   return l
 }
 
+/**
+ * A test file's `transport(options)` (closed after the test) and `serve(handler, options)`
+ * (a listener of a fresh transport, closed after the test) for the transport `create` makes.
+ */
+export function transportKit<O, T extends Transport>(
+  create: (options?: O) => T,
+): {
+  transport(options?: O): T
+  serve(handler: TransportHandler, options?: ServeOptions): Promise<Listener>
+} {
+  return {
+    transport: (options) => closing(create(options)),
+    serve: (handler, options) => serve(() => create(), handler, options),
+  }
+}
+
 /** Answers with the request's body, its Content-Type and its X-Echo header. */
 export const echo: TransportHandler = {
   async request(msg) {

@@ -1,88 +1,26 @@
 import { once } from 'node:events'
-import { connect, createServer, type Server, type Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   createHttpTransport,
-  type HttpTransport,
-  type Listener,
   MicroError,
   type RequestContext,
   TransportError,
-  type TransportHandler,
   type TransportMessage,
 } from '../src/index.js'
+import {
+  deadAddress,
+  deferred,
+  echo,
+  raw,
+  rawServer,
+  rawSocket,
+  rejection,
+  text,
+  transportKit,
+  utf8,
+} from './transport-helpers.js'
 
-const utf8 = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => Buffer.from(b).toString('utf8')
-
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-function transport(options: Parameters<typeof createHttpTransport>[0] = {}): HttpTransport {
-  const t = createHttpTransport(options)
-  cleanups.push(() => t.close())
-  return t
-}
-
-async function serve(
-  handler: Partial<TransportHandler> & Pick<TransportHandler, 'request'>,
-  options: { maxBodySize?: number; address?: string } = {},
-): Promise<Listener> {
-  const l = await createHttpTransport().listen(options.address ?? '127.0.0.1:0', handler, {
-    maxBodySize: options.maxBodySize,
-  })
-  cleanups.push(() => l.close(0))
-  return l
-}
-
-const echo: TransportHandler = {
-  async request(msg) {
-    return {
-      headers: { 'Content-Type': msg.headers['content-type'] ?? 'application/octet-stream' },
-      body: msg.body,
-    }
-  },
-}
-
-async function rejection(p: Promise<unknown>): Promise<MicroError> {
-  try {
-    await p
-  } catch (e) {
-    expect(e).toBeInstanceOf(MicroError)
-    return e as MicroError
-  }
-  throw new Error('expected a rejection')
-}
-
-/** Send raw bytes, collect everything until the server closes (or `ms` passes). */
-async function raw(
-  address: string,
-  data: string | Buffer,
-  ms = 3_000,
-): Promise<{ text: string; closed: boolean }> {
-  const [host, port] = address.split(':')
-  const socket = connect(Number(port), host)
-  socket.on('error', () => {})
-  const chunks: Buffer[] = []
-  socket.on('data', (c) => chunks.push(c))
-  socket.write(data)
-  const closed = await Promise.race([
-    once(socket, 'close').then(() => true),
-    new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
-  ])
-  socket.destroy()
-  return { text: Buffer.concat(chunks).toString('latin1'), closed }
-}
-
-function deferred<T = void>() {
-  let resolve!: (v: T) => void
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
+const { transport, serve } = transportKit(createHttpTransport)
 
 describe('http transport: unary requests', () => {
   it('echoes a message', async () => {
@@ -265,17 +203,11 @@ describe('http transport: unary requests', () => {
   })
 
   it('reports connect refused as a TransportError with delivered=false', async () => {
-    const dead = createServer()
-    dead.listen(0, '127.0.0.1')
-    await once(dead, 'listening')
-    const port = (dead.address() as { port: number }).port
-    await new Promise((r) => dead.close(r))
-    const err = await rejection(
-      transport().request(`127.0.0.1:${port}`, { headers: {}, body: new Uint8Array() }),
-    )
+    const address = await deadAddress()
+    const err = await rejection(transport().request(address, { headers: {}, body: new Uint8Array() }))
     expect(err).toBeInstanceOf(TransportError)
     expect((err as TransportError).delivered).toBe(false)
-    expect(err.detail).toContain(`127.0.0.1:${port}`)
+    expect(err.detail).toContain(address)
     expect(err.detail).toContain('ECONNREFUSED')
   })
 
@@ -288,16 +220,11 @@ describe('http transport: unary requests', () => {
 
   it('reports a connection destroyed mid-request as a TransportError with delivered=true', async () => {
     const arrived = deferred()
-    let socket: Socket | undefined
-    const server: Server = createServer((s) => {
+    let socket: { destroy(): void } | undefined
+    const { address } = await rawServer((s) => {
       socket = s
-      s.on('error', () => {})
       s.once('data', () => arrived.resolve())
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(() => new Promise((r) => server.close(r)))
-    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
     const pending = transport().request(address, { headers: {}, body: utf8('work') })
     await arrived.promise
     socket?.destroy() // like a SIGKILLed server: the kernel closes the socket
@@ -456,16 +383,11 @@ describe('http transport: unary requests', () => {
   })
 
   it('reports a non-RPC HTTP answer (e.g. a proxy error) with its status', async () => {
-    const server = createServer((s) => {
-      s.on('error', () => {})
+    const { address } = await rawServer((s) => {
       s.once('data', () =>
         s.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\nConnection: close\r\n\r\nupstream!!!'),
       )
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(() => new Promise((r) => server.close(r)))
-    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
     const err = await rejection(transport().request(address, { headers: {}, body: new Uint8Array() }))
     expect(err.code).toBe(502)
     expect(err.detail).toContain('upstream')
@@ -482,14 +404,14 @@ describe('http transport: unary requests', () => {
     const t = transport()
     const pending = t.request(l.address, { headers: {}, body: utf8('late') })
     await new Promise((r) => setTimeout(r, 50))
-    const closing = l.close(5_000)
+    const closed = l.close(5_000)
     await new Promise((r) => setTimeout(r, 50))
     const other = transport()
     const refused = await rejection(other.request(l.address, { headers: {}, body: new Uint8Array() }))
     expect((refused as TransportError).delivered).toBe(false)
     gate.resolve()
     expect(text((await pending).body)).toBe('late')
-    await closing
+    await closed
   })
 
   it('closes promptly when only idle keep-alive connections remain', async () => {
@@ -675,13 +597,8 @@ describe('http transport: streams', () => {
   })
 
   it('reports connect refused for streams as not delivered', async () => {
-    const dead = createServer()
-    dead.listen(0, '127.0.0.1')
-    await once(dead, 'listening')
-    const port = (dead.address() as { port: number }).port
-    await new Promise((r) => dead.close(r))
     const err = await rejection(
-      transport().stream(`127.0.0.1:${port}`, { headers: {}, body: new Uint8Array() }),
+      transport().stream(await deadAddress(), { headers: {}, body: new Uint8Array() }),
     )
     expect((err as TransportError).delivered).toBe(false)
   })
@@ -754,9 +671,7 @@ describe("http transport: go-micro's stream flavour", () => {
         }
       },
     })
-    const [host, port] = l.address.split(':')
-    const socket = connect(Number(port), host)
-    socket.on('error', () => {})
+    const socket = rawSocket(l.address)
     const post = (body: string, extra = '') =>
       `POST / HTTP/1.1\r\nHost: ${l.address}\r\nContent-Type: application/json\r\nMicro-Service: greeter\r\n` +
       `Micro-Endpoint: Greeter.Stream\r\nMicro-Id: 0\r\nMicro-Stream: 0\r\n${extra}Content-Length: ${body.length}\r\n\r\n${body}`
@@ -805,8 +720,7 @@ describe("http transport: go-micro's stream flavour", () => {
 
   it('streams to a go-micro server: 100 Continue, then POST per message and a response per reply', async () => {
     const requests: { line: string; headers: Record<string, string>; body: string }[] = []
-    const server = createServer((s) => {
-      s.on('error', () => {})
+    const { address } = await rawServer((s) => {
       s.on(
         'data',
         requestReader(
@@ -827,10 +741,6 @@ describe("http transport: go-micro's stream flavour", () => {
         ),
       )
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(() => new Promise((r) => server.close(r)))
-    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
     const s = await transport().stream(address, {
       headers: {
         'Content-Type': 'application/json',
@@ -860,8 +770,7 @@ describe("http transport: go-micro's stream flavour", () => {
   })
 
   it('rejects recv with the error a go-micro server ends the stream with', async () => {
-    const server = createServer((s) => {
-      s.on('error', () => {})
+    const { address } = await rawServer((s) => {
       let n = 0
       s.on(
         'data',
@@ -877,10 +786,6 @@ describe("http transport: go-micro's stream flavour", () => {
         ),
       )
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(() => new Promise((r) => server.close(r)))
-    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
     const s = await transport().stream(address, { headers: {}, body: new Uint8Array() })
     await s.send({ headers: {}, body: utf8('{"name":"fail"}') })
     const err = await rejection(s.recv())
@@ -893,18 +798,13 @@ describe("http transport: go-micro's stream flavour", () => {
   })
 
   it('reports a server that refuses the stream with its error', async () => {
-    const server = createServer((s) => {
-      s.on('error', () => {})
+    const { address } = await rawServer((s) => {
       s.once('data', () =>
         s.end(
           'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found',
         ),
       )
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(() => new Promise((r) => server.close(r)))
-    const address = `127.0.0.1:${(server.address() as { port: number }).port}`
     const err = await rejection(transport().stream(address, { headers: {}, body: new Uint8Array() }))
     expect(err.code).toBe(404)
   })

@@ -1,138 +1,31 @@
 import { once } from 'node:events'
-import { connect, createServer, type Server, type Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   createMemoryBroker,
   createMemoryRegistry,
   createService,
   createTcpTransport,
-  type Listener,
   loadPlugin,
   MicroError,
   type RequestContext,
-  type TcpTransport,
   TransportError,
-  type TransportHandler,
-  type TransportMessage,
 } from '../src/index.js'
+import {
+  defer,
+  deferred,
+  echo,
+  hanging,
+  message,
+  raw,
+  rawServer,
+  rawSocket,
+  rejection,
+  text,
+  transportKit,
+  until,
+} from './transport-helpers.js'
 
-const utf8 = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => Buffer.from(b).toString('utf8')
-
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-function transport(options: Parameters<typeof createTcpTransport>[0] = {}): TcpTransport {
-  const t = createTcpTransport(options)
-  cleanups.push(() => t.close())
-  return t
-}
-
-async function serve(
-  handler: TransportHandler,
-  options: { maxBodySize?: number; transport?: TcpTransport } = {},
-): Promise<Listener> {
-  const l = await (options.transport ?? createTcpTransport()).listen('127.0.0.1:0', handler, {
-    maxBodySize: options.maxBodySize,
-  })
-  cleanups.push(() => l.close(0))
-  return l
-}
-
-const echo: TransportHandler = {
-  async request(msg) {
-    return { headers: { 'X-Echo': msg.headers['x-echo'] ?? '' }, body: msg.body }
-  },
-}
-
-function message(body: string | Uint8Array, headers: Record<string, string> = {}): TransportMessage {
-  return { headers, body: typeof body === 'string' ? utf8(body) : body }
-}
-
-async function rejection(p: Promise<unknown>): Promise<MicroError> {
-  try {
-    await p
-  } catch (e) {
-    expect(e).toBeInstanceOf(MicroError)
-    return e as MicroError
-  }
-  throw new Error('expected a rejection')
-}
-
-function deferred(): { promise: Promise<void>; resolve(): void } {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
-
-/** A handler that waits until its request is aborted, recording the reason. */
-function hanging() {
-  const reasons: MicroError[] = []
-  let started = 0
-  const handler: TransportHandler = {
-    request: (_m, ctx) =>
-      new Promise((resolve) => {
-        started++
-        const off = ctx.onAbort?.((reason) => {
-          reasons.push(reason)
-          off?.()
-          resolve(message('aborted'))
-        })
-      }),
-  }
-  return { handler, reasons, started: () => started }
-}
-
-async function until(check: () => boolean, ms = 3_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
-
-/** A plain TCP server standing in for a peer; `onSocket` decides what it does. */
-async function rawServer(onSocket: (socket: Socket) => void): Promise<{ address: string; server: Server }> {
-  const sockets = new Set<Socket>()
-  const server = createServer((s) => {
-    sockets.add(s)
-    s.on('error', () => {})
-    s.on('close', () => sockets.delete(s))
-    onSocket(s)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  cleanups.push(() => {
-    for (const s of sockets) s.destroy()
-    return new Promise((r) => server.close(r))
-  })
-  const a = server.address() as { port: number }
-  return { address: `127.0.0.1:${a.port}`, server }
-}
-
-/** Send raw bytes to `address`; resolves whether the server closed the connection within `ms`, and what it sent. */
-async function raw(
-  address: string,
-  data: Buffer,
-  ms = 2_000,
-): Promise<{ closed: boolean; received: Buffer }> {
-  const [host, port] = address.split(':')
-  const socket = connect(Number(port), host)
-  socket.on('error', () => {})
-  const chunks: Buffer[] = []
-  socket.on('data', (c) => chunks.push(c))
-  socket.write(data)
-  const closed = await Promise.race([
-    once(socket, 'close').then(() => true),
-    new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
-  ])
-  socket.destroy()
-  return { closed, received: Buffer.concat(chunks) }
-}
+const { transport, serve } = transportKit(createTcpTransport)
 
 const PREFACE = Buffer.from([0x6d, 0x54, 0x43, 0x01])
 
@@ -372,7 +265,7 @@ describe('tcp transport: failures', () => {
 
   it('a request frame split into single bytes is reassembled', async () => {
     const l = await serve(echo)
-    const socket = connect(Number(l.address.split(':')[1]), '127.0.0.1')
+    const socket = rawSocket(l.address)
     const chunks: Buffer[] = []
     socket.on('data', (c) => chunks.push(c))
     await once(socket, 'connect')
@@ -404,9 +297,9 @@ describe('tcp transport: shutdown', () => {
     const t = transport()
     const pending = [t.request(l.address, message('a')), t.request(l.address, message('b'))]
     await new Promise((r) => setTimeout(r, 30))
-    const closing = l.close(5_000)
+    const closed = l.close(5_000)
     expect((await Promise.all(pending)).map((m) => text(m.body))).toEqual(['a', 'b'])
-    await closing
+    await closed
     const err = await rejection(t.request(l.address, message('late')))
     expect((err as TransportError).delivered).toBe(false)
   })
@@ -423,15 +316,13 @@ describe('tcp transport: shutdown', () => {
     const slow = t.request(l.address, message('slow'))
     await new Promise((r) => setTimeout(r, 30))
     // A client connected before the close that sends a request after it (as if it had not read GOAWAY yet).
-    const [host, port] = l.address.split(':')
-    const s = connect(Number(port), host)
-    s.on('error', () => {})
+    const s = rawSocket(l.address)
     const got: Buffer[] = []
     s.on('data', (c) => got.push(c))
     await once(s, 'connect')
     s.write(PREFACE)
     await until(() => got.length > 0)
-    const closing = l.close(5_000)
+    const closed = l.close(5_000)
     await until(() => Buffer.concat(got).length >= 4 + 9) // the GOAWAY
     s.write(frame(1, 1, Buffer.alloc(4)))
     await until(() => Buffer.concat(got).includes('go.micro.server'))
@@ -440,7 +331,7 @@ describe('tcp transport: shutdown', () => {
     s.destroy()
     gate.resolve()
     expect(text((await slow).body)).toBe('slow')
-    await closing
+    await closed
   })
 
   it('transport.close() closes its pooled connections and refuses new requests undelivered', async () => {
@@ -565,7 +456,7 @@ describe('tcp transport: as a plugin', () => {
       broker: createMemoryBroker(),
       env: { MICRO_TRANSPORT: 'tcp', MICRO_LOG_LEVEL: 'silent' },
     })
-    cleanups.push(() => server.stop())
+    defer(() => server.stop())
     server.handle(
       {
         async Hello(req: { name: string }) {
@@ -584,7 +475,7 @@ describe('tcp transport: as a plugin', () => {
       registry: server.registry,
       broker: createMemoryBroker(),
     })
-    cleanups.push(() => client.stop())
+    defer(() => client.stop())
     expect(await client.client.call('tcp.greeter', 'Greeter.Hello', { name: 'Tcp' })).toEqual({
       greeting: 'Hello Tcp',
     })
@@ -596,8 +487,8 @@ describe('tcp transport: connecting', () => {
     const l = await serve(echo)
     const t = createTcpTransport()
     const pending = t.request(l.address, message('queued'))
-    const closing = t.close()
+    const closed = t.close()
     expect(text((await pending).body)).toBe('queued')
-    await closing
+    await closed
   })
 })

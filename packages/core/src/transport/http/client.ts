@@ -6,8 +6,7 @@
 import { connect } from 'node:net'
 import type { Dispatcher } from 'undici'
 import { MicroError, TransportError } from '../../errors.js'
-import { abortReason } from '../../util/abort.js'
-import { socketCause } from '../net.js'
+import { type StreamOpening, socketCause, WatchedCall } from '../net.js'
 import type { TransportMessage } from '../types.js'
 import { GoMicroClientStream, lineMap, type ParsedHead, parseResponseHead } from './gomicro.js'
 import { type ClientStreamControl, HttpClientStream } from './stream.js'
@@ -59,8 +58,8 @@ export function requestHeaders(headers: Record<string, string> | undefined): str
   return out
 }
 
-/** Collects one unary response; settles exactly once. */
-export class UnaryHandler implements Dispatcher.DispatchHandler {
+/** Collects one unary response; settles exactly once (at the latest at the caller's deadline). */
+export class UnaryHandler extends WatchedCall implements Dispatcher.DispatchHandler {
   private controller?: Dispatcher.DispatchController
   private started = false
   private settled = false
@@ -70,16 +69,23 @@ export class UnaryHandler implements Dispatcher.DispatchHandler {
   private first?: Buffer
   private chunks?: Buffer[]
   private size = 0
-  timer?: NodeJS.Timeout
-  signal?: AbortSignal
-  readonly onAbort = (): void => this.abort(abortReason(this.signal as AbortSignal, ERROR_ID))
 
   constructor(
     private readonly address: string,
     private readonly maxResponseSize: number,
     private readonly resolve: (message: TransportMessage) => void,
     private readonly reject: (error: MicroError) => void,
-  ) {}
+  ) {
+    super()
+  }
+
+  expire(): void {
+    this.abort(new MicroError(ERROR_ID, 408, `request to ${this.address} timed out after ${this.timeout}ms`))
+  }
+
+  protected canceled(reason: MicroError): void {
+    this.abort(reason)
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
@@ -148,8 +154,7 @@ export class UnaryHandler implements Dispatcher.DispatchHandler {
   private finish(error?: MicroError, message?: TransportMessage): void {
     if (this.settled) return
     this.settled = true
-    if (this.timer) clearTimeout(this.timer)
-    this.signal?.removeEventListener('abort', this.onAbort)
+    this.unwatch()
     if (error) this.reject(error)
     else this.resolve(message as TransportMessage)
   }
@@ -168,12 +173,6 @@ export interface OpenStreamOptions {
   maxMessageSize: number
 }
 
-/** A pending stream open that can be cut short (deadline, cancellation). */
-export interface StreamOpening {
-  promise: Promise<ClientStreamControl>
-  abort(reason: MicroError): void
-}
-
 /**
  * Open a stream on its own connection. The opening `POST /` offers our upgrade
  * (`Upgrade: micro-stream`) and also carries `Expect: 100-continue`: our servers answer `101`
@@ -181,7 +180,7 @@ export interface StreamOpening {
  * reads the body), gets the body, and the stream continues in go-micro's flavour. No guessing,
  * no timing: the first status line says which peer it is.
  */
-export function openStream(o: OpenStreamOptions): StreamOpening {
+export function openStream(o: OpenStreamOptions): StreamOpening<ClientStreamControl> {
   let abort: (reason: MicroError) => void = () => {}
   const promise = new Promise<ClientStreamControl>((resolve, reject) => {
     const socket = connect({ host: o.host, port: o.port })

@@ -14,12 +14,13 @@
  */
 import type { Socket } from 'node:net'
 import { MicroError } from '../../errors.js'
+import { closedByClient } from '../net.js'
 import type { TransportMessage } from '../types.js'
 import {
   type ClientStreamControl,
-  clientStreamLost,
-  clientStreamPeerClosed,
+  clientEnd,
   MessageStream,
+  SERVER_END,
   type ServerStreamControl,
 } from './stream.js'
 import { HOP_BY_HOP, textValue, wireValue } from './wire.js'
@@ -170,13 +171,9 @@ export class GoMicroServerStream extends MessageStream implements ServerStreamCo
     socket: Socket,
     readonly headers: Record<string, string>,
   ) {
-    super(socket, false)
+    super(socket, SERVER_END, false)
     this.echo = lineMap(headers)
     this.echo.delete('micro-error')
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal
   }
 
   /** One `POST /` that arrived on the stream's connection after the opening one. */
@@ -198,26 +195,8 @@ export class GoMicroServerStream extends MessageStream implements ServerStreamCo
     return `HTTP/1.1 200 OK\r\n${headerLines(this.echo, undefined)}Micro-Error: ${value}\r\nContent-Length: 0\r\n\r\n`
   }
 
-  protected errorId(): string {
-    return 'go.micro.server'
-  }
-
-  protected lost(): MicroError {
-    return new MicroError('go.micro.server', 499, 'stream: the client went away')
-  }
-
-  protected peerClosed(): MicroError {
-    return new MicroError('go.micro.server', 499, 'stream: the client closed the stream')
-  }
-
   async close(error?: Error): Promise<void> {
-    if (this.localEnded) return
-    this.endLocal(error ? MicroError.from(error, 'go.micro.server') : undefined)
-    this.shutdown()
-  }
-
-  abort(reason: MicroError, destroy: boolean): void {
-    this.fail(reason, destroy)
+    this.finish(error)
   }
 }
 
@@ -233,7 +212,7 @@ export class GoMicroClientStream extends MessageStream implements ClientStreamCo
     limit: number,
     head?: Buffer,
   ) {
-    super(socket, true)
+    super(socket, clientEnd(address), true)
     this.reader = new ResponseReader(limit, (status, headers, body) => this.onResponse(status, headers, body))
     if (head && head.length > 0) this.onData(head)
   }
@@ -271,18 +250,6 @@ export class GoMicroClientStream extends MessageStream implements ClientStreamCo
     return `POST / HTTP/1.1\r\n${headerLines(this.lines, undefined)}Micro-Error: EOS\r\nContent-Length: 0\r\n\r\n`
   }
 
-  protected errorId(): string {
-    return 'go.micro.client'
-  }
-
-  protected lost(): MicroError {
-    return clientStreamLost(this.address)
-  }
-
-  protected peerClosed(): MicroError {
-    return clientStreamPeerClosed(this.address)
-  }
-
   /**
    * Sends EOS. A go-micro handler that then returns without error sends nothing more (go-micro
    * has no half-close; its own client cannot CloseSend), so recv() may wait for the deadline.
@@ -294,11 +261,7 @@ export class GoMicroClientStream extends MessageStream implements ClientStreamCo
   /** Like go-micro's Close: EOS, then the connection goes. */
   async close(): Promise<void> {
     this.endLocal()
-    this.fail(new MicroError('go.micro.client', 499, 'stream: closed by the client'), false)
+    this.fail(closedByClient(), false)
     this.shutdown()
-  }
-
-  abort(reason: MicroError): void {
-    this.fail(reason, true)
   }
 }

@@ -1,5 +1,6 @@
 /** The http transport's options, declared once: `createHttpTransport`, the loader and the README table read them. */
 import { option } from '../../plugin/options.js'
+import { maxResponseSizeOption } from '../net.js'
 
 export const httpTransportOptions = {
   poolSize: option.integer({
@@ -18,9 +19,5 @@ export const httpTransportOptions = {
     default: 60_000,
     min: 1,
   }),
-  maxResponseSize: option.integer({
-    doc: 'Largest response body or stream message the client accepts, bytes',
-    default: 64 * 1024 * 1024,
-    min: 1,
-  }),
+  maxResponseSize: maxResponseSizeOption,
 } as const

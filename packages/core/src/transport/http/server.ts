@@ -11,17 +11,10 @@ import type { Duplex } from 'node:stream'
 import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
-import { formatAddress, parseAddress } from '../../util/address.js'
+import { formatAddress } from '../../util/address.js'
 import { atDeadline, type LongTimer } from '../../util/time.js'
-import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
-import type {
-  HttpResponse,
-  Listener,
-  ListenOptions,
-  RequestContext,
-  TransportHandler,
-  TransportMessage,
-} from '../types.js'
+import { callHandler, ListenerBase, maxBodySize, shuttingDown } from '../listener.js'
+import type { ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
 import { GoMicroServerStream } from './gomicro.js'
 import { HttpServerStream, type ServerStreamControl } from './stream.js'
 import { HOP_BY_HOP, receivedHeaders, wireValue } from './wire.js'
@@ -96,35 +89,23 @@ class StreamContext implements RequestContext {
   }
 }
 
-export class HttpListener implements Listener {
-  private server!: Server
-  private _address = ''
-  /** Requests and streams started and not yet finished. */
-  private readonly inFlight = new InFlight()
+export class HttpListener extends ListenerBase<Server> {
   private readonly streams = new Set<ServerStreamControl>()
   /** Connections that carry a go-micro client's stream (see onGoMicroStream). */
   private readonly goStreams = new WeakMap<Socket, GoMicroServerStream>()
   /** Upgraded sockets (node's server no longer tracks them as HTTP connections). */
   private readonly upgraded = new Set<Socket>()
-  private draining = false
-  /** Past the grace period: whatever is still running is cut off. */
-  private forced = false
-  private closing?: Promise<void>
   private readonly maxBody: number
 
   constructor(
     private readonly handler: TransportHandler,
     private readonly options: HttpListenerOptions,
   ) {
+    super('http transport', options.logger)
     this.maxBody = maxBodySize(options.maxBodySize)
   }
 
-  get address(): string {
-    return this._address
-  }
-
   async listen(address: string): Promise<this> {
-    const { host, port } = parseAddress(address)
     const server = createServer({
       keepAliveTimeout: this.options.idleTimeout,
       noDelay: true,
@@ -137,28 +118,16 @@ export class HttpListener implements Listener {
       this.onUpgrade(req, socket as Socket, head),
     )
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket))
-    this._address = await bindServer(server, host, port, address, 'http transport', this.options.logger)
+    await this.bind(server, address)
     return this
   }
 
-  close(graceMs = DEFAULT_GRACE_MS): Promise<void> {
-    if (!this.closing) this.closing = this.shutdown(graceMs)
-    return this.closing
-  }
-
-  private async shutdown(graceMs: number): Promise<void> {
-    this.draining = true
-    // Stop accepting; node also closes the idle keep-alive connections here.
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    await this.inFlight.settle(graceMs)
-    this.forced = true
-    const shutdownError = new MicroError(ERROR_ID, 503, 'server shutting down')
-    for (const s of this.streams) s.abort(shutdownError, true)
+  protected cutOff(reason: MicroError): void {
+    for (const s of this.streams) s.abort(reason, true)
     for (const s of this.upgraded) s.destroy()
     // Connections that finished their last request while we waited are idle now; busy ones are cut off
     // (their handlers' signals fire through the responses' 'close').
     this.server.closeAllConnections()
-    await closed
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -199,9 +168,7 @@ export class HttpListener implements Listener {
       // Closed before the answer went out: the client went away (or we are cutting connections).
       if (!res.writableFinished) {
         ctx.abort(
-          this.forced
-            ? new MicroError(ERROR_ID, 503, 'server shutting down')
-            : new MicroError(ERROR_ID, 499, 'client closed the connection'),
+          this.forced ? shuttingDown() : new MicroError(ERROR_ID, 499, 'client closed the connection'),
         )
       }
       this.inFlight.finished()
@@ -238,13 +205,7 @@ export class HttpListener implements Listener {
   private dispatch(req: IncomingMessage, res: ServerResponse, ctx: Context, body: Uint8Array): void {
     const headers = receivedHeaders(req.headers)
     const message: TransportMessage = { headers, body }
-    let result: Promise<TransportMessage>
-    try {
-      result = this.handler.request(message, ctx)
-    } catch (e) {
-      result = Promise.reject(e)
-    }
-    result.then(
+    callHandler(this.handler.request, this.handler, message, ctx).then(
       (reply) => this.reply(res, reply),
       (err: unknown) => this.reply(res, errorMessage(MicroError.from(err, ERROR_ID))),
     )
@@ -348,13 +309,7 @@ export class HttpListener implements Listener {
     }
     this.inFlight.started()
     res.once('close', () => this.inFlight.finished())
-    let result: Promise<HttpResponse | undefined>
-    try {
-      result = get.call(this.handler, path)
-    } catch (e) {
-      result = Promise.reject(e)
-    }
-    result.then(
+    callHandler(get, this.handler, path).then(
       (r) => {
         if (!r) {
           this.plainError(res, 404, new MicroError(ERROR_ID, 404, `no route GET ${path}`))
@@ -415,7 +370,7 @@ export class HttpListener implements Listener {
   /** Run the handler's stream function on `stream`; the stream counts as in flight until its socket closes. */
   private serveStream(stream: ServerStreamControl, socket: Socket): void {
     if (this.draining) {
-      void stream.close(new MicroError(ERROR_ID, 503, 'server shutting down'))
+      void stream.close(shuttingDown())
       return
     }
     const serve = this.handler.stream
@@ -435,13 +390,7 @@ export class HttpListener implements Listener {
       this.inFlight.finished()
     }
     socket.once('close', finish)
-    let result: Promise<void>
-    try {
-      result = serve.call(this.handler, stream, ctx)
-    } catch (e) {
-      result = Promise.reject(e)
-    }
-    result
+    callHandler(serve, this.handler, stream, ctx)
       .then(
         () => stream.close(),
         (err: unknown) => stream.close(MicroError.from(err, ERROR_ID)),

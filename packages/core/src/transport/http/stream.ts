@@ -4,8 +4,9 @@
  * HTTP/1.1 upgrade, see frames.ts). go-micro's own flavour is in gomicro.ts.
  */
 import type { Socket } from 'node:net'
-import { MicroError, TransportError } from '../../errors.js'
-import type { ClientStream, ServerStream, TransportMessage } from '../types.js'
+import { MicroError } from '../../errors.js'
+import { closedByClient, streamEndedByServer, streamLost, type TrackedStream } from '../net.js'
+import type { ServerStream, TransportMessage } from '../types.js'
 import {
   decodeMessage,
   encodeError,
@@ -17,19 +18,29 @@ import {
   FrameDecoder,
 } from './frames.js'
 
-/** A client stream's connection went away before the server ended it (the request was sent). */
-export function clientStreamLost(address: string): MicroError {
-  return new TransportError(
-    `stream to ${address}: the connection closed before the server ended the stream`,
-    {
-      delivered: true,
-    },
-  )
+/** Which end of a stream this is: the id of its errors, and what its failures say. */
+export interface StreamEnd {
+  readonly id: string
+  /** The connection closed before the peer finished its side. */
+  lost(): MicroError
+  /** Sending after the peer finished and closed the connection. */
+  peerClosed(): MicroError
 }
 
-/** The server ended a client stream. */
-export function clientStreamPeerClosed(address: string): MicroError {
-  return new MicroError('go.micro.client', 500, `stream to ${address}: the server has closed the stream`)
+/** The server's end of any stream. */
+export const SERVER_END: StreamEnd = {
+  id: 'go.micro.server',
+  lost: () => new MicroError('go.micro.server', 499, 'stream: the client went away'),
+  peerClosed: () => new MicroError('go.micro.server', 499, 'stream: the client closed the stream'),
+}
+
+/** The client's end of a stream to `address`. */
+export function clientEnd(address: string): StreamEnd {
+  return {
+    id: 'go.micro.client',
+    lost: () => streamLost(address),
+    peerClosed: () => streamEndedByServer(address),
+  }
 }
 
 /** Received messages buffered before the socket is paused (backpressure towards the sender). */
@@ -69,6 +80,7 @@ export abstract class MessageStream {
 
   constructor(
     protected readonly socket: Socket,
+    protected readonly end: StreamEnd,
     readsSocket: boolean,
   ) {
     socket.setNoDelay(true)
@@ -81,11 +93,6 @@ export abstract class MessageStream {
     socket.on('close', () => this.onClose())
   }
 
-  protected abstract errorId(): string
-  /** The error for a connection that closed before the peer finished its side. */
-  protected abstract lost(): MicroError
-  /** The error for sending after the peer finished and closed the connection. */
-  protected abstract peerClosed(): MicroError
   /** One message as bytes. */
   protected abstract encode(message: TransportMessage): (Buffer | string)[]
   /** What ends our side (with an error, or cleanly). */
@@ -120,8 +127,8 @@ export abstract class MessageStream {
 
   async send(message: TransportMessage): Promise<void> {
     if (this.failure) throw this.failure
-    if (this.localEnded) throw new MicroError(this.errorId(), 400, 'stream: send after this side was closed')
-    if (this.closed || !this.socket.writable) throw this.peerClosed()
+    if (this.localEnded) throw new MicroError(this.end.id, 400, 'stream: send after this side was closed')
+    if (this.closed || !this.socket.writable) throw this.end.peerClosed()
     if (!this.write(this.encode(message))) await this.drained()
     if (this.failure) throw this.failure
   }
@@ -189,6 +196,22 @@ export abstract class MessageStream {
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
   }
 
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+
+  /** Deadline, cancellation or shutdown: pending and later recv/send reject with `reason`; `destroy` drops the connection at once. */
+  abort(reason: MicroError, destroy = true): void {
+    this.fail(reason, destroy)
+  }
+
+  /** The server is done (with `error`, or cleanly): end our side; whatever the client still sends is not read. */
+  protected finish(error?: Error): void {
+    if (this.localEnded) return
+    this.endLocal(error ? MicroError.from(error, this.end.id) : undefined)
+    this.shutdown()
+  }
+
   /** Stop the stream with `reason`: pending and later recv/send reject with it. */
   protected fail(reason: MicroError, destroy: boolean): void {
     if (!this.failure) this.failure = reason
@@ -220,7 +243,7 @@ export abstract class MessageStream {
       this.parse(chunk)
     } catch (e) {
       this.broken = true
-      const err = e instanceof MicroError ? e : new MicroError(this.errorId(), 400, String(e))
+      const err = e instanceof MicroError ? e : new MicroError(this.end.id, 400, String(e))
       // Tell the peer why (when the flavour can), then drop the connection: the bytes can no longer be trusted.
       const bytes = this.protocolErrorBytes(err)
       if (bytes !== undefined && !this.closed && this.socket.writable) this.socket.write(bytes, 'latin1')
@@ -234,15 +257,15 @@ export abstract class MessageStream {
    * messages), so the peer is gone: fail what is unfinished and close our half too.
    */
   private onPeerEnd(): void {
-    if (!this.remoteEnded) this.fail(this.failure ?? this.lost(), false)
-    else if (!this.localEnded) this.fail(this.failure ?? this.peerClosed(), false)
+    if (!this.remoteEnded) this.fail(this.failure ?? this.end.lost(), false)
+    else if (!this.localEnded) this.fail(this.failure ?? this.end.peerClosed(), false)
     if (!this.closed) this.socket.end()
   }
 
   private onClose(): void {
     this.closed = true
-    if (!this.remoteEnded) this.fail(this.failure ?? this.lost(), false)
-    else if (!this.localEnded) this.fail(this.failure ?? this.peerClosed(), false)
+    if (!this.remoteEnded) this.fail(this.failure ?? this.end.lost(), false)
+    else if (!this.localEnded) this.fail(this.failure ?? this.end.peerClosed(), false)
     this.releaseDrain()
   }
 }
@@ -251,8 +274,8 @@ export abstract class MessageStream {
 abstract class FramedStream extends MessageStream {
   private readonly decoder: FrameDecoder
 
-  constructor(socket: Socket, limit: number, head?: Buffer) {
-    super(socket, true)
+  constructor(socket: Socket, end: StreamEnd, limit: number, head?: Buffer) {
+    super(socket, end, true)
     this.decoder = new FrameDecoder(limit, (type, payload) => this.onFrame(type, payload))
     if (head && head.length > 0) this.onData(head)
   }
@@ -294,65 +317,21 @@ export class HttpServerStream extends FramedStream implements ServerStreamContro
     limit: number,
     head?: Buffer,
   ) {
-    super(socket, limit, head)
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal
-  }
-
-  protected errorId(): string {
-    return 'go.micro.server'
-  }
-
-  protected lost(): MicroError {
-    return new MicroError('go.micro.server', 499, 'stream: the client went away')
-  }
-
-  protected peerClosed(): MicroError {
-    return new MicroError('go.micro.server', 499, 'stream: the client closed the stream')
+    super(socket, SERVER_END, limit, head)
   }
 
   async close(error?: Error): Promise<void> {
-    if (this.localEnded) return
-    this.endLocal(error ? MicroError.from(error, 'go.micro.server') : undefined)
-    // The server is done: whatever the client still sends is not read.
-    this.shutdown()
-  }
-
-  abort(reason: MicroError, destroy: boolean): void {
-    this.fail(reason, destroy)
+    this.finish(error)
   }
 }
 
-/** What the transport needs from any client-side stream. */
-export interface ClientStreamControl extends ClientStream {
-  /** Deadline or cancellation: everything pending rejects with `reason` and the connection drops. */
-  abort(reason: MicroError): void
-  onceClosed(fn: () => void): void
-}
+/** What the transport needs from any client-side stream (the connection drops on abort). */
+export type ClientStreamControl = TrackedStream
 
 /** The client's end of a micro-stream. */
 export class HttpClientStream extends FramedStream implements ClientStreamControl {
-  constructor(
-    socket: Socket,
-    private readonly address: string,
-    limit: number,
-    head?: Buffer,
-  ) {
-    super(socket, limit, head)
-  }
-
-  protected errorId(): string {
-    return 'go.micro.client'
-  }
-
-  protected lost(): MicroError {
-    return clientStreamLost(this.address)
-  }
-
-  protected peerClosed(): MicroError {
-    return clientStreamPeerClosed(this.address)
+  constructor(socket: Socket, address: string, limit: number, head?: Buffer) {
+    super(socket, clientEnd(address), limit, head)
   }
 
   async closeSend(): Promise<void> {
@@ -360,10 +339,6 @@ export class HttpClientStream extends FramedStream implements ClientStreamContro
   }
 
   async close(): Promise<void> {
-    this.fail(new MicroError('go.micro.client', 499, 'stream: closed by the client'), true)
-  }
-
-  abort(reason: MicroError): void {
-    this.fail(reason, true)
+    this.fail(closedByClient(), true)
   }
 }

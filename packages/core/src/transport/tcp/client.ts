@@ -6,10 +6,8 @@
 import { connect, type Socket } from 'node:net'
 import { MicroError, TransportError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import { abortReason } from '../../util/abort.js'
-import { DeadlineTimer } from '../../util/time.js'
-import { socketCause } from '../net.js'
-import type { TransportMessage } from '../types.js'
+import { type StreamOpening, socketCause, WatchedCall } from '../net.js'
+import type { RequestOptions, TransportMessage } from '../types.js'
 import {
   CANCEL,
   decodeMessage,
@@ -41,31 +39,27 @@ export interface ConnectionOptions {
 }
 
 /** One unary request waiting for its answer. */
-class Pending {
+class Pending extends WatchedCall {
   resolve!: (message: TransportMessage) => void
   reject!: (error: MicroError) => void
-  /** When it times out (ms since the epoch), 0 for never. */
-  deadline = 0
-  signal?: AbortSignal
   /** Handed to the socket: from here on a lost connection means "may have run". */
   written = false
   /** Still to be written once the connection is ready. */
   message?: TransportMessage
-  timeout?: number
 
   constructor(
     readonly conn: ClientConnection,
     readonly id: number,
-  ) {}
-
-  /** The caller's signal fired (EventListener object: no closure per request). */
-  handleEvent(): void {
-    this.conn.abandon(this, abortReason(this.signal as AbortSignal, ERROR_ID), 499)
+  ) {
+    super()
   }
 
-  /** Settled: stop listening to the caller's signal. */
-  clear(): void {
-    if (this.signal) this.signal.removeEventListener('abort', this)
+  expire(): void {
+    this.conn.abandon(this, this.conn.timedOut(this), 408)
+  }
+
+  protected canceled(reason: MicroError): void {
+    this.conn.abandon(this, reason, 499)
   }
 }
 
@@ -93,11 +87,12 @@ export class ClientConnection implements FrameSink, StreamHost {
   /** Why the connection ended (for the errors of what was in flight). */
   private reason?: string
   private connected = false
-  private readonly deadlines = new DeadlineTimer((now) => this.expire(now))
   /** The socket keeps the process alive only while something is in flight. */
   private refed = true
   /** Set on every use; cleared by the transport's idle sweep. */
   used = true
+  /** Resolves when the socket has closed. */
+  private readonly closed: Promise<void>
 
   constructor(
     readonly address: string,
@@ -121,6 +116,7 @@ export class ClientConnection implements FrameSink, StreamHost {
       if (!this.reason) this.reason = 'the server closed the connection'
       socket.destroy()
     })
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.on('close', () => this.onClose())
   }
 
@@ -147,11 +143,7 @@ export class ClientConnection implements FrameSink, StreamHost {
     this.settled()
   }
 
-  request(
-    message: TransportMessage,
-    timeout: number | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<TransportMessage> {
+  request(message: TransportMessage, options: RequestOptions | undefined): Promise<TransportMessage> {
     this.used = true
     if (!this.refed) this.busy()
     const p = new Pending(this, this.id())
@@ -160,15 +152,8 @@ export class ClientConnection implements FrameSink, StreamHost {
       p.reject = reject
     })
     this.pending.set(p.id, p)
-    if (timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
-      p.timeout = timeout
-      p.deadline = Date.now() + timeout
-      this.deadlines.arm(p.deadline)
-    }
-    if (signal) {
-      p.signal = signal
-      signal.addEventListener('abort', p)
-    }
+    p.watch(options)
+    if (this.pending.get(p.id) !== p) return promise // canceled at once
     if (this.ready) this.write(p, message)
     else {
       p.message = message
@@ -178,10 +163,11 @@ export class ClientConnection implements FrameSink, StreamHost {
   }
 
   /** Open a stream: resolves once the opening frame is handed to the socket. */
-  stream(message: TransportMessage): Promise<TcpClientStream> {
+  stream(message: TransportMessage): StreamOpening<TcpClientStream> {
     this.used = true
     if (!this.refed) this.busy()
-    return new Promise<TcpClientStream>((resolve, reject) => {
+    let queued: QueuedOpen | undefined
+    const promise = new Promise<TcpClientStream>((resolve, reject) => {
       const open = () => {
         if (!this.ready || this.state === 'closed') {
           reject(this.lostError(false))
@@ -198,15 +184,29 @@ export class ClientConnection implements FrameSink, StreamHost {
         resolve(stream)
       }
       if (this.ready) open()
-      else this.waiting.push({ open, reject })
+      else {
+        queued = { open, reject }
+        this.waiting.push(queued)
+      }
     })
+    return {
+      promise,
+      // Only an open still waiting for the connection can be cut short here; an open one is the stream's.
+      abort: (reason) => {
+        const i = queued ? this.waiting.indexOf(queued) : -1
+        if (i === -1 || !queued) return
+        this.waiting.splice(i, 1)
+        queued.reject(reason)
+        this.settled()
+      },
+    }
   }
 
   /** Deadline or cancellation of one request: reject it, and tell the server if it has it. */
   abandon(p: Pending, error: MicroError, code: number): void {
     if (this.pending.get(p.id) !== p) return
     this.pending.delete(p.id)
-    p.clear()
+    p.unwatch()
     if (p.written) {
       if (this.writable()) this.writer.number(CANCEL, p.id, code)
     } else p.message = undefined
@@ -220,26 +220,14 @@ export class ClientConnection implements FrameSink, StreamHost {
     this.socket.destroy()
   }
 
-  /** Close once nothing is in flight (no new work is accepted from now on). */
-  drain(): void {
+  /** Close once nothing is in flight (no new work is accepted from now on); resolves once closed. */
+  drain(): Promise<void> {
     if (this.state === 'ready' || this.state === 'connecting') this.state = 'draining'
     this.maybeEnd()
+    return this.closed
   }
 
-  /** Requests past their deadline fail with 408; returns the next deadline. */
-  private expire(now: number): number {
-    let next = Number.POSITIVE_INFINITY
-    for (const p of this.pending.values()) {
-      const d = p.deadline
-      if (d === 0) continue
-      if (d <= now) {
-        this.abandon(p, this.timedOut(p), 408)
-      } else if (d < next) next = d
-    }
-    return next
-  }
-
-  private timedOut(p: Pending): MicroError {
+  timedOut(p: Pending): MicroError {
     return new MicroError(ERROR_ID, 408, `request to ${this.address} timed out after ${p.timeout}ms`)
   }
 
@@ -267,7 +255,7 @@ export class ClientConnection implements FrameSink, StreamHost {
       this.writer.message(REQUEST, p.id, message)
     } catch (e) {
       this.pending.delete(p.id)
-      p.clear()
+      p.unwatch()
       p.reject(
         new TransportError(`request to ${this.address} is invalid: ${(e as Error).message}`, {
           delivered: false,
@@ -300,10 +288,10 @@ export class ClientConnection implements FrameSink, StreamHost {
         const p = this.pending.get(id)
         if (!p) return // abandoned (deadline, cancellation): its late answer is dropped
         this.pending.delete(id)
-        p.clear()
+        p.unwatch()
         // An answer read after the deadline lost the race with our own timer (both fire in the same
         // millisecond; the loop may read the socket first): the caller's deadline still decides.
-        if (p.deadline !== 0 && Date.now() >= p.deadline) p.reject(this.timedOut(p))
+        if (p.expiresAt !== 0 && Date.now() >= p.expiresAt) p.reject(this.timedOut(p))
         else {
           const message = decodeMessage(payload)
           if (message.body.length > this.o.maxResponseSize) p.reject(this.tooLarge())
@@ -330,7 +318,7 @@ export class ClientConnection implements FrameSink, StreamHost {
         if (payload.length >= 4) this.streams.get(id)?.grant(payload.readUInt32BE(0))
         return
       case GOAWAY:
-        this.drain()
+        void this.drain()
         return
       default:
         throw new MicroError(ERROR_ID, 400, `unexpected frame type ${type} from a server`)
@@ -342,7 +330,7 @@ export class ClientConnection implements FrameSink, StreamHost {
       const p = this.pending.get(id)
       if (p) {
         this.pending.delete(id)
-        p.clear()
+        p.unwatch()
         p.reject(this.tooLarge())
         this.settled()
       }
@@ -422,7 +410,6 @@ export class ClientConnection implements FrameSink, StreamHost {
     const wasReady = this.ready
     this.state = 'closed'
     this.writer.close()
-    this.deadlines.stop()
     if (this.connectTimer) clearTimeout(this.connectTimer)
     if (!this.connected && !this.reason) this.reason = 'connection closed'
     const waiting = this.waiting
@@ -431,7 +418,7 @@ export class ClientConnection implements FrameSink, StreamHost {
     const pending = [...this.pending.values()]
     this.pending.clear()
     for (const p of pending) {
-      p.clear()
+      p.unwatch()
       p.reject(this.lostError(p.written && wasReady))
     }
     for (const s of [...this.streams.values()]) s.lost()

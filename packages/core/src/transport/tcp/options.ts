@@ -1,5 +1,6 @@
 /** The tcp transport's options, declared once: `createTcpTransport`, the loader and the README table read them. */
 import { option } from '../../plugin/options.js'
+import { maxResponseSizeOption } from '../net.js'
 
 export const tcpTransportOptions = {
   poolSize: option.integer({
@@ -17,11 +18,7 @@ export const tcpTransportOptions = {
     default: 60_000,
     min: 1,
   }),
-  maxResponseSize: option.integer({
-    doc: 'Largest response body or stream message the client accepts, bytes',
-    default: 64 * 1024 * 1024,
-    min: 1,
-  }),
+  maxResponseSize: maxResponseSizeOption,
   keepAlive: option.duration({
     doc: 'TCP keep-alive probes start after this much silence, both ends',
     default: 30_000,

@@ -2,13 +2,13 @@
  * The tcp transport's server: one `net` server; every connection carries many requests and
  * streams at once, each answered by id, in whatever order the handlers finish.
  */
-import { createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { MicroError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { LazyAbort } from '../../util/abort.js'
-import { formatAddress, parseAddress } from '../../util/address.js'
-import { bindServer, DEFAULT_GRACE_MS, InFlight, maxBodySize } from '../listener.js'
-import type { Listener, ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
+import { formatAddress } from '../../util/address.js'
+import { callHandler, ListenerBase, maxBodySize, shuttingDown } from '../listener.js'
+import type { ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
 import {
   CANCEL,
   decodeMessage,
@@ -241,40 +241,27 @@ class ServerConnection implements FrameSink, StreamHost {
     this.writer.close()
     this.listener.connections.delete(this)
     const reason = this.listener.forced
-      ? new MicroError(ERROR_ID, 503, 'server shutting down')
+      ? shuttingDown()
       : new MicroError(ERROR_ID, 499, 'client closed the connection')
     for (const ctx of [...this.requests.values()]) ctx.drop(reason)
     for (const s of [...this.streams.values()]) s.abort(reason, false)
   }
 }
 
-export class TcpListener implements Listener {
-  private server!: Server
-  private _address = ''
-  /** Requests and streams started and not yet finished. */
-  readonly inFlight = new InFlight()
+export class TcpListener extends ListenerBase {
   readonly connections = new Set<ServerConnection>()
-  draining = false
-  /** Past the grace period: whatever still runs is cut off. */
-  forced = false
-  private closing?: Promise<void>
   readonly maxBody: number
 
   constructor(
     private readonly handler: TransportHandler,
     readonly options: TcpListenerOptions,
   ) {
+    super('tcp transport', options.logger)
     this.maxBody = maxBodySize(options.maxBodySize)
   }
 
-  get address(): string {
-    return this._address
-  }
-
   async listen(address: string): Promise<this> {
-    const { host, port } = parseAddress(address)
     const server = createServer({ noDelay: true })
-    this.server = server
     server.on('connection', (socket: Socket) => {
       if (this.forced) {
         socket.destroy()
@@ -282,28 +269,20 @@ export class TcpListener implements Listener {
       }
       this.connections.add(new ServerConnection(this, socket))
     })
-    this._address = await bindServer(server, host, port, address, 'tcp transport', this.options.logger)
+    await this.bind(server, address)
     return this
   }
 
-  close(graceMs = DEFAULT_GRACE_MS): Promise<void> {
-    if (!this.closing) this.closing = this.shutdown(graceMs)
-    return this.closing
+  /** Clients stop sending new work and close their connections once their answers are in. */
+  protected override drain(): void {
+    for (const c of this.connections) c.goAway()
   }
 
-  private async shutdown(graceMs: number): Promise<void> {
-    this.draining = true
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    // Clients stop sending new work here and close their connections once their answers are in.
-    for (const c of this.connections) c.goAway()
-    await this.inFlight.settle(graceMs)
-    this.forced = true
-    const shutdownError = new MicroError(ERROR_ID, 503, 'server shutting down')
+  protected cutOff(reason: MicroError): void {
     for (const c of [...this.connections]) {
-      if (c.busy()) c.cut(shutdownError)
+      if (c.busy()) c.cut(reason)
       else c.end()
     }
-    await closed
   }
 
   request(conn: ServerConnection, id: number, payload: Buffer): void {
@@ -315,19 +294,13 @@ export class TcpListener implements Listener {
     }
     if (this.draining) {
       // Not run: the client may send it elsewhere (go-micro's draining answer).
-      conn.writer.message(RESPONSE, id, errorMessage(new MicroError(ERROR_ID, 503, 'server shutting down')))
+      conn.writer.message(RESPONSE, id, errorMessage(shuttingDown()))
       return
     }
     const ctx = new Context(conn, id)
     conn.requests.set(id, ctx)
     this.inFlight.started()
-    let result: Promise<TransportMessage>
-    try {
-      result = this.handler.request(message, ctx)
-    } catch (e) {
-      result = Promise.reject(e)
-    }
-    result.then(
+    callHandler(this.handler.request, this.handler, message, ctx).then(
       (reply) => ctx.reply(reply),
       (err: unknown) => ctx.failed(err),
     )
@@ -341,7 +314,7 @@ export class TcpListener implements Listener {
       return
     }
     if (this.draining) {
-      conn.writer.error(id, new MicroError(ERROR_ID, 503, 'server shutting down'))
+      conn.writer.error(id, shuttingDown())
       return
     }
     const serve = this.handler.stream
@@ -353,13 +326,7 @@ export class TcpListener implements Listener {
     conn.streams.set(id, stream)
     this.inFlight.started()
     if (message.body.length > 0) stream.deliver({ headers: {}, body: message.body })
-    let result: Promise<void>
-    try {
-      result = serve.call(this.handler, stream, stream)
-    } catch (e) {
-      result = Promise.reject(e)
-    }
-    result.then(
+    callHandler(serve, this.handler, stream, stream).then(
       () => stream.close(),
       (err: unknown) => stream.close(MicroError.from(err, ERROR_ID)),
     )

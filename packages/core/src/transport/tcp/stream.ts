@@ -5,10 +5,11 @@
  * of what the receiver consumed, so one slow reader never stalls the other streams and requests
  * on the connection (pausing the socket would).
  */
-import { MicroError, TransportError } from '../../errors.js'
+import { MicroError } from '../../errors.js'
 import { LazyAbort } from '../../util/abort.js'
 import { atDeadline, type LongTimer } from '../../util/time.js'
-import type { ClientStream, RequestContext, ServerStream, TransportMessage } from '../types.js'
+import { closedByClient, streamEndedByServer, streamLost, type TrackedStream } from '../net.js'
+import type { RequestContext, ServerStream, TransportMessage } from '../types.js'
 import { type FrameWriter, STREAM_END, STREAM_MESSAGE, STREAM_WINDOW } from './frames.js'
 
 /** Messages a side may send beyond what the receiver consumed. */
@@ -233,21 +234,9 @@ export class TcpServerStream extends MuxStream implements ServerStream, RequestC
   }
 }
 
-/** A client stream's connection went away before the server ended it (the request was sent). */
-export function clientStreamLost(address: string): MicroError {
-  return new TransportError(
-    `stream to ${address}: the connection closed before the server ended the stream`,
-    {
-      delivered: true,
-    },
-  )
-}
-
 /** The client's end of a stream. */
-export class TcpClientStream extends MuxStream implements ClientStream {
-  timer?: NodeJS.Timeout
-  /** Called once when the stream is finished (timers, caller's signal). */
-  onFinish?: () => void
+export class TcpClientStream extends MuxStream implements TrackedStream {
+  private onDone?: (() => void)[]
 
   constructor(
     host: StreamHost,
@@ -262,13 +251,7 @@ export class TcpClientStream extends MuxStream implements ClientStream {
   }
 
   async send(message: TransportMessage): Promise<void> {
-    if (this.remoteEnded && !this.failure) {
-      throw new MicroError(
-        'go.micro.client',
-        500,
-        `stream to ${this.address}: the server has closed the stream`,
-      )
-    }
+    if (this.remoteEnded && !this.failure) throw streamEndedByServer(this.address)
     await this.sendMessage(message)
   }
 
@@ -279,7 +262,7 @@ export class TcpClientStream extends MuxStream implements ClientStream {
   }
 
   async close(): Promise<void> {
-    this.abort(new MicroError('go.micro.client', 499, 'stream: closed by the client'))
+    this.abort(closedByClient())
   }
 
   /** Deadline, cancellation or local close: pending calls reject with `reason` and the server is told. */
@@ -294,7 +277,7 @@ export class TcpClientStream extends MuxStream implements ClientStream {
   /** The connection is gone. */
   lost(): void {
     if (this.finished) return
-    this.fail(clientStreamLost(this.address))
+    this.fail(streamLost(this.address))
     this.done()
   }
 
@@ -303,10 +286,17 @@ export class TcpClientStream extends MuxStream implements ClientStream {
     this.done()
   }
 
+  onceClosed(fn: () => void): void {
+    if (this.finished) fn()
+    else if (this.onDone) this.onDone.push(fn)
+    else this.onDone = [fn]
+  }
+
   private done(): void {
     if (this.finished) return
-    if (this.timer) clearTimeout(this.timer)
     this.release()
-    this.onFinish?.()
+    const fns = this.onDone
+    this.onDone = undefined
+    if (fns) for (const fn of fns) fn()
   }
 }

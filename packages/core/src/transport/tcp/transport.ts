@@ -1,11 +1,8 @@
-import { MicroError } from '../../errors.js'
-import { type Logger, silentLogger } from '../../logger.js'
-import { type OptionValues, parseOptions } from '../../plugin/options.js'
+import type { Logger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
-import { dialAddress, transportClosed } from '../net.js'
+import { BuiltinTransport, CLOSE_GRACE_MS, dialAddress, within } from '../net.js'
 import type {
   ClientStream,
-  Listener,
   ListenOptions,
   RequestOptions,
   Transport,
@@ -36,9 +33,6 @@ export interface TcpTransportOptions {
   keepAlive?: number
   logger?: Logger
 }
-
-/** How long close() lets requests in flight finish before cutting them off. */
-const CLOSE_GRACE_MS = 2_000
 
 /** The connections to one address. */
 class Pool {
@@ -78,29 +72,18 @@ class Pool {
  * few) carries every request and stream in flight, answered by id; frames written in one tick
  * leave in one write. Only our services speak it (it is not go-micro's tcp transport).
  */
-export class TcpTransport implements Transport {
-  readonly name = 'tcp'
-  private readonly opts: OptionValues<typeof tcpTransportOptions>
-  private readonly logger: Logger
+export class TcpTransport
+  extends BuiltinTransport<typeof tcpTransportOptions, TcpClientStream>
+  implements Transport
+{
   private readonly pools = new Map<string, Pool>()
-  private readonly streams = new Set<TcpClientStream>()
-  private sweeper?: NodeJS.Timeout
-  private closed = false
 
-  /** Throws a 400 MicroError (go.micro.transport) naming an unknown option or a bad value. */
   constructor(options: TcpTransportOptions = {}) {
-    const { logger, ...given } = options
-    this.opts = parseOptions(tcpTransportOptions, given, { kind: 'transport', name: 'tcp' })
-    this.logger = logger ?? silentLogger
+    super('tcp', tcpTransportOptions, options)
   }
 
-  async listen(address: string, handler: TransportHandler, options: ListenOptions = {}): Promise<Listener> {
-    const listener = new TcpListener(handler, {
-      ...options,
-      keepAlive: this.opts.keepAlive,
-      logger: this.logger,
-    })
-    return listener.listen(address)
+  protected listener(handler: TransportHandler, options: ListenOptions): TcpListener {
+    return new TcpListener(handler, { ...options, keepAlive: this.opts.keepAlive, logger: this.logger })
   }
 
   request(address: string, message: TransportMessage, options?: RequestOptions): Promise<TransportMessage> {
@@ -114,64 +97,25 @@ export class TcpTransport implements Transport {
     }
     const signal = options?.signal
     if (signal?.aborted) return Promise.reject(abortReason(signal, ERROR_ID))
-    return pool.pick().request(message, options?.timeout, signal)
+    return pool.pick().request(message, options)
   }
 
-  async stream(
-    address: string,
-    message: TransportMessage,
-    options: RequestOptions = {},
-  ): Promise<ClientStream> {
-    const pool = this.pools.get(address) ?? this.pool(address)
-    const { signal, timeout } = options
-    if (signal?.aborted) throw abortReason(signal, ERROR_ID)
-    const deadline = timeout !== undefined && timeout > 0 && Number.isFinite(timeout)
-    const started = Date.now()
-    const stream = await pool.pick().stream(message)
-    // The deadline and the caller's signal cover the whole stream.
-    const onAbort = () => stream.abort(abortReason(signal as AbortSignal, ERROR_ID))
-    stream.onFinish = () => {
-      signal?.removeEventListener('abort', onAbort)
-      this.streams.delete(stream)
-    }
-    this.streams.add(stream)
-    if (deadline) {
-      const left = Math.max(0, timeout - (Date.now() - started))
-      stream.timer = setTimeout(
-        () =>
-          stream.abort(new MicroError(ERROR_ID, 408, `stream to ${address} timed out after ${timeout}ms`)),
-        left,
-      )
-    }
-    if (signal) {
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    }
-    if (this.closed) stream.abort(new MicroError(ERROR_ID, 503, 'tcp transport is closed'))
-    return stream
+  stream(address: string, message: TransportMessage, options: RequestOptions = {}): Promise<ClientStream> {
+    return this.streams.open(address, options, () =>
+      (this.pools.get(address) ?? this.pool(address)).pick().stream(message),
+    )
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    if (this.sweeper) clearInterval(this.sweeper)
-    const closing = new MicroError(ERROR_ID, 503, 'tcp transport is closed')
-    for (const s of [...this.streams]) s.abort(closing)
-    this.streams.clear()
+  protected async closeConnections(): Promise<void> {
     const conns = [...this.pools.values()].flatMap((p) => p.all())
     this.pools.clear()
-    // Let requests in flight finish, briefly; then cut them off.
-    for (const c of conns) c.drain()
-    const deadline = Date.now() + CLOSE_GRACE_MS
-    while (conns.some((c) => c.writable() && !c.idle) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10))
-    }
+    await within(Promise.all(conns.map((c) => c.drain())), CLOSE_GRACE_MS)
     for (const c of conns) c.destroy('tcp transport is closed')
   }
 
   /** The pool for `address`, created on first use. */
   private pool(address: string): Pool {
-    if (this.closed) throw transportClosed('tcp transport')
+    this.refuseWhenClosed()
     const target = dialAddress(address, ERROR_ID)
     const pool = new Pool(
       address,
@@ -185,14 +129,8 @@ export class TcpTransport implements Transport {
       this.opts.poolSize,
     )
     this.pools.set(address, pool)
-    this.startSweeper()
-    return pool
-  }
-
-  /** Connections nobody used since the last sweep are closed: nodes come and go. */
-  private startSweeper(): void {
-    if (this.sweeper) return
-    this.sweeper = setInterval(() => {
+    // Connections nobody used since the last sweep are closed: nodes come and go.
+    this.sweepEvery(this.opts.idleTimeout, () => {
       for (const [address, pool] of this.pools) {
         let live = 0
         for (const [i, c] of pool.slots.entries()) {
@@ -203,13 +141,13 @@ export class TcpTransport implements Transport {
             live++
           } else {
             pool.slots[i] = undefined
-            c.drain()
+            void c.drain()
           }
         }
         if (live === 0) this.pools.delete(address)
       }
-    }, this.opts.idleTimeout)
-    this.sweeper.unref()
+    })
+    return pool
   }
 }
 
