@@ -6,6 +6,7 @@ import type { AddressInfo, Server } from 'node:net'
 import { MicroError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { formatAddress, parseAddress } from '../util/address.js'
+import { setLongTimeout } from '../util/time.js'
 import type { Listener } from './types.js'
 
 const ERROR_ID = 'go.micro.server'
@@ -77,9 +78,9 @@ export class InFlight {
   async settle(graceMs: number): Promise<void> {
     if (this.count > 0 && graceMs > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs)
+        const timer = setLongTimeout(resolve, graceMs, true)
         this.onIdle = () => {
-          clearTimeout(timer)
+          timer.clear()
           resolve()
         }
       })

@@ -1,5 +1,6 @@
 /** The http transport's options, declared once: `createHttpTransport`, the loader and the README table read them. */
 import { option } from '../../plugin/options.js'
+import { MAX_TIMER_MS } from '../../util/time.js'
 import { maxResponseSizeOption } from '../net.js'
 
 export const httpTransportOptions = {
@@ -13,11 +14,12 @@ export const httpTransportOptions = {
     default: 1,
     min: 1,
   }),
-  connectTimeout: option.duration({ doc: 'Dial timeout', default: 5_000, min: 1 }),
+  connectTimeout: option.duration({ doc: 'Dial timeout', default: 5_000, min: 1, max: MAX_TIMER_MS }),
   idleTimeout: option.duration({
     doc: 'Idle keep-alive connections are closed after this long, both sides',
     default: 60_000,
     min: 1,
+    max: MAX_TIMER_MS,
   }),
   maxResponseSize: maxResponseSizeOption,
 } as const
