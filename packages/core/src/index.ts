@@ -12,6 +12,7 @@ export {
   type AnyPluginDefinition,
   builtInNames,
   builtInPlugins,
+  type HandedOverPlugin,
   importPlugin,
   type LoadContext,
   loadPlugin,

@@ -10,10 +10,9 @@ import { RpcClient } from './client/rpc.js'
 import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
 import { type EnvSettings, readEnv } from './config.js'
-import { builtInPlugins, createPlugin, resolvePlugin } from './loader.js'
+import { builtInPlugins, createPlugin, type HandedOverPlugin, resolvePlugin } from './loader.js'
 import { createLogger, type LogFormat, type Logger, type LogLevel } from './logger.js'
-import type { PluginDefinition, PluginKind } from './plugin/definition.js'
-import type { OptionSpecs } from './plugin/options.js'
+import type { PluginKind } from './plugin/definition.js'
 import type { Registry } from './registry/types.js'
 import { createSelector } from './selector/index.js'
 import type { Selector, SelectStrategy } from './selector/types.js'
@@ -95,7 +94,7 @@ export interface ServiceOptions {
    * Plugins handed over in code: `MICRO_REGISTRY=etcd` resolves to one of these before any
    * import, so a bundled service (esbuild, ncc) can select the plugins it bundled.
    */
-  plugins?: readonly PluginDefinition<PluginKind, OptionSpecs>[]
+  plugins?: readonly HandedOverPlugin[]
 }
 
 export interface Service {
