@@ -556,3 +556,105 @@ export class GrpcCapture {
     this.server.forceShutdown()
   }
 }
+
+// ---- consul (new exports for test/consul.test.ts) -------------------------------------------
+
+const REPO = join(HERE, '..', '..')
+
+/**
+ * Our own Consul agent: the v1.14.8 binary scripts/servers/consul.sh builds from the Go module
+ * proxy, as a -dev agent on free loopback ports (DNS, gRPC and HTTPS off, no update check).
+ */
+export class Consul {
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly address: string,
+  ) {}
+
+  /** The cached agent binary, or undefined when scripts/servers/consul.sh has not built it. */
+  static binary(): string | undefined {
+    try {
+      const bin = execFileSync('bash', [join(REPO, 'scripts', 'servers', 'consul.sh'), 'path'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim()
+      return bin && existsSync(bin) ? bin : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  static async start(): Promise<Consul> {
+    const bin = Consul.binary()
+    if (!bin) throw new Error('no Consul agent binary (bash scripts/servers/consul.sh build)')
+    const [http, server, serf] = [await freePort(), await freePort(), await freePort()]
+    const ports = `http = ${http}, https = -1, grpc = -1, grpc_tls = -1, dns = -1, server = ${server}, serf_lan = ${serf}, serf_wan = -1`
+    const proc = spawn(
+      bin,
+      [
+        'agent',
+        '-dev',
+        '-bind',
+        '127.0.0.1',
+        '-client',
+        '127.0.0.1',
+        '-node',
+        `interop-${http}`,
+        '-log-level',
+        'warn',
+        '-hcl',
+        `ports { ${ports} }`,
+        '-hcl',
+        'disable_update_check = true',
+      ],
+      { stdio: 'ignore' },
+    )
+    const consul = new Consul(proc, `127.0.0.1:${http}`)
+    const deadline = Date.now() + 20_000
+    while (!(await consul.hasLeader())) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        await consul.stop()
+        throw new Error(`consul did not start on 127.0.0.1:${http}`)
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return consul
+  }
+
+  private async hasLeader(): Promise<boolean> {
+    try {
+      const res = await fetch(`http://${this.address}/v1/status/leader`, {
+        signal: AbortSignal.timeout(1_000),
+      })
+      return res.ok && ((await res.json()) as string) !== ''
+    } catch {
+      return false
+    }
+  }
+
+  /** GET a path of the agent's HTTP API as JSON. */
+  async get<T>(path: string): Promise<T> {
+    const res = await fetch(`http://${this.address}${path}`)
+    if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`)
+    return (await res.json()) as T
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGTERM')
+      await once(this.proc, 'exit')
+    }
+  }
+}
+
+/**
+ * The built entry of @micro-ts/registry-consul, built first. The TypeScript programs
+ * select it by path (`MICRO_REGISTRY=<path>`, which core's loader imports as is).
+ */
+export function consulPlugin(): string {
+  const pkg = join(REPO, 'packages', 'registry-consul')
+  // Incremental: next to nothing when the build is current.
+  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc')
+  execFileSync(process.execPath, [tsc, '-b', pkg], { stdio: 'inherit' })
+  return join(pkg, 'dist', 'index.js')
+}

@@ -12,8 +12,10 @@
  * the first query after a failure does not block, so a restarted agent's lower index is seen at
  * once rather than after a whole wait.
  */
+
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger, Node, Service, WatchEvent } from '@micro-ts/core'
-import { backoff, copyService, sleep } from '@micro-ts/core/plugin'
+import { backoff, copyService } from '@micro-ts/core/plugin'
 import type { Agents, Answer, ReadOptions } from './agents.js'
 import { servicesFromEntries } from './records.js'
 
@@ -34,6 +36,14 @@ const retryDelay = backoff({ base: 100, max: 5_000 })
  * Consul's documentation asks of clients of high-churn services.
  */
 export const MIN_QUERY_INTERVAL = 200
+
+/**
+ * A pause that keeps the process alive, as the blocking query it sits between does: a program
+ * whose only work is a watch must not exit while it waits. Ends early (without error) on abort.
+ */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return delay(ms, undefined, { signal }).catch(() => {})
+}
 
 /** The blocking-query loop both watches share: call `query(index)` until stopped. */
 abstract class BlockingLoop {
@@ -93,17 +103,17 @@ abstract class BlockingLoop {
         // Never block on 0 again, and start over when the index went backwards.
         this.index = next < 1n ? 1n : next
         const early = MIN_QUERY_INTERVAL - (Date.now() - started)
-        if (early > 0) await sleep(early, signal).catch(() => {})
+        if (early > 0) await pause(early, signal)
       } catch (err) {
         if (signal.aborted) return
         this.resync = true
         this.attempt++
-        const delay = retryDelay(this.attempt)
+        const wait = retryDelay(this.attempt)
         this.settings.logger.warn(
-          { err: (err as Error).message, attempt: this.attempt, retryIn: Math.round(delay) },
+          { err: (err as Error).message, attempt: this.attempt, retryIn: Math.round(wait) },
           `consul registry: watch of ${this.what()} failed; retrying`,
         )
-        await sleep(delay, signal).catch(() => {})
+        await pause(wait, signal)
       }
     }
   }
