@@ -5,6 +5,7 @@
  * within a grace period. `http/` and `tcp/` are siblings that import from here, never from each
  * other; their options are declared in their own `options.ts` and checked by the plugin kit.
  */
+import { isIP } from 'node:net'
 import { MicroError, TransportError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
 import { type OptionSpecs, type OptionValues, option, parseOptions } from '../plugin/options.js'
@@ -38,12 +39,31 @@ export function socketCause(err: unknown): string {
   return `${CAUSES[code] ?? e?.message ?? String(err)}${code ? ` (${code})` : ''}`
 }
 
+/** A character no host name has, which URL parsers and sockets refuse with a bare TypeError. */
+function badHostChar(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i)
+    if (c <= 0x20 || c === 0x7f || '<>\\^|%"`{}'.includes(host[i])) return true
+  }
+  return false
+}
+
 /**
  * The `host:port` a client dials for a node's `address`. An address that can never be dialled
- * is a 400 TransportError marked not delivered, so the client tries another node.
+ * (`[1:2:3]:1`, `:0`, `ho<st:80`) is a 400 TransportError marked not delivered, so the client
+ * tries another node; never a TypeError from deeper down.
  */
 export function dialAddress(address: string, id: string): HostPort {
-  return dialTarget(address, id)
+  const target = dialTarget(address, id)
+  const host = target.host
+  const bad = host.includes(':') ? isIP(host) !== 6 : badHostChar(host)
+  if (bad) {
+    throw new TransportError(
+      `invalid address ${JSON.stringify(address)}: ${JSON.stringify(host)} is not ${host.includes(':') ? 'an IPv6 address' : 'a host name'}`,
+      { delivered: false, code: 400 },
+    )
+  }
+  return target
 }
 
 /** The transport is closed: nothing was sent (the caller may go elsewhere). */

@@ -1,5 +1,5 @@
 import { Pool } from 'undici'
-import { MicroError } from '../../errors.js'
+import { MicroError, TransportError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
 import { formatAddress } from '../../util/address.js'
@@ -130,6 +130,12 @@ export class HttpTransport
     this.refuseWhenClosed()
     const { host, port } = dialAddress(address, ERROR_ID)
     const origin = `http://${formatAddress(host, port)}`
+    if (!URL.canParse(origin)) {
+      throw new TransportError(`invalid address ${JSON.stringify(address)}: not a host:port`, {
+        delivered: false,
+        code: 400,
+      })
+    }
     const pool = new Pool(origin, {
       connections: this.opts.poolSize,
       pipelining: this.opts.pipelining,
