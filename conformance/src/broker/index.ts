@@ -10,10 +10,12 @@ import type { CommonOptions, SuiteSpec } from '../types.js'
 import { brokerAck } from './ack.js'
 import { brokerBasics } from './basics.js'
 import { brokerContext } from './context.js'
+import { brokerCopies } from './copies.js'
 import { brokerDelivery } from './delivery.js'
 import { brokerOrdering } from './ordering.js'
 import { brokerPersistent } from './persistent.js'
 import { brokerQueue } from './queue.js'
+import { brokerReconnect } from './reconnect.js'
 import { brokerShared } from './shared.js'
 
 /**
@@ -64,6 +66,8 @@ export function brokerConformance(spec: BrokerConformanceSpec): void {
     const t = brokerContext(spec)
     brokerBasics(t)
     brokerDelivery(t)
+    brokerCopies(t)
+    brokerReconnect(t)
     brokerQueue(t)
     brokerAck(t)
     brokerOrdering(t)

@@ -35,6 +35,28 @@ export function brokerQueue(t: BrokerSuite): void {
       for (const m of group) expect(m.sub.queue).toBe(queue)
     })
 
+    it('a queue group shares the load: with three members, thirty messages reach at least two of them', async () => {
+      const broker = await connected()
+      const topic = uniqueName('queue-share')
+      const queue = uniqueName('workers')
+      const group = [
+        await collect(broker, topic, { queue }),
+        await collect(broker, topic, { queue }),
+        await collect(broker, topic, { queue }),
+      ]
+      await ready()
+      await publishAll(broker, topic, range(30))
+      const all = () => group.flatMap((m) => m.inbox.items)
+      await eventually(() => expect(all().length).toBeGreaterThanOrEqual(30), delivery)
+      await sleep(quiet)
+      const shares = group.map((m) => m.inbox.length)
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(30)
+      expect(
+        shares.filter((n) => n > 0).length,
+        `messages per member: ${shares.join(', ')}`,
+      ).toBeGreaterThanOrEqual(2)
+    })
+
     it('two queue groups and a plain subscriber each get every message', async () => {
       const broker = await connected()
       const topic = uniqueName('groups')

@@ -51,5 +51,18 @@ export function registryDeregister(t: RegistrySuite): void {
       const name = uniqueName('never')
       await expect(registry.deregister(service(name, [node(`${name}-1`)]))).resolves.toBeUndefined()
     })
+
+    it('deregistering some nodes of a service registered one by one leaves the others exactly', async () => {
+      const registry = await h.fresh()
+      const name = uniqueName('dereg-some')
+      const [a, b, c] = [node(`${name}-a`), node(`${name}-b`, { keep: 'me' }), node(`${name}-c`)]
+      for (const n of [a, b, c]) await register(registry, service(name, [n]))
+      await see(registry, name, (services) => expect(ids(services[0])).toEqual([a.id, b.id, c.id]))
+      await registry.deregister(service(name, [a, c]))
+      await see(registry, name, (services) => {
+        expect(services).toHaveLength(1)
+        expect(services[0].nodes).toEqual([b])
+      })
+    })
   })
 }

@@ -9,6 +9,7 @@ import { defineSuite } from '../suite.js'
 import type { CommonOptions, SuiteSpec } from '../types.js'
 import { registryBasics } from './basics.js'
 import { registryContext } from './context.js'
+import { registryCopies } from './copies.js'
 import { registryDeregister } from './deregister.js'
 import { registryIsolation } from './isolation.js'
 import { registryRecords } from './records.js'
@@ -62,6 +63,7 @@ export function registryConformance(spec: RegistryConformanceSpec): void {
     registryBasics(t)
     registryRecords(t)
     registryIsolation(t)
+    registryCopies(t)
     registryDeregister(t)
     registryTtl(t)
     registryWatch(t)

@@ -1,6 +1,6 @@
 /** Registry names are kept exactly and apart: awkward characters, names that look alike. */
 import { describe, expect, it } from 'vitest'
-import { eventually, uniqueName } from '../util.js'
+import { eventually, expectMicroError, uniqueName } from '../util.js'
 import { ids, node, type RegistrySuite, service } from './context.js'
 
 export function registryIsolation(t: RegistrySuite): void {
@@ -29,6 +29,27 @@ export function registryIsolation(t: RegistrySuite): void {
         async () => expect(await listed(registry, base)).toEqual(names.map((n) => `${n}@1.0.0`).sort()),
         t.visibility,
       )
+    })
+
+    it('names that differ only in / and - stay apart: a/b and a-b', async () => {
+      const registry = await h.fresh()
+      const base = uniqueName('apart')
+      const slash = service(`${base}/b`, [node(`${base}-slash`)])
+      const dash = service(`${base}-b`, [node(`${base}-dash`)])
+      await register(registry, slash)
+      await register(registry, dash)
+      for (const s of [slash, dash]) {
+        await see(registry, s.name, (services) => {
+          expect(services.map((x) => x.name)).toEqual([s.name])
+          expect(ids(services[0])).toEqual([s.nodes[0].id])
+        })
+      }
+      await registry.deregister(slash)
+      await eventually(() => expectMicroError(registry.getService(slash.name), 404), t.visibility)
+      await see(registry, dash.name, (services) => {
+        expect(services.map((x) => x.name)).toEqual([dash.name])
+        expect(ids(services[0])).toEqual([dash.nodes[0].id])
+      })
     })
   })
 }

@@ -61,5 +61,31 @@ export function storeKeys(t: StoreSuite): void {
       expect(await keysOf(store.read('%x', { suffix: true }))).not.toContain(`${base}-zx`)
       expect(await store.list({ prefix: base, suffix: '_b' })).toEqual([`${base}-a_b`])
     })
+
+    it('glob and regular-expression characters (* ? [ ] \\ . ^ $ | + ( { ) in prefix and suffix filters match themselves only', async () => {
+      const store = await h.fresh()
+      const base = uniqueName('glob')
+      const specials = ['*', '?', '[', ']', '\\', '.', '^', '$', '|', '+', '(', '{']
+      // Keys an unescaped pattern would also match: any character, none, or a repeat where a special is.
+      const decoys = ['x', '', 'aa', 'bb']
+      await writeAll(store, [
+        ...specials.map((c) => `${base}-a${c}b`),
+        ...decoys.map((d) => `${base}-a${d}b`),
+        ...specials.map((c) => `a${c}b-${base}`),
+        ...decoys.map((d) => `a${d}b-${base}`),
+      ])
+      for (const c of specials) {
+        const prefix = `${base}-a${c}`
+        expect(await keysOf(store.read(prefix, { prefix: true })), `read prefix ${prefix}`).toEqual([
+          `${prefix}b`,
+        ])
+        expect(await store.list({ prefix }), `list prefix ${prefix}`).toEqual([`${prefix}b`])
+        const suffix = `${c}b-${base}`
+        expect(await keysOf(store.read(suffix, { suffix: true })), `read suffix ${suffix}`).toEqual([
+          `a${suffix}`,
+        ])
+        expect(await store.list({ suffix }), `list suffix ${suffix}`).toEqual([`a${suffix}`])
+      }
+    })
   })
 }

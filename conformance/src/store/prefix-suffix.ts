@@ -78,6 +78,30 @@ export function storePrefixSuffix(t: StoreSuite): void {
         expect(await store.list({ ...scope, suffix: end, limit: 2, offset: 3 })).toEqual(suffixed.slice(3, 5))
       })
 
+      it('a suffix filter pages with limit and offset after the filter, alone and with a prefix', async () => {
+        const store = await h.fresh()
+        const base = uniqueName('sfx-page')
+        const end = `-${base}-x`
+        const xs = Array.from({ length: 8 }, (_, i) => `${base}-${i}${end}`)
+        // Keys that share the prefix but not the suffix, or the suffix but not the prefix, sorted among the matches.
+        const noise = [...xs.map((k) => `${k}y`), ...xs.map((_, i) => `${base}-${i}-y`), `a${end}`, `z${end}`]
+        await writeAll(store, [...noise, ...[...xs].reverse()], scope)
+        const withPrefix = (limit?: number, offset?: number) =>
+          store.list({ ...scope, prefix: `${base}-`, suffix: end, limit, offset })
+        expect(await withPrefix()).toEqual(xs)
+        expect(await withPrefix(3, 2)).toEqual(xs.slice(2, 5))
+        expect(await withPrefix(100, 7)).toEqual(xs.slice(7))
+        expect(await withPrefix(undefined, 8)).toEqual([])
+        const all = [`a${end}`, ...xs, `z${end}`]
+        const bySuffix = (limit?: number, offset?: number) =>
+          keysOf(store.read(end, { ...scope, suffix: true, limit, offset }))
+        expect(await bySuffix()).toEqual(all)
+        expect(await bySuffix(4, 1)).toEqual(all.slice(1, 5))
+        expect(await bySuffix(2, 9)).toEqual(all.slice(9))
+        expect(await bySuffix(undefined, 10)).toEqual([])
+        expect(await store.list({ ...scope, suffix: end, limit: 1, offset: 9 })).toEqual([`z${end}`])
+      })
+
       it('list applies prefix, suffix, offset and limit, in key order', async () => {
         const store = await h.fresh()
         const base = uniqueName('list')

@@ -126,6 +126,21 @@ export function storeTtl(t: StoreSuite): void {
       })
     })
 
+    it('the first read after expiry is already empty: a 404, and [] from a prefix read and from list()', async () => {
+      const store = await h.fresh()
+      const base = uniqueName('first-read')
+      // Each check reads keys nobody read since they expired: a store that returns an expired
+      // record once (and deletes it on the way) fails whichever check comes first.
+      await store.write({ key: `${base}-single`, value: utf8('x'), expiry: ttl })
+      for (const i of [1, 2]) await store.write({ key: `${base}-p-${i}`, value: utf8('x') }, { ttl })
+      for (const i of [1, 2])
+        await store.write({ key: `${base}-l-${i}`, value: utf8('x') }, { expiry: new Date(Date.now() + ttl) })
+      await sleep(ttl + tolerance)
+      await expectGone(store, `${base}-single`)
+      expect(await store.read(`${base}-p-`, { prefix: true })).toEqual([])
+      expect(await store.list({ prefix: `${base}-l-` })).toEqual([])
+    })
+
     it('a long TTL reads back as the remaining time to live', async () => {
       const store = await h.fresh()
       const key = uniqueName('remaining')

@@ -22,5 +22,21 @@ export function transportErrors(t: TransportSuite): void {
       const plain = await failure(client.request(address, message('plain')), failWithin)
       expect(plain.code).toBe(500)
     })
+
+    it('every error code, with its id and detail, reaches the client as it was thrown', async () => {
+      const codes = [400, 401, 403, 404, 409, 413, 429, 500, 501, 502, 503, 504]
+      const { client, address } = await pair({
+        request: async (m) => {
+          const code = Number(text(m.body))
+          throw new MicroError('conformance.handler', code, `code ${code}: expected by the test`)
+        },
+      })
+      for (const code of codes) {
+        const err = await failure(client.request(address, message(String(code))), failWithin)
+        expect(err.code, `thrown ${code}`).toBe(code)
+        expect(err.id, `thrown ${code}`).toBe('conformance.handler')
+        expect(err.detail, `thrown ${code}`).toBe(`code ${code}: expected by the test`)
+      }
+    })
   })
 }
