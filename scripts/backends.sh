@@ -22,7 +22,7 @@ ETCD_TEST_ADDRESS=${ETCD_TEST_ADDRESS:-127.0.0.1:2379}
 MICRO_TEST_POSTGRES_URL=${MICRO_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}
 MYSQL_TEST_ADDRESS=${MYSQL_TEST_ADDRESS:-mysql://root@127.0.0.1:3306/test}
 MICRO_TEST_REDIS_URL=${MICRO_TEST_REDIS_URL:-redis://127.0.0.1:6379}
-RABBITMQ_TEST_ADDRESS=${RABBITMQ_TEST_ADDRESS:-amqp://guest:guest@127.0.0.1:5672}
+MICRO_TEST_RABBITMQ_ADDRESS=${MICRO_TEST_RABBITMQ_ADDRESS:-amqp://guest:guest@127.0.0.1:5672}
 MICRO_TEST_NATS_ADDRESS=${MICRO_TEST_NATS_ADDRESS:-127.0.0.1:4222}
 
 # (Not ETCD_*: etcd reads every ETCD_<FLAG> variable as a flag.)
@@ -179,12 +179,12 @@ start_redis() {
 # An AMQP 0-9-1 protocol header must be answered with a Connection.Start frame (type 1).
 rabbitmq_ok() {
   local host port
-  host=$(host_of "$RABBITMQ_TEST_ADDRESS")
-  port=$(port_of "$RABBITMQ_TEST_ADDRESS")
+  host=$(host_of "$MICRO_TEST_RABBITMQ_ADDRESS")
+  port=$(port_of "$MICRO_TEST_RABBITMQ_ADDRESS")
   timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port && printf 'AMQP\x00\x00\x09\x01' >&3 && head -c 1 <&3 | od -An -tx1 | grep -q 01" 2>/dev/null
 }
 start_rabbitmq() {
-  rabbitmq_ok && { log "RabbitMQ already answers at $(host_of "$RABBITMQ_TEST_ADDRESS"):$(port_of "$RABBITMQ_TEST_ADDRESS")"; return; }
+  rabbitmq_ok && { log "RabbitMQ already answers at $(host_of "$MICRO_TEST_RABBITMQ_ADDRESS"):$(port_of "$MICRO_TEST_RABBITMQ_ADDRESS")"; return; }
   ensure_packages rabbitmq-server
   log "starting RabbitMQ (takes a while)"
   as_root rabbitmq-server -detached >&2 || die "rabbitmq-server -detached failed"
@@ -255,7 +255,7 @@ export ETCD_TEST_ADDRESS=$ETCD_TEST_ADDRESS
 export MICRO_TEST_POSTGRES_URL=$MICRO_TEST_POSTGRES_URL
 export MYSQL_TEST_ADDRESS=$MYSQL_TEST_ADDRESS
 export MICRO_TEST_REDIS_URL=$MICRO_TEST_REDIS_URL
-export RABBITMQ_TEST_ADDRESS=$RABBITMQ_TEST_ADDRESS
+export MICRO_TEST_RABBITMQ_ADDRESS=$MICRO_TEST_RABBITMQ_ADDRESS
 export MICRO_TEST_NATS_ADDRESS=$MICRO_TEST_NATS_ADDRESS
 EOF
 # consul: where the agent answers (scripts/servers/consul.sh start).

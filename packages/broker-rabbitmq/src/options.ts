@@ -1,56 +1,118 @@
-import type { ConnectionOptions as TlsOptions } from 'node:tls'
-import { type Logger, MicroError } from '@micro-ts/core'
+/**
+ * The RabbitMQ broker's options, declared once: the plugin loader, `createRabbitMQBroker()` and
+ * the README's table all come from `rabbitmqBrokerOptions`. Every option can be set from
+ * `MICRO_BROKER_RABBITMQ_<OPTION>` (`maxDeliveries` → `MICRO_BROKER_RABBITMQ_MAX_DELIVERIES`).
+ */
+import type { Logger } from '@micro-ts/core'
+import {
+  type OptionValues,
+  option,
+  parseOptions,
+  parseUrl,
+  readTls,
+  redact,
+  type TlsInput,
+  type TlsMaterial,
+  tlsOptions,
+} from '@micro-ts/core/plugin'
+import { errors } from './errors.js'
 
-/** The error id every broker error carries (go-micro's broker package). */
-export const BROKER_ERROR_ID = 'go.micro.broker'
+export const DEFAULT_ADDRESS = 'amqp://guest:guest@127.0.0.1:5672'
+export const DEFAULT_EXCHANGE = 'micro'
+/** RabbitMQ's own default `max_message_size` (3.8 and later). */
+export const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
 
-export interface RabbitMQBrokerOptions {
-  /**
-   * An AMQP URL, credentials and vhost included: `amqp://user:password@host:5672/vhost` or
-   * `amqps://…`. A bare `host` or `host:port` means `amqp://guest:guest@host:port`.
-   * Default {@link DEFAULT_ADDRESS} (go-micro's default).
-   */
-  address?: string
-  /** The topic exchange messages are published to. Default `micro`, as go-micro. */
-  exchange?: string
-  /**
-   * Declare the exchange durable. Default false, as go-micro declares it unless given
-   * `DurableExchange()`. When the exchange already exists with the other setting it is used as it is.
-   */
-  durableExchange?: boolean
-  /**
-   * Declare queue-group queues durable (they and their persistent messages outlive a RabbitMQ
-   * restart). Default true. A subscriber without a queue group always gets an exclusive,
-   * auto-delete queue of its own.
-   */
-  durableQueues?: boolean
-  /** Publish messages as persistent (delivery mode 2), so durable queues keep them across restarts. Default true. */
-  persistent?: boolean
-  /** Most unacknowledged messages per subscription, and so most handlers running at once for it. Default 32. */
-  prefetch?: number
-  /** How long connecting (TCP and AMQP handshake) may take, in milliseconds. Default 5000. */
-  connectTimeout?: number
-  /**
-   * How long `publish()` waits, in milliseconds, for RabbitMQ to confirm a message, including
-   * waiting for a reconnection while the connection is down; then it fails with a MicroError.
-   * Default 15 000.
-   */
-  publishTimeout?: number
-  /** AMQP heartbeat in seconds: how soon a dead connection is noticed. Default 10, as go-micro. */
-  heartbeat?: number
-  /** First reconnect delay in milliseconds; it doubles (with jitter) up to {@link reconnectMaxDelay}. Default 100. */
-  reconnectDelay?: number
-  /** Longest reconnect delay in milliseconds. Default 5000. */
-  reconnectMaxDelay?: number
-  /** TLS settings for `amqps://` addresses (CA, client certificate, …). */
-  tls?: TlsOptions
-  /** The connection's name in RabbitMQ's management tools. Default `micro-ts broker`. */
-  connectionName?: string
-  /** Where reconnects and handler failures are logged. Default: a pino logger at `warn` on stderr. */
+/** AMQP short strings (exchange, queue and routing key) hold at most 255 bytes. */
+export const MAX_NAME_BYTES = 255
+
+const OWNER = { kind: 'broker', name: 'rabbitmq' } as const
+
+export const rabbitmqBrokerOptions = {
+  address: option.string({
+    doc: 'AMQP URL `amqp://user:password@host:port/vhost` or `amqps://…`; a bare `host[:port]` means guest (MICRO_BROKER_ADDRESS wins over it)',
+  }),
+  exchange: option.string({ doc: 'The topic exchange messages are published to', default: DEFAULT_EXCHANGE }),
+  durableExchange: option.flag({
+    doc: 'Declare the exchange durable (an exchange that exists with the other setting is used as it is)',
+    default: false,
+  }),
+  durableQueues: option.flag({
+    doc: 'Queue-group queues (and their retry queues) are durable: they and their persistent messages outlive a RabbitMQ restart',
+    default: true,
+  }),
+  persistent: option.flag({ doc: 'Publish with delivery mode 2 (persistent)', default: true }),
+  prefetch: option.integer({
+    doc: 'Most unacknowledged messages per subscription, so most handlers running at once for it',
+    default: 32,
+    min: 1,
+    max: 65_535,
+  }),
+  connectTimeout: option.duration({
+    doc: 'How long the TCP connect and AMQP handshake may take; then connect() fails with a 503',
+    default: 5000,
+    min: 1,
+  }),
+  publishTimeout: option.duration({
+    doc: "How long publish() waits for RabbitMQ's confirm, a reconnection included; then a 503 (no connection) or 504 (unconfirmed)",
+    default: 15_000,
+    min: 1,
+  }),
+  heartbeat: option.duration({
+    doc: 'AMQP heartbeat (whole seconds on the wire): how soon a dead connection is noticed; 0 turns it off',
+    default: 10_000,
+  }),
+  reconnectWait: option.duration({
+    doc: 'First wait before reconnecting; later waits double, with jitter, up to reconnectMaxWait',
+    default: 100,
+    min: 1,
+  }),
+  reconnectMaxWait: option.duration({
+    doc: 'Longest wait between reconnect attempts',
+    default: 5000,
+    min: 1,
+  }),
+  maxDeliveries: option.integer({
+    doc: 'Deliveries of one message at most while its handler fails; then it is dead-lettered (or dropped with an error log)',
+    default: 5,
+    min: 1,
+  }),
+  redeliveryWait: option.duration({
+    doc: 'How long a failed message waits before it comes back; the wait doubles per delivery, with jitter',
+    default: 100,
+    min: 1,
+  }),
+  redeliveryMaxWait: option.duration({
+    doc: 'Longest wait before a failed message comes back',
+    default: 10_000,
+    min: 1,
+  }),
+  deadLetterExchange: option.string({
+    doc: 'Exchange that messages given up on are published to (routing key = topic); unset: they are dropped with an error log',
+  }),
+  maxMessageSize: option.integer({
+    doc: "Largest body publish() sends, bytes (RabbitMQ's default max_message_size); over it, or over the server's own limit, is a 413",
+    default: DEFAULT_MAX_MESSAGE_SIZE,
+    min: 1,
+  }),
+  connectionName: option.string({
+    doc: "The connection's name in RabbitMQ's management tools",
+    default: 'micro-ts broker',
+  }),
+  ...tlsOptions('RabbitMQ', 'amqps://'),
+} as const
+
+/**
+ * What `createRabbitMQBroker()` takes: any declared option (TLS material by its dotted name,
+ * `'tls.caFile'`, or nested, `tls: { caFile }`), and a logger.
+ */
+export type RabbitMQBrokerOptions = Partial<Omit<OptionValues<typeof rabbitmqBrokerOptions>, 'tls'>> & {
+  /** `true` for TLS with the system's roots, or the material (PEM text or files). Implied by `amqps://`. */
+  tls?: boolean | TlsInput
+  /** Where reconnects, handler failures and dropped messages are logged. Default: a pino logger at `warn` on stderr. */
   logger?: Logger
 }
 
-/** Options after defaults. */
+/** Options after defaults: what the connection, publisher and subscriptions are built from. */
 export interface ResolvedRabbitMQOptions {
   /** The URL handed to amqplib, credentials included. */
   url: string
@@ -63,97 +125,85 @@ export interface ResolvedRabbitMQOptions {
   prefetch: number
   connectTimeout: number
   publishTimeout: number
+  /** Seconds, as AMQP carries it. */
   heartbeat: number
-  reconnectDelay: number
-  reconnectMaxDelay: number
-  tls: TlsOptions | undefined
+  reconnectWait: number
+  reconnectMaxWait: number
+  maxDeliveries: number
+  redeliveryWait: number
+  redeliveryMaxWait: number
+  deadLetterExchange: string | undefined
+  maxMessageSize: number
   connectionName: string
+  /** TLS material for `amqps://`; undefined for plain AMQP. */
+  tls: TlsMaterial | undefined
 }
 
-export const DEFAULT_ADDRESS = 'amqp://guest:guest@127.0.0.1:5672'
-export const DEFAULT_EXCHANGE = 'micro'
-export const DEFAULT_PREFETCH = 32
-export const DEFAULT_CONNECT_TIMEOUT = 5000
-export const DEFAULT_PUBLISH_TIMEOUT = 15_000
-export const DEFAULT_HEARTBEAT = 10
-export const DEFAULT_RECONNECT_DELAY = 100
-export const DEFAULT_RECONNECT_MAX_DELAY = 5000
-
-/** AMQP short strings (exchange, queue and routing key) hold at most 255 bytes. */
-export const MAX_NAME_BYTES = 255
-
-function badOption(detail: string): MicroError {
-  return new MicroError(BROKER_ERROR_ID, 400, `rabbitmq broker: ${detail}`)
-}
-
-function count(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw badOption(`${name} must be an integer >= ${min}, got ${String(value)}`)
+/** An exchange name RabbitMQ accepts for our use: a short string not in the reserved `amq.` space. */
+function exchangeName(what: string, name: string): string {
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) {
+    throw errors.badOption(`${what} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes`)
   }
-  return value
+  if (name.startsWith('amq.'))
+    throw errors.badOption(`${what} ${JSON.stringify(name)}: the amq. prefix is reserved`)
+  return name
 }
 
-function flag(name: string, value: boolean | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw badOption(`${name} must be a boolean`)
-  return value
-}
-
-/** Parse the address and fill in defaults. Throws a 400 MicroError for a malformed address or option. */
+/** Check the options, parse the address and fill in defaults. Throws a 400 MicroError for a bad one. */
 export function resolveOptions(options: RabbitMQBrokerOptions = {}): ResolvedRabbitMQOptions {
-  const raw = (options.address ?? '').trim() || DEFAULT_ADDRESS
-  let url: URL
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `amqp://guest:guest@${raw}`)
-  } catch {
-    throw badOption(
-      `invalid address ${JSON.stringify(redact(raw))}: expected amqp://user:password@host:port/vhost`,
+  const { logger: _logger, ...given } = options
+  const o = parseOptions(rabbitmqBrokerOptions, given, OWNER)
+  const raw = o.address?.trim() || DEFAULT_ADDRESS
+  const url = parseUrl(raw, {
+    schemes: ['amqp', 'amqps'],
+    defaultUser: 'guest',
+    label: 'rabbitmq broker',
+    errorId: errors.id,
+    example: 'amqp://user:password@host:port/vhost',
+  })
+  // A bare host[:port] logs in as guest/guest, RabbitMQ's default user (as go-micro's default URL).
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) url.password = 'guest'
+  const secure = url.protocol === 'amqps:'
+  if (secure && o.tls === false) throw errors.badOption('tls is false but the address is amqps://')
+  const tls = readTls(o, errors, secure)
+  // TLS asked for by the options: the same host and port (AMQPS' 5671 when none is given), over TLS.
+  if (tls && !secure) url.protocol = 'amqps:'
+  const displayAddress = redact(url.href)
+  // amqplib reads the heartbeat from the URL; one given there wins.
+  const heartbeat = Math.ceil(o.heartbeat / 1000)
+  if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(heartbeat))
+  if (o.reconnectMaxWait < o.reconnectWait) {
+    throw errors.badOption(
+      `reconnectMaxWait (${o.reconnectMaxWait} ms) is shorter than reconnectWait (${o.reconnectWait} ms)`,
     )
   }
-  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-    throw badOption(`invalid address ${JSON.stringify(redact(raw))}: the scheme must be amqp:// or amqps://`)
+  if (o.redeliveryMaxWait < o.redeliveryWait) {
+    throw errors.badOption(
+      `redeliveryMaxWait (${o.redeliveryMaxWait} ms) is shorter than redeliveryWait (${o.redeliveryWait} ms)`,
+    )
   }
-  if (!url.hostname) throw badOption(`invalid address ${JSON.stringify(redact(raw))}: no host`)
-  const displayAddress = redact(url.href)
-  const heartbeat = count('heartbeat', options.heartbeat, DEFAULT_HEARTBEAT, 0)
-  // amqplib reads the heartbeat from the URL; one given there wins.
-  if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(heartbeat))
-  const exchange = options.exchange ?? DEFAULT_EXCHANGE
-  if (typeof exchange !== 'string' || exchange.length === 0 || Buffer.byteLength(exchange) > MAX_NAME_BYTES) {
-    throw badOption(`exchange must be a non-empty string of at most ${MAX_NAME_BYTES} bytes`)
-  }
-  if (exchange.startsWith('amq.'))
-    throw badOption(`exchange ${JSON.stringify(exchange)}: the amq. prefix is reserved`)
-  const reconnectDelay = count('reconnectDelay', options.reconnectDelay, DEFAULT_RECONNECT_DELAY, 1)
   return {
     url: url.href,
     displayAddress,
-    exchange,
-    durableExchange: flag('durableExchange', options.durableExchange, false),
-    durableQueues: flag('durableQueues', options.durableQueues, true),
-    persistent: flag('persistent', options.persistent, true),
-    prefetch: count('prefetch', options.prefetch, DEFAULT_PREFETCH, 1),
-    connectTimeout: count('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 1),
-    publishTimeout: count('publishTimeout', options.publishTimeout, DEFAULT_PUBLISH_TIMEOUT, 1),
+    exchange: exchangeName('exchange', o.exchange),
+    durableExchange: o.durableExchange,
+    durableQueues: o.durableQueues,
+    persistent: o.persistent,
+    prefetch: o.prefetch,
+    connectTimeout: o.connectTimeout,
+    publishTimeout: o.publishTimeout,
     heartbeat,
-    reconnectDelay,
-    reconnectMaxDelay: Math.max(
-      reconnectDelay,
-      count('reconnectMaxDelay', options.reconnectMaxDelay, DEFAULT_RECONNECT_MAX_DELAY, 1),
-    ),
-    tls: options.tls,
-    connectionName: options.connectionName || 'micro-ts broker',
-  }
-}
-
-/** The address with its password replaced by `***`, safe to print. */
-export function redact(address: string): string {
-  try {
-    const url = new URL(address)
-    if (url.password) url.password = '***'
-    return url.href
-  } catch {
-    return address.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
+    reconnectWait: o.reconnectWait,
+    reconnectMaxWait: o.reconnectMaxWait,
+    maxDeliveries: o.maxDeliveries,
+    redeliveryWait: o.redeliveryWait,
+    redeliveryMaxWait: o.redeliveryMaxWait,
+    deadLetterExchange:
+      o.deadLetterExchange === undefined || o.deadLetterExchange === ''
+        ? undefined
+        : exchangeName('deadLetterExchange', o.deadLetterExchange),
+    maxMessageSize: o.maxMessageSize,
+    connectionName: o.connectionName,
+    tls,
   }
 }

@@ -1,25 +1,29 @@
-import { brokerConformance, RUN_ID } from '@micro-ts/conformance'
+import { type BrokerCapability, brokerConformance } from '@micro-ts/conformance'
+import { probeBackend, RUN_ID } from '@micro-ts/conformance/testing'
+import { rabbitmqctl } from '@micro-ts/conformance/testing/rabbitmq'
 import { silentLogger } from '@micro-ts/core'
 import { afterAll } from 'vitest'
-import { CAPABILITIES, createRabbitMQBroker } from '../src/index.js'
-import { ADDRESS, deleteQueues, probe, rabbitmqctl } from './helpers.js'
+import plugin, { createRabbitMQBroker } from '../src/index.js'
+import { ADDRESS, deleteQueues, ping } from './helpers.js'
 
-const skip = await probe()
+const skip = await probeBackend(`RabbitMQ at ${ADDRESS}`, () => ping())
 
 brokerConformance({
   name: 'rabbitmq',
-  create: () => createRabbitMQBroker({ address: ADDRESS, logger: silentLogger }),
-  capabilities: CAPABILITIES,
+  create: () => createRabbitMQBroker({ address: ADDRESS, logger: silentLogger, redeliveryWait: 20 }),
+  // The definition's: queue groups, bounded redelivery, durable group queues, one server.
+  capabilities: (plugin.capabilities ?? []) as readonly BrokerCapability[],
   skip,
 })
 
-// The suite's queue groups are durable queues named after the group, with this run's prefix:
-// delete them afterwards (listing queues needs rabbitmqctl, so only against a local server).
+// The suite's queue groups are durable queues named after the group, with this run's prefix
+// (their retry queues too): delete them afterwards (listing queues needs rabbitmqctl, so only
+// against a local server).
 afterAll(async () => {
   if (skip) return
   let names: string[]
   try {
-    names = rabbitmqctl('list_queues', '-q', '--no-table-headers', 'name')
+    names = (await rabbitmqctl(['list_queues', '-q', '--no-table-headers', 'name']))
       .split('\n')
       .map((line) => line.trim())
       .filter((name) => name.startsWith(`mc-${RUN_ID}-`))

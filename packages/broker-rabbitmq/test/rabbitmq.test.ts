@@ -1,32 +1,27 @@
-import { type BrokerEvent, isPluginDefinition, type Logger, MicroError, silentLogger } from '@micro-ts/core'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { topicMatches } from '../src/broker.js'
-import plugin, {
-  createRabbitMQBroker,
-  type RabbitMQBroker,
-  type RabbitMQBrokerOptions,
-} from '../src/index.js'
+/**
+ * The broker against the shared RabbitMQ: go-micro's layout in both directions, errors, and
+ * outages through a proxy the test cuts (RabbitMQ itself untouched).
+ */
+import { createHash, randomBytes } from 'node:crypto'
 import {
-  ADDRESS,
-  CuttableProxy,
-  deleteQueues,
-  inCI,
-  PRIVATE_MAX_MESSAGE_SIZE,
-  PrivateRabbitMQ,
-  rabbitmqctl,
-  rawPublish,
-  serverReachable,
+  deadAddress,
+  expectMicroError,
+  recordingLogger,
   silentServer,
-  withChannel,
-} from './helpers.js'
+  uniqueName,
+} from '@micro-ts/conformance/testing'
+import { rabbitmqctl } from '@micro-ts/conformance/testing/rabbitmq'
+import { type BrokerEvent, silentLogger } from '@micro-ts/core'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { createRabbitMQBroker, type RabbitMQBroker, type RabbitMQBrokerOptions } from '../src/index.js'
+import { ADDRESS, CuttableProxy, deleteQueues, rawPublish, sharedRabbitMQ, withChannel } from './helpers.js'
 
-const reachable = await serverReachable()
-const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+const reachable = await sharedRabbitMQ()
 const bytes = (s: string) => new TextEncoder().encode(s)
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-let seq = 0
-const unique = (label: string) => `rmq-${run}-${label}-${++seq}`
+const unique = (label: string) => uniqueName(`rmq-${label}`)
+const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** Durable queues the tests create, deleted at the end. */
 const groups: string[] = []
@@ -43,25 +38,6 @@ function broker(options: RabbitMQBrokerOptions = {}): RabbitMQBroker {
   return b
 }
 
-/** A logger that keeps the messages it is given, to check what the broker went through. */
-function recordingLogger(): Logger & { messages: string[] } {
-  const messages: string[] = []
-  const log = (obj: object | string, msg?: string) => {
-    messages.push(typeof obj === 'string' ? obj : (msg ?? ''))
-  }
-  const logger = { messages, debug: log, info: log, warn: log, error: log, child: () => logger }
-  return logger
-}
-
-async function microError(p: Promise<unknown>): Promise<MicroError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(MicroError)
-  return err as MicroError
-}
-
 afterEach(async () => {
   await Promise.allSettled(brokers.splice(0).map((b) => b.disconnect()))
 })
@@ -70,61 +46,7 @@ afterAll(async () => {
   if (reachable) await deleteQueues(groups)
 })
 
-describe('topic matching', () => {
-  it('follows AMQP topic bindings', () => {
-    expect(topicMatches('a.b', 'a.b')).toBe(true)
-    expect(topicMatches('a.*', 'a.b')).toBe(true)
-    expect(topicMatches('a.*', 'a.b.c')).toBe(false)
-    expect(topicMatches('a.#', 'a')).toBe(true)
-    expect(topicMatches('a.#', 'a.b.c')).toBe(true)
-    expect(topicMatches('#.c', 'a.b.c')).toBe(true)
-    expect(topicMatches('#', 'anything.at.all')).toBe(true)
-    expect(topicMatches('*.b', 'b')).toBe(false)
-    expect(topicMatches('a.b', 'a.bc')).toBe(false)
-  })
-})
-
-describe('plugin', () => {
-  it('is a broker plugin named rabbitmq that takes options as strings', async () => {
-    expect(isPluginDefinition(plugin)).toBe(true)
-    expect(plugin.kind).toBe('broker')
-    expect(plugin.name).toBe('rabbitmq')
-    const b = (await plugin.create({
-      addresses: ['amqp://u:secret@example.invalid:5673/vh'],
-      options: { prefetch: '7', durableExchange: 'true', exchange: 'ex' },
-      logger: silentLogger,
-    })) as RabbitMQBroker
-    expect(b.options.prefetch).toBe(7)
-    expect(b.options.durableExchange).toBe(true)
-    expect(b.options.exchange).toBe('ex')
-    expect(b.options.displayAddress).toBe('amqp://u:***@example.invalid:5673/vh')
-    expect(() =>
-      plugin.create({ addresses: [], options: { prefetch: 'many' }, logger: silentLogger }),
-    ).toThrow(MicroError)
-  })
-
-  it('a malformed address or option is a 400', () => {
-    for (const options of [
-      { address: 'http://127.0.0.1:5672' },
-      { address: 'amqp://' },
-      { prefetch: 0 },
-      { exchange: 'amq.topic' },
-      { publishTimeout: -1 },
-    ]) {
-      const err = (() => {
-        try {
-          createRabbitMQBroker(options)
-        } catch (e) {
-          return e
-        }
-      })()
-      expect(err).toBeInstanceOf(MicroError)
-      expect((err as MicroError).code).toBe(400)
-    }
-  })
-})
-
-describe.skipIf(!reachable)('rabbitmq broker', () => {
+describe.runIf(reachable)('rabbitmq broker', () => {
   describe("go-micro's layout", () => {
     it('publishes to the topic exchange `micro` with the topic as routing key, body as is, headers as AMQP headers, persistent', async () => {
       const b = broker()
@@ -185,19 +107,19 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       const name = group('workers')
       const sub = await b.subscribe(topic, () => {}, { queue: name })
       const plain = await b.subscribe(topic, () => {})
-      const bindings = () => rabbitmqctlBindings().filter((row) => row[2] === topic)
+      const bindings = async () => (await rabbitmqctlBindings()).filter((row) => row[2] === topic)
       // Both queues are bound to the exchange with the topic as routing key.
-      expect(bindings().map((row) => row[0])).toEqual(['micro', 'micro'])
-      expect(bindings().map((row) => row[1])).toContain(name)
+      expect((await bindings()).map((row) => row[0])).toEqual(['micro', 'micro'])
+      expect((await bindings()).map((row) => row[1])).toContain(name)
       await sub.unsubscribe()
       await plain.unsubscribe()
       // The group's queue outlives its members (and keeps their messages); it is durable.
       const q = await withChannel((ch) => ch.checkQueue(name))
       expect(q.queue).toBe(name)
-      const listed = rabbitmqctlQueues().find((row) => row[0] === name)
+      const listed = (await rabbitmqctlQueues()).find((row) => row[0] === name)
       expect(listed?.slice(1)).toEqual(['true', 'false', 'false'])
       // The plain subscriber's queue went with it.
-      expect(bindings().map((row) => row[1])).toEqual([name])
+      expect((await bindings()).map((row) => row[1])).toEqual([name])
     })
 
     it('a subscription to `a.*` gets `a.b`, with the real topic on the event', async () => {
@@ -265,8 +187,8 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       await expect.poll(() => got.size, { timeout: 10_000 }).toBe(300)
       // Every delivery was acknowledged: nothing waits in the queue, nothing is held unacked.
       await expect
-        .poll(() =>
-          rabbitmqctl('list_queues', '-q', '--no-table-headers', 'name', 'messages')
+        .poll(async () =>
+          (await rabbitmqctl(['list_queues', '-q', '--no-table-headers', 'name', 'messages']))
             .split('\n')
             .find((line) => line.startsWith(`${name}\t`)),
         )
@@ -290,15 +212,15 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       )
       await b.publish(topic, { headers: {}, body: bytes('joined') })
       await expect.poll(() => got).toEqual(['joined'])
-      expect(
-        rabbitmqctlQueues()
-          .find((row) => row[0] === name)
-          ?.slice(1),
-      ).toEqual(['false', 'true', 'false'])
+      expect((await rabbitmqctlQueues()).find((row) => row[0] === name)?.slice(1)).toEqual([
+        'false',
+        'true',
+        'false',
+      ])
     })
 
     it('a subscription whose queue is deleted behind its back comes back by itself', async () => {
-      const b = broker({ reconnectDelay: 50, reconnectMaxDelay: 200 })
+      const b = broker({ reconnectWait: 50, reconnectMaxWait: 200 })
       await b.connect()
       const topic = unique('deleted-queue')
       const name = group('deleted-queue')
@@ -345,7 +267,7 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
   describe('errors', () => {
     it('wrong credentials are a 401 naming the server, without the password', async () => {
       const b = broker({ address: 'amqp://guest:wrong-secret@127.0.0.1:5672' })
-      const err = await microError(b.connect())
+      const err = await expectMicroError(b.connect())
       expect(err.code).toBe(401)
       expect(err.detail).toContain('127.0.0.1:5672')
       expect(err.detail).not.toContain('wrong-secret')
@@ -354,25 +276,27 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
 
     it('an unknown vhost is a 403', async () => {
       const b = broker({ address: `amqp://guest:guest@127.0.0.1:5672/${unique('vhost')}` })
-      expect((await microError(b.connect())).code).toBe(403)
+      expect((await expectMicroError(b.connect())).code).toBe(403)
     })
 
-    it('an unreachable address is a 503 at once; a server that never answers, a 503 after the connect timeout', async () => {
-      let started = Date.now()
-      const refused = await microError(broker({ address: 'amqp://127.0.0.1:1' }).connect())
+    it('an unreachable address is a 503; a server that never answers, a 503 after the connect timeout', async () => {
+      const dead = await deadAddress()
+      const refused = await expectMicroError(
+        broker({ address: `amqp://${dead}`, connectTimeout: 30_000 }).connect(),
+      )
       expect(refused.code).toBe(503)
-      expect(refused.detail).toMatch(/cannot reach amqp:\/\/127\.0\.0\.1:1/)
-      expect(Date.now() - started).toBeLessThan(3000)
+      expect(refused.detail).toContain(`cannot reach amqp://${dead}`)
+      expect(refused.detail).not.toMatch(/timed out/)
 
       const silent = await silentServer()
       try {
-        started = Date.now()
-        const hung = await microError(
+        const started = Date.now()
+        const hung = await expectMicroError(
           broker({ address: `amqp://127.0.0.1:${silent.port}`, connectTimeout: 500 }).connect(),
         )
         expect(hung.code).toBe(503)
-        expect(Date.now() - started).toBeGreaterThanOrEqual(450)
-        expect(Date.now() - started).toBeLessThan(5000)
+        // Not before the timeout (timers never fire early).
+        expect(Date.now() - started).toBeGreaterThanOrEqual(500)
       } finally {
         await silent.close()
       }
@@ -386,15 +310,18 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       await b.subscribe(topic, (e) => {
         got.push(text(e.message.body))
       })
-      expect((await microError(b.publish('x'.repeat(256), { headers: {}, body: bytes('x') }))).code).toBe(400)
-      expect((await microError(b.subscribe('x'.repeat(256), () => {}))).code).toBe(400)
-      expect((await microError(b.subscribe(topic, () => {}, { queue: 'amq.mine' }))).code).toBe(400)
-      expect((await microError(b.subscribe(topic, 'nope' as never))).code).toBe(400)
       expect(
-        (await microError(b.publish(topic, { headers: { ['k'.repeat(256)]: 'v' }, body: bytes('x') }))).code,
+        (await expectMicroError(b.publish('x'.repeat(256), { headers: {}, body: bytes('x') }))).code,
+      ).toBe(400)
+      expect((await expectMicroError(b.subscribe('x'.repeat(256), () => {}))).code).toBe(400)
+      expect((await expectMicroError(b.subscribe(topic, () => {}, { queue: 'amq.mine' }))).code).toBe(400)
+      expect((await expectMicroError(b.subscribe(topic, 'nope' as never))).code).toBe(400)
+      expect(
+        (await expectMicroError(b.publish(topic, { headers: { ['k'.repeat(256)]: 'v' }, body: bytes('x') })))
+          .code,
       ).toBe(400)
       const big = { headers: { huge: 'h'.repeat(70_000) }, body: bytes('x') }
-      expect((await microError(b.publish(topic, big))).code).toBe(413)
+      expect((await expectMicroError(b.publish(topic, big))).code).toBe(413)
       await b.publish(topic, { headers: {}, body: bytes('still fine') })
       await expect.poll(() => got).toEqual(['still fine'])
     })
@@ -406,11 +333,51 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       ac.abort()
       expect(
         (
-          await microError(
+          await expectMicroError(
             b.publish(unique('abort'), { headers: {}, body: bytes('x') }, { signal: ac.signal }),
           )
         ).code,
       ).toBe(499)
+    })
+  })
+
+  describe('large messages', () => {
+    it('an 8 MB publish resolves once RabbitMQ has confirmed it, and arrives whole on another connection', async () => {
+      const publisher = broker()
+      const subscriber = broker()
+      await publisher.connect()
+      await subscriber.connect()
+      const topic = unique('eight-mb')
+      const got: Uint8Array[] = []
+      await subscriber.subscribe(
+        topic,
+        (e) => {
+          got.push(new Uint8Array(e.message.body))
+        },
+        { queue: group('eight-mb') },
+      )
+      const body = randomBytes(8 * 1024 * 1024)
+      await publisher.publish(topic, { headers: { 'x-size': String(body.byteLength) }, body })
+      await expect.poll(() => got.length, { timeout: 20_000 }).toBe(1)
+      expect(got[0].byteLength).toBe(body.byteLength)
+      expect(digest(got[0])).toBe(digest(body))
+    })
+
+    it('a body over maxMessageSize is a 413 before anything is sent, and the broker goes on', async () => {
+      const b = broker({ maxMessageSize: 1024 * 1024 })
+      await b.connect()
+      const topic = unique('over-limit')
+      const got: number[] = []
+      await b.subscribe(topic, (e) => {
+        got.push(e.message.body.byteLength)
+      })
+      const err = await expectMicroError(
+        b.publish(topic, { headers: {}, body: new Uint8Array(1024 * 1024 + 1) }),
+        413,
+      )
+      expect(err.detail).toMatch(/over the limit of 1048576 bytes \(maxMessageSize\)/)
+      await b.publish(topic, { headers: {}, body: new Uint8Array(1024 * 1024) })
+      await expect.poll(() => got).toEqual([1024 * 1024])
     })
   })
 
@@ -424,7 +391,7 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       proxy = new CuttableProxy()
       await proxy.restore()
       const logger = recordingLogger()
-      const b = broker({ address: proxy.address(), reconnectMaxDelay: 300, logger })
+      const b = broker({ address: proxy.address(), reconnectMaxWait: 300, logger })
       await b.connect()
       const topic = unique('outage')
       const name = group('outage')
@@ -454,20 +421,19 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       // The plain subscriber's new queue was bound before the held publishes went out.
       await expect.poll(() => [...plain].sort()).toEqual(['after', 'before', ...during].sort())
       expect(b.address()).not.toBe('')
-      expect(logger.messages).toContain('rabbitmq connection lost; reconnecting')
+      expect(logger.messages()).toContain('rabbitmq connection lost; reconnecting')
     })
 
     it('a publish fails with a 503 when the outage outlasts publishTimeout; nothing is dropped silently', async () => {
       proxy = new CuttableProxy()
       await proxy.restore()
-      const b = broker({ address: proxy.address(), publishTimeout: 800, reconnectMaxDelay: 200 })
+      const b = broker({ address: proxy.address(), publishTimeout: 800, reconnectMaxWait: 200 })
       await b.connect()
       await proxy.cut()
       const started = Date.now()
-      const err = await microError(b.publish(unique('timeout'), { headers: {}, body: bytes('x') }))
+      const err = await expectMicroError(b.publish(unique('timeout'), { headers: {}, body: bytes('x') }))
       expect([503, 504]).toContain(err.code)
-      expect(Date.now() - started).toBeGreaterThanOrEqual(700)
-      expect(Date.now() - started).toBeLessThan(5000)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(800)
     })
 
     it('disconnect() fails the publishes waiting for a connection with a 503', async () => {
@@ -476,7 +442,7 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       const b = broker({ address: proxy.address(), publishTimeout: 30_000 })
       await b.connect()
       await proxy.cut()
-      const waiting = microError(b.publish(unique('waiting'), { headers: {}, body: bytes('x') }))
+      const waiting = expectMicroError(b.publish(unique('waiting'), { headers: {}, body: bytes('x') }))
       await sleep(200)
       await b.disconnect()
       expect((await waiting).code).toBe(503)
@@ -485,7 +451,7 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
     it('an ack after the connection dropped fails with a 503, and the message comes again', async () => {
       proxy = new CuttableProxy()
       await proxy.restore()
-      const b = broker({ address: proxy.address(), reconnectMaxDelay: 200 })
+      const b = broker({ address: proxy.address(), reconnectMaxWait: 200 })
       await b.connect()
       const topic = unique('late-ack')
       const name = group('late-ack')
@@ -501,7 +467,7 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       await expect.poll(() => held.length).toBe(1)
       proxy.reset()
       await sleep(100)
-      const err = await microError(held[0].ack())
+      const err = await expectMicroError(held[0].ack())
       expect(err.code).toBe(503)
       // Unacknowledged, so RabbitMQ redelivers it on the reopened subscription.
       await expect.poll(() => held.length, { timeout: 10_000 }).toBe(2)
@@ -527,100 +493,19 @@ describe.skipIf(!reachable)('rabbitmq broker', () => {
       expect(calls).toBe(2)
     })
   })
-
-  if (!PrivateRabbitMQ.available()) {
-    const why = 'rabbitmq-server/rabbitmqctl not installed: cannot start a private node for the restart test'
-    if (inCI()) it('restart test prerequisites', () => expect.fail(`${why} (CI is set: no skipping)`))
-    else console.warn(`\n!!! SKIPPING the RabbitMQ restart test: ${why}\n`)
-  }
-  describe.skipIf(!PrivateRabbitMQ.available())(
-    'RabbitMQ restart (a private node: stop_app / start_app)',
-    () => {
-      let server: PrivateRabbitMQ | undefined
-      afterAll(async () => {
-        await server?.destroy()
-      }, 60_000)
-
-      it("a message over the server's max_message_size is a 413, and publishing goes on", async () => {
-        server ??= await PrivateRabbitMQ.create()
-        const b = broker({ address: server.address, publishTimeout: 10_000 })
-        await b.connect()
-        const topic = unique('too-big')
-        const got: number[] = []
-        await b.subscribe(topic, (e) => {
-          got.push(e.message.body.byteLength)
-        })
-        const err = await microError(
-          b.publish(topic, { headers: {}, body: new Uint8Array(PRIVATE_MAX_MESSAGE_SIZE + 1) }),
-        )
-        expect(err.code).toBe(413)
-        expect(err.detail).toMatch(/max size/)
-        await b.publish(topic, { headers: {}, body: new Uint8Array(1024) })
-        await expect.poll(() => got).toEqual([1024])
-      }, 90_000)
-
-      it('under a steady publish loop, every confirmed message is delivered', async () => {
-        server ??= await PrivateRabbitMQ.create()
-        const logger = recordingLogger()
-        const b = broker({ address: server.address, publishTimeout: 60_000, reconnectMaxDelay: 1000, logger })
-        await b.connect()
-        const topic = unique('restart')
-        const delivered = new Set<string>()
-        await b.subscribe(
-          topic,
-          (e) => {
-            delivered.add(text(e.message.body))
-          },
-          { queue: 'restart-group' },
-        )
-
-        const confirmed: string[] = []
-        const failed: unknown[] = []
-        let stop = false
-        let n = 0
-        const loop = (async () => {
-          while (!stop) {
-            const body = `m-${n++}`
-            try {
-              await b.publish(topic, { headers: {}, body: bytes(body) })
-              confirmed.push(body)
-            } catch (err) {
-              failed.push(err)
-            }
-            await sleep(5)
-          }
-        })()
-        try {
-          await expect.poll(() => confirmed.length, { timeout: 10_000 }).toBeGreaterThan(50)
-          await server.stopApp()
-          await sleep(500)
-        } finally {
-          await server.startApp()
-        }
-        const before = confirmed.length
-        await expect.poll(() => confirmed.length, { timeout: 30_000 }).toBeGreaterThan(before + 50)
-        stop = true
-        await loop
-        for (const err of failed) expect(err).toBeInstanceOf(MicroError)
-        await expect.poll(() => confirmed.filter((m) => !delivered.has(m)), { timeout: 20_000 }).toEqual([])
-        expect(delivered.size).toBeGreaterThan(100)
-        // The connection really dropped and came back.
-        expect(logger.messages).toContain('rabbitmq connection lost; reconnecting')
-        expect(logger.messages.filter((m) => m === 'rabbitmq connected').length).toBeGreaterThanOrEqual(2)
-      }, 180_000)
-    },
-  )
 })
 
 /** `rabbitmqctl list_bindings source_name destination_name routing_key` as rows. */
-function rabbitmqctlBindings(): string[][] {
-  return rabbitmqctl(
-    'list_bindings',
-    '-q',
-    '--no-table-headers',
-    'source_name',
-    'destination_name',
-    'routing_key',
+async function rabbitmqctlBindings(): Promise<string[][]> {
+  return (
+    await rabbitmqctl([
+      'list_bindings',
+      '-q',
+      '--no-table-headers',
+      'source_name',
+      'destination_name',
+      'routing_key',
+    ])
   )
     .trim()
     .split('\n')
@@ -628,16 +513,18 @@ function rabbitmqctlBindings(): string[][] {
 }
 
 /** `rabbitmqctl list_queues name durable auto_delete exclusive` as rows. */
-function rabbitmqctlQueues(): string[][] {
+async function rabbitmqctlQueues(): Promise<string[][]> {
   try {
-    return rabbitmqctl(
-      'list_queues',
-      '-q',
-      '--no-table-headers',
-      'name',
-      'durable',
-      'auto_delete',
-      'exclusive',
+    return (
+      await rabbitmqctl([
+        'list_queues',
+        '-q',
+        '--no-table-headers',
+        'name',
+        'durable',
+        'auto_delete',
+        'exclusive',
+      ])
     )
       .trim()
       .split('\n')
