@@ -202,6 +202,25 @@ describe('http transport: unary requests', () => {
     expect(seen.length).toBe(30_000)
   })
 
+  it('reads every header of a valid head: Micro headers behind 2,500 others are seen (not node’s first 2,000)', async () => {
+    let seen: Record<string, string> = {}
+    const l = await serve({
+      async request(msg) {
+        seen = msg.headers
+        return { headers: { 'Micro-Endpoint': msg.headers['micro-endpoint'] ?? 'missing' }, body: utf8('ok') }
+      },
+    })
+    let head = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n'
+    for (let i = 0; i < 2_500; i++) head += `X-Pad-${i}: v\r\n`
+    head += 'Micro-Service: greeter\r\nMicro-Endpoint: Greeter.Hello\r\nConnection: close\r\n\r\n{}'
+    expect(head.length).toBeLessThan(64 * 1024)
+    const { text: answer } = await raw(l.address, head)
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(answer).toMatch(/\r\nMicro-Endpoint: Greeter\.Hello\r\n/)
+    expect(seen['micro-service']).toBe('greeter')
+    expect(Object.keys(seen).length).toBe(2_505)
+  })
+
   it('reports connect refused as a TransportError with delivered=false', async () => {
     const address = await deadAddress()
     const err = await rejection(transport().request(address, { headers: {}, body: new Uint8Array() }))

@@ -112,7 +112,10 @@ export class HttpListener extends ListenerBase<Server> {
       requireHostHeader: false,
       maxHeaderSize: MAX_HEADER_SIZE,
     })
-    this.server = server
+    // Node keeps only the first 2,000 headers by default and drops the rest silently, which can
+    // hide Micro-Service/Micro-Endpoint behind padding. MAX_HEADER_SIZE already bounds the head
+    // (at most ~16k headers), so every header is read.
+    server.maxHeadersCount = 0
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res))
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket as Socket, head),
