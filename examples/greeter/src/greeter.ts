@@ -1,4 +1,4 @@
-import type { HandlerContext, Store } from '@micro-ts/core'
+import { errors, type HandlerContext, type Store } from '@micro-ts/core'
 
 export interface HelloRequest {
   name: string
@@ -23,7 +23,8 @@ export class Greeter {
   constructor(private readonly store: Store) {}
 
   async Hello(req: HelloRequest, _ctx?: HandlerContext): Promise<HelloResponse> {
-    if (!req || typeof req.name !== 'string') throw new TypeError('name must be a string')
+    // A MicroError reaches the caller as go-micro's {id, code, detail, status}: a 400, its fault.
+    if (!req || typeof req.name !== 'string') throw errors.badRequest('greeter', 'name must be a string')
     await this.count(req.name)
     return { greeting: `Hello ${req.name}` }
   }

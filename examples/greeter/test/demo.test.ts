@@ -56,6 +56,24 @@ describe.skipIf(!isolated)('greeter demo', () => {
       })
       expect(res.status).toBe(200)
       expect((await res.text()).trim()).toBe('{"greeting":"Hello John"}')
+      // go-micro's protocol: an error is a 200 whose Micro-Error header holds the error JSON.
+      const bad = await fetch(`http://${address}/`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'Micro-Service': 'greeter',
+          'Micro-Endpoint': 'Greeter.Hello',
+        },
+        body: '{"name":42}',
+      })
+      expect(bad.status).toBe(200)
+      expect(await bad.text()).toBe('')
+      expect(JSON.parse(bad.headers.get('micro-error') ?? '')).toEqual({
+        id: 'greeter',
+        code: 400,
+        detail: 'name must be a string',
+        status: 'Bad Request',
+      })
       const health = await fetch(`http://${address}/health`)
       expect(health.status).toBe(200)
       expect(await health.json()).toMatchObject({ status: 'up' })
