@@ -53,6 +53,10 @@ export interface BrokerSuite {
   quiet: number
   large: number
   volume: number
+  maxDeliveries: number
+  minRedeliveryDelay: number
+  giveUpTimeout: number
+  poisonCount: number
   /** A fresh instance, connected. */
   connected(): Promise<Broker>
   /** Subscribe with a handler that records every delivery (and may then throw); unsubscribed after the test. */
@@ -82,6 +86,10 @@ export function brokerContext(spec: BrokerConformanceSpec): BrokerSuite {
     quiet: o.quietPeriod ?? 500,
     large: o.largeMessageSize ?? 1024 * 1024,
     volume: o.messageCount ?? 1_000,
+    maxDeliveries: o.maxDeliveries ?? 10,
+    minRedeliveryDelay: o.minRedeliveryDelay ?? 10,
+    giveUpTimeout: o.giveUpTimeout ?? 30_000,
+    poisonCount: o.poisonCount ?? 40,
     async connected() {
       const broker = await h.fresh()
       await broker.connect()

@@ -14,6 +14,7 @@ import { brokerCopies } from './copies.js'
 import { brokerDelivery } from './delivery.js'
 import { brokerOrdering } from './ordering.js'
 import { brokerPersistent } from './persistent.js'
+import { brokerPoison } from './poison.js'
 import { brokerQueue } from './queue.js'
 import { brokerReconnect } from './reconnect.js'
 import { brokerShared } from './shared.js'
@@ -23,8 +24,11 @@ import { brokerShared } from './shared.js'
  *   copy). Every official broker has it. Absent: `subscribe(..., {queue})` rejects with a
  *   MicroError instead of silently broadcasting.
  * - `ack`: a handler that throws, or `nack()`, gets the message redelivered; `ack()` with
- *   `autoAck: false` settles it. Absent: a message is handed to a handler once, whatever the
- *   handler does.
+ *   `autoAck: false` settles it, also after the handler returned. Poison messages: a message
+ *   whose handler keeps failing is redelivered at most `maxDeliveries` times in all, each
+ *   redelivery at least `minRedeliveryDelay` after the last (back-off), then dead-lettered or
+ *   dropped; the other messages keep flowing meanwhile, however many fail. Absent: a message is
+ *   handed to a handler once, whatever the handler does.
  * - `ordered`: messages from one publisher (each `publish()` awaited) arrive in publish order.
  *   Absent: nothing is checked (a broker may happen to keep order).
  * - `persistent`: a queue group keeps the messages published while it has no member and hands
@@ -56,6 +60,14 @@ export interface BrokerConformanceOptions extends CommonOptions {
   largeMessageSize?: number
   /** Messages in the volume case (default 1 000). */
   messageCount?: number
+  /** `ack`: the most deliveries of a message whose handler keeps failing (default 10): the broker's own bound or less. */
+  maxDeliveries?: number
+  /** `ack`: the least time between two deliveries of a failing message, ms (default 10: no hot loop). */
+  minRedeliveryDelay?: number
+  /** `ack`: how long after publishing the broker may still redeliver a failing message, ms (default 30 000). */
+  giveUpTimeout?: number
+  /** `ack`: failing messages in the many-poison-messages case, more than a prefetch window (default 40). */
+  poisonCount?: number
 }
 
 export type BrokerConformanceSpec = SuiteSpec<Broker, BrokerCapability, BrokerConformanceOptions>
@@ -70,6 +82,7 @@ export function brokerConformance(spec: BrokerConformanceSpec): void {
     brokerReconnect(t)
     brokerQueue(t)
     brokerAck(t)
+    brokerPoison(t)
     brokerOrdering(t)
     brokerPersistent(t)
     brokerShared(t)
