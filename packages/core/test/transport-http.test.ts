@@ -15,6 +15,7 @@ import {
   rawServer,
   rawSocket,
   rejection,
+  sleep,
   text,
   transportKit,
   utf8,
@@ -377,6 +378,29 @@ describe('http transport: unary requests', () => {
     expect(bad.closed).toBe(true)
     const ok = await transport().request(l.address, { headers: {}, body: utf8('fine') })
     expect(text(ok.body)).toBe('fine')
+  })
+
+  it('pipelining: a valid request then garbage on one connection: its answer first, in order, then the 400, then close', async () => {
+    const l = await serve({
+      async request(msg) {
+        await sleep(50) // the garbage is parsed long before this answer is ready
+        return { headers: {}, body: msg.body }
+      },
+    })
+    const valid = (body: string) =>
+      `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+    const { text: answer, closed } = await raw(
+      l.address,
+      `${valid('one')}${valid('two')}\x16\x03\x01 garbage\r\n\r\n`,
+    )
+    expect(closed).toBe(true)
+    const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])
+    expect(statuses).toEqual(['200', '200', '400'])
+    const one = answer.indexOf('\r\n\r\none')
+    const two = answer.indexOf('\r\n\r\ntwo')
+    expect(one).toBeGreaterThan(0)
+    expect(two).toBeGreaterThan(one)
+    expect(answer.indexOf('HTTP/1.1 400')).toBeGreaterThan(two)
   })
 
   it('routes GET to the handler (health), 404 for unknown paths, 405 for other methods', async () => {

@@ -95,6 +95,8 @@ export class HttpListener extends ListenerBase<Server> {
   private readonly goStreams = new WeakMap<Socket, GoMicroServerStream>()
   /** Upgraded sockets (node's server no longer tracks them as HTTP connections). */
   private readonly upgraded = new Set<Socket>()
+  /** The last response begun on each connection: pipelined answers go out in order after it. */
+  private readonly lastResponse = new WeakMap<Socket | Duplex, ServerResponse>()
   private readonly maxBody: number
 
   constructor(
@@ -134,6 +136,7 @@ export class HttpListener extends ListenerBase<Server> {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.lastResponse.set(req.socket, res)
     const method = req.method
     if (method === 'POST') this.onPost(req, res)
     else if (method === 'GET' || method === 'HEAD') this.onGet(req, res)
@@ -331,7 +334,11 @@ export class HttpListener extends ListenerBase<Server> {
     )
   }
 
-  /** Malformed HTTP or garbage: answer 400 if the socket still takes it, and close the connection. */
+  /**
+   * Malformed HTTP or garbage: answer 400 if the socket still takes it, and close the connection.
+   * Requests pipelined before the bad bytes are answered first, in order (HTTP/1.1): the 400
+   * waits for the last of their responses.
+   */
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
@@ -339,10 +346,24 @@ export class HttpListener extends ListenerBase<Server> {
     }
     const status =
       err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-    socket.end(
-      `HTTP/1.1 ${status} ${statusText(status) || 'Request Header Fields Too Large'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-    )
-    setTimeout(() => socket.destroy(), 1_000).unref()
+    let refused = false
+    const refuse = () => {
+      if (refused) return
+      refused = true
+      if (!socket.writable) {
+        socket.destroy()
+        return
+      }
+      socket.end(
+        `HTTP/1.1 ${status} ${statusText(status) || 'Request Header Fields Too Large'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      )
+      setTimeout(() => socket.destroy(), 1_000).unref()
+    }
+    const pending = this.lastResponse.get(socket)
+    if (pending && !pending.writableFinished && !pending.destroyed) {
+      pending.once('finish', refuse)
+      pending.once('close', refuse)
+    } else refuse()
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
