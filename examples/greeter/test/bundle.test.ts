@@ -9,28 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  canConnect,
-  hasCommand,
-  type LaunchSpec,
-  PrivateServer,
-  requireBackend,
-  testAddress,
-} from '@micro-ts/conformance/testing'
+import { canConnect, hasCommand, requireBackend, testAddress } from '@micro-ts/conformance/testing'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-/** A throwaway redis-server on a free loopback port. */
-class RedisServer extends PrivateServer {
-  readonly name = 'redis-server'
-  protected launch(): LaunchSpec {
-    const args = ['--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no']
-    return { command: 'redis-server', args: [...args, '--dir', this.dir] }
-  }
-  protected ready(): Promise<boolean> {
-    return canConnect(this.host, this.port)
-  }
-}
+import { RedisServer } from './redis-server.js'
 
 const dist = (f: string) => fileURLToPath(new URL(`../dist/${f}`, import.meta.url))
 const out = mkdtempSync(path.join(os.tmpdir(), 'micro-bundle-'))
