@@ -18,7 +18,7 @@ if [ $# -gt 0 ]; then WANTED=("$@"); else WANTED=("${ALL[@]}"); fi
 WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
 # Where each suite finds its backend (the plugins' test helpers read these; these are also their defaults).
-ETCD_TEST_ADDRESS=${ETCD_TEST_ADDRESS:-127.0.0.1:2379}
+MICRO_TEST_ETCD_ADDRESS=${MICRO_TEST_ETCD_ADDRESS:-127.0.0.1:2379}
 MICRO_TEST_POSTGRES_URL=${MICRO_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}
 MYSQL_TEST_ADDRESS=${MYSQL_TEST_ADDRESS:-mysql://root@127.0.0.1:3306/test}
 MICRO_TEST_REDIS_URL=${MICRO_TEST_REDIS_URL:-redis://127.0.0.1:6379}
@@ -83,17 +83,17 @@ port_of() { local a=${1#*://}; a=${a#*@}; a=${a%%/*}; echo "${a##*:}"; }
 
 # ---- etcd ---------------------------------------------------------------------------------
 etcd_ok() {
-  curl -fsS --max-time 2 "http://${ETCD_TEST_ADDRESS}/health" 2>/dev/null | grep -q '"health":"true"'
+  curl -fsS --max-time 2 "http://${MICRO_TEST_ETCD_ADDRESS}/health" 2>/dev/null | grep -q '"health":"true"'
 }
 start_etcd() {
-  etcd_ok && { log "etcd already answers on $ETCD_TEST_ADDRESS"; return; }
+  etcd_ok && { log "etcd already answers on $MICRO_TEST_ETCD_ADDRESS"; return; }
   ensure_packages etcd-server curl
   local host port
-  host=$(host_of "$ETCD_TEST_ADDRESS")
-  port=$(port_of "$ETCD_TEST_ADDRESS")
+  host=$(host_of "$MICRO_TEST_ETCD_ADDRESS")
+  port=$(port_of "$MICRO_TEST_ETCD_ADDRESS")
   mkdir -p "$MICRO_ETCD_DATA_DIR"
   log "starting etcd on $host:$port (data in $MICRO_ETCD_DATA_DIR, log $MICRO_ETCD_LOG)"
-  # etcd treats ETCD_* variables as flags (ETCD_TEST_ADDRESS among them): start it without any.
+  # etcd treats ETCD_* variables as flags (ETCD_USERNAME among them): start it without any.
   local unset_etcd=()
   for v in $(compgen -e | grep '^ETCD_' || true); do unset_etcd+=(-u "$v"); done
   # Peer port: client port + 1, loopback only, a single-member cluster of its own.
@@ -251,7 +251,7 @@ done
 
 log "every backend answers"
 cat <<EOF
-export ETCD_TEST_ADDRESS=$ETCD_TEST_ADDRESS
+export MICRO_TEST_ETCD_ADDRESS=$MICRO_TEST_ETCD_ADDRESS
 export MICRO_TEST_POSTGRES_URL=$MICRO_TEST_POSTGRES_URL
 export MYSQL_TEST_ADDRESS=$MYSQL_TEST_ADDRESS
 export MICRO_TEST_REDIS_URL=$MICRO_TEST_REDIS_URL

@@ -1,41 +1,36 @@
 /**
  * The etcd registry, in go-micro's layout (registry/etcd/etcd.go) so Go and TypeScript services
  * share one etcd: key `/micro/registry/<service>/<node-id>`, value the JSON of a Service with
- * exactly one node, one lease per node kept alive in the background.
+ * exactly one node, one lease per node kept alive in the background. Lookups read the prefix
+ * in pages (`scan.ts`) and merge the records in one pass (`merge.ts`).
  */
 import { createHash } from 'node:crypto'
-import {
-  type Logger,
-  MicroError,
-  mergeServices,
-  type Node,
-  type RegisterOptions,
-  type Registry,
-  type Service,
-  serviceNotFound,
-  silentLogger,
-  validateService,
-  type WatchEvent,
-  type Watcher,
-  type WatchOptions,
-  WatchQueue,
+import type {
+  Logger,
+  Node,
+  RegisterOptions,
+  Registry,
+  Service,
+  WatchEvent,
+  Watcher,
+  WatchOptions,
 } from '@micro-ts/core'
-import { ExponentialBackoff } from 'cockatiel'
+import { silentLogger } from '@micro-ts/core'
 import {
-  Etcd3,
-  EtcdAuthenticationFailedError,
-  EtcdInvalidAuthTokenError,
-  EtcdPermissionDeniedError,
-  type Watcher as EtcdWatch,
-  GRPCDeadlineExceededError,
-  GRPCUnauthenticatedError,
-  GRPCUnavailableError,
-  type IKeyValue,
-  type IOptions,
-  type Lease,
-} from 'etcd3'
+  backoff,
+  type LongTimer,
+  serviceNotFound,
+  setLongTimeout,
+  validateService,
+  WatchQueue,
+} from '@micro-ts/core/plugin'
+import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel'
+import { Etcd3, type Watcher as EtcdWatch, type IKeyValue, type IOptions, type Lease } from 'etcd3'
 import { decodeService, encodeService } from './codec.js'
-import { ERROR_ID, type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
+import { errors, errorText, isConnectionError, toMicroError } from './errors.js'
+import { mergeRecords } from './merge.js'
+import { type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
+import { scanPrefix } from './scan.js'
 
 type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>
 
@@ -63,15 +58,13 @@ interface NodeEntry {
   readonly ttl: number
   lease?: Lease
   /** Pending re-registration after the lease was lost. */
-  retry?: NodeJS.Timeout
+  retry?: LongTimer
   /** Fires when the owner has not registered the node again within its TTL. */
-  expiry?: NodeJS.Timeout
+  expiry?: LongTimer
 }
 
-/** Delay before the n-th attempt to re-register after a lost lease. */
-function backoff(attempt: number): number {
-  return attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 5000)
-}
+/** Waits between attempts to register a node again after its lease was lost (the first is at once). */
+const reregisterDelay = backoff({ base: 250, max: 5000 })
 
 export class EtcdRegistry implements Registry {
   readonly name = 'etcd'
@@ -87,23 +80,33 @@ export class EtcdRegistry implements Registry {
   constructor(options: EtcdRegistryOptions = {}) {
     this.options = resolveOptions(options)
     this.logger = (options.logger ?? silentLogger).child({ registry: 'etcd' })
-    const { hosts, auth, timeout, tls } = this.options
+    const { hosts, auth, connectTimeout, requestTimeout, maxMessageSize, tls } = this.options
     const config: IOptions = {
       hosts,
-      dialTimeout: timeout,
+      dialTimeout: connectTimeout,
       // Unary calls get the deadline; streams (watch, keepalive) live until closed.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      // etcd3 waits up to 30 s between watch reconnects by default: after an etcd restart the
-      // watchers would stay deaf that long. Retry within a second or two instead.
-      // (etcd3 calls `.next()` on it, i.e. wants a backoff factory; its type says IBackoff.)
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeout }),
+      grpcOptions: { 'grpc.max_receive_message_length': maxMessageSize },
       faultHandling: {
+        // etcd3's defaults retry, and count towards a host's circuit breaker, every "recoverable"
+        // error, an answer over the message limit among them: one oversized lookup then failed
+        // every unrelated call for 5 s. Only a host that cannot be reached is retried and set aside.
+        host: () =>
+          circuitBreaker(handleWhen(isConnectionError), {
+            halfOpenAfter: 5000,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+        global: retry(handleWhen(isConnectionError), { maxAttempts: 3 }),
+        // etcd3 waits up to 30 s between watch reconnects by default: after an etcd restart the
+        // watchers would stay deaf that long. Retry within a second or two instead.
+        // (etcd3 calls `.next()` on it, i.e. wants a backoff factory; its type says IBackoff.)
         watchBackoff: new ExponentialBackoff({
           initialDelay: 100,
           maxDelay: 2000,
         }) as unknown as WatchBackoff,
       },
     }
-    if (auth) config.auth = { ...auth, callOptions: () => ({ deadline: Date.now() + timeout }) }
+    if (auth) config.auth = { ...auth, callOptions: () => ({ deadline: Date.now() + requestTimeout }) }
     if (tls && (tls.ca || tls.cert || tls.key)) {
       // grpc takes null for "system roots"; etcd3's type insists on a Buffer.
       config.credentials = {
@@ -120,12 +123,19 @@ export class EtcdRegistry implements Registry {
     return this.options.hosts
   }
 
+  /** @internal The options after defaults and checks, for tests and diagnostics. */
+  get resolvedOptions(): Readonly<ResolvedEtcdOptions> {
+    return this.options
+  }
+
   async register(service: Service, options: RegisterOptions = {}): Promise<void> {
     this.assertOpen('register')
     checkService(service, 'register')
     const ttl = options.ttl ?? 0
     if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
-      throw badRequest(`register: ttl must be a non-negative number of milliseconds, got ${String(ttl)}`)
+      throw errors.badRequest(
+        `register: ttl must be a non-negative number of milliseconds, got ${String(ttl)}`,
+      )
     }
     const results = await Promise.allSettled(service.nodes.map((n) => this.registerNode(service, n, ttl)))
     const failed = results.find((r) => r.status === 'rejected')
@@ -141,8 +151,8 @@ export class EtcdRegistry implements Registry {
         return this.locked(key, async () => {
           const entry = this.nodes.get(key)
           this.nodes.delete(key)
-          if (entry?.retry) clearTimeout(entry.retry)
-          if (entry?.expiry) clearTimeout(entry.expiry)
+          entry?.retry?.clear()
+          entry?.expiry?.clear()
           try {
             await this.call('deregister', () => this.client.delete().key(key).exec())
           } finally {
@@ -159,34 +169,53 @@ export class EtcdRegistry implements Registry {
   async getService(name: string): Promise<Service[]> {
     this.assertOpen('getService')
     if (typeof name !== 'string' || name === '') throw serviceNotFound()
-    const kvs = await this.call('getService', () =>
-      this.client.getAll().prefix(servicePrefix(name)).strings(),
-    )
     // '/' → '-' folds `a/b` and `a-b` onto one prefix: keep only records of the exact name.
-    const records = Object.values(kvs)
-      .map((v) => decodeService(v))
-      .filter((s): s is Service => s !== undefined && s.name === name)
-    const services = mergeServices(records)
+    const services = mergeRecords(await this.records('getService', servicePrefix(name), name))
     if (services.length === 0) throw serviceNotFound()
     return services
   }
 
   async listServices(): Promise<Service[]> {
     this.assertOpen('listServices')
-    const kvs = await this.call('listServices', () => this.client.getAll().prefix(PREFIX).strings())
-    const records = Object.values(kvs)
-      .map((v) => decodeService(v))
-      .filter((s): s is Service => s !== undefined)
-    return mergeServices(records).sort((a, b) =>
+    return mergeRecords(await this.records('listServices', PREFIX)).sort((a, b) =>
       a.name === b.name ? a.version.localeCompare(b.version) : a.name.localeCompare(b.name),
     )
+  }
+
+  /**
+   * The service records under `prefix` (of service `name` only, when given), read a page at a
+   * time and decoded as each page arrives. Values that are not records, and records too large to
+   * read, are skipped.
+   */
+  private async records(op: string, prefix: string, name?: string): Promise<Service[]> {
+    const out: Service[] = []
+    const pages = scanPrefix((request) => this.deadline(op, () => this.client.kv.range(request)), prefix, {
+      pageSize: this.options.pageSize,
+      maxMessageSize: this.options.maxMessageSize,
+      onSkip: (key) =>
+        this.logger.warn(
+          { key, maxMessageSize: this.options.maxMessageSize },
+          `etcd registry: ${op}: record skipped: larger than maxMessageSize alone`,
+        ),
+    })
+    try {
+      for await (const page of pages) {
+        for (const kv of page) {
+          const service = decodeService(kv.value.toString())
+          if (service && (name === undefined || service.name === name)) out.push(service)
+        }
+      }
+    } catch (err) {
+      throw toMicroError(err, op, this.options.hosts)
+    }
+    return out
   }
 
   watch(options: WatchOptions = {}): Watcher {
     this.assertOpen('watch')
     const service = options.service
     if (service !== undefined && (typeof service !== 'string' || service === '')) {
-      throw badRequest('watch: service must be a non-empty string')
+      throw errors.badRequest('watch: service must be a non-empty string')
     }
     const prefix = service ? servicePrefix(service) : PREFIX
     const watch = new PrefixWatch(this.client, prefix, this.logger)
@@ -215,8 +244,8 @@ export class EtcdRegistry implements Registry {
     this.closed = true
     for (const w of [...this.watchers]) w.stop()
     for (const entry of this.nodes.values()) {
-      if (entry.retry) clearTimeout(entry.retry)
-      if (entry.expiry) clearTimeout(entry.expiry)
+      entry.retry?.clear()
+      entry.expiry?.clear()
       entry.lease?.release()
     }
     this.nodes.clear()
@@ -251,8 +280,8 @@ export class EtcdRegistry implements Registry {
       }
       const entry: NodeEntry = { key, value, hash, ttl }
       await this.write(entry, current)
-      if (current?.retry) clearTimeout(current.retry)
-      if (current?.expiry) clearTimeout(current.expiry)
+      current?.retry?.clear()
+      current?.expiry?.clear()
       this.nodes.set(key, entry)
       this.armExpiry(entry, ttlMs)
     })
@@ -260,14 +289,14 @@ export class EtcdRegistry implements Registry {
 
   /** (Re)start the countdown after which a node that was not registered again is removed. */
   private armExpiry(entry: NodeEntry, ttlMs: number): void {
-    if (entry.expiry) clearTimeout(entry.expiry)
+    entry.expiry?.clear()
     entry.expiry = undefined
     if (ttlMs <= 0) return
-    entry.expiry = setTimeout(() => {
+    entry.expiry = setLongTimeout(() => {
       this.locked(entry.key, async () => {
         if (this.closed || this.nodes.get(entry.key) !== entry) return
         this.nodes.delete(entry.key)
-        if (entry.retry) clearTimeout(entry.retry)
+        entry.retry?.clear()
         this.logger.info(
           { key: entry.key, ttl: ttlMs },
           'etcd registry: node not registered again within its TTL; removed',
@@ -277,7 +306,6 @@ export class EtcdRegistry implements Registry {
           await this.call('expire', () => entry.lease!.revoke()).catch(() => entry.lease?.release())
       }).catch(() => {})
     }, ttlMs)
-    entry.expiry.unref?.()
   }
 
   /**
@@ -318,27 +346,29 @@ export class EtcdRegistry implements Registry {
   }
 
   private scheduleReregister(entry: NodeEntry, attempt: number): void {
-    entry.retry = setTimeout(() => {
-      this.locked(entry.key, async () => {
-        entry.retry = undefined
-        if (this.closed || this.nodes.get(entry.key) !== entry || entry.lease) return
-        try {
-          await this.write(entry)
-          this.logger.info(
-            { key: entry.key, attempt },
-            'etcd registry: registered again after losing the lease',
-          )
-        } catch (err) {
-          if (this.closed || this.nodes.get(entry.key) !== entry) return
-          this.logger.warn(
-            { key: entry.key, attempt, err: (err as Error).message },
-            'etcd registry: registering again failed; retrying',
-          )
-          this.scheduleReregister(entry, attempt + 1)
-        }
-      }).catch(() => {})
-    }, backoff(attempt))
-    entry.retry.unref?.()
+    entry.retry = setLongTimeout(
+      () => {
+        this.locked(entry.key, async () => {
+          entry.retry = undefined
+          if (this.closed || this.nodes.get(entry.key) !== entry || entry.lease) return
+          try {
+            await this.write(entry)
+            this.logger.info(
+              { key: entry.key, attempt },
+              'etcd registry: registered again after losing the lease',
+            )
+          } catch (err) {
+            if (this.closed || this.nodes.get(entry.key) !== entry) return
+            this.logger.warn(
+              { key: entry.key, attempt, err: errorText(err) },
+              'etcd registry: registering again failed; retrying',
+            )
+            this.scheduleReregister(entry, attempt + 1)
+          }
+        }).catch(() => {})
+      },
+      attempt === 0 ? 0 : reregisterDelay(attempt),
+    )
   }
 
   private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -352,36 +382,44 @@ export class EtcdRegistry implements Registry {
     return run
   }
 
-  /** Run one etcd operation with a hard deadline, turning every failure into a MicroError. */
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const { timeout, hosts } = this.options
-    let timer: NodeJS.Timeout | undefined
+  /**
+   * Run one etcd operation with a hard deadline (a 408 when it passes); other failures are
+   * passed on as etcd3 raised them.
+   */
+  private async deadline<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const { requestTimeout, hosts } = this.options
+    let timer: LongTimer | undefined
     const promise = fn()
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+    const late = new Promise<never>((_, reject) => {
+      timer = setLongTimeout(
         () =>
           reject(
-            new MicroError(
-              ERROR_ID,
-              408,
-              `etcd registry: ${op}: no answer from etcd at ${hosts.join(', ')} within ${timeout}ms`,
-            ),
+            errors.timeout(`${op}: no answer from etcd at ${hosts.join(', ')} within ${requestTimeout}ms`),
           ),
-        timeout,
+        requestTimeout,
       )
     })
     try {
-      return await Promise.race([promise, deadline])
+      return await Promise.race([promise, late])
     } catch (err) {
       promise.catch(() => {}) // the losing side of the race must not become an unhandled rejection
-      throw toMicroError(err, op, hosts)
+      throw err
     } finally {
-      clearTimeout(timer)
+      timer?.clear()
+    }
+  }
+
+  /** One etcd operation with a hard deadline, every failure a MicroError. */
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.deadline(op, fn)
+    } catch (err) {
+      throw toMicroError(err, op, this.options.hosts)
     }
   }
 
   private assertOpen(op: string): void {
-    if (this.closed) throw new MicroError(ERROR_ID, 503, `etcd registry: ${op}: the registry is closed`)
+    if (this.closed) throw errors.unavailable(`${op}: the registry is closed`)
   }
 }
 
@@ -449,48 +487,16 @@ class PrefixWatch {
   }
 }
 
-function badRequest(detail: string): MicroError {
-  return new MicroError(ERROR_ID, 400, `etcd registry: ${detail}`)
-}
-
 /** core's record checks, plus go-micro's "Require at least one node". */
 function checkService(service: Service, op: string): void {
   try {
-    validateService(service, ERROR_ID)
+    validateService(service, errors.id)
   } catch (err) {
-    throw badRequest(`${op}: ${(err as MicroError).detail}`)
+    throw errors.badRequest(`${op}: ${(err as { detail?: string }).detail ?? errorText(err)}`)
   }
   if (!Array.isArray(service.nodes) || service.nodes.length === 0) {
-    throw badRequest(`${op}: service ${JSON.stringify(service.name)} needs at least one node`)
+    throw errors.badRequest(`${op}: service ${JSON.stringify(service.name)} needs at least one node`)
   }
-}
-
-function toMicroError(err: unknown, op: string, hosts: readonly string[]): MicroError {
-  if (err instanceof MicroError) return err
-  const e = err instanceof Error ? err : new Error(String(err))
-  const where = hosts.join(', ')
-  const make = (code: number, what: string) =>
-    new MicroError(ERROR_ID, code, `etcd registry: ${op}: ${what}: ${e.message}`, undefined, { cause: e })
-  // BrokenCircuitError comes from etcd3's fault handling (cockatiel) after repeated failures.
-  if (e instanceof GRPCUnavailableError || e.constructor.name === 'BrokenCircuitError') {
-    return make(503, `etcd at ${where} is unreachable`)
-  }
-  if (e instanceof GRPCDeadlineExceededError) return make(408, `etcd at ${where} did not answer in time`)
-  if (
-    e instanceof EtcdAuthenticationFailedError ||
-    e instanceof EtcdInvalidAuthTokenError ||
-    e instanceof GRPCUnauthenticatedError
-  ) {
-    return make(401, `etcd at ${where} rejected the credentials`)
-  }
-  if (/user name is empty/.test(e.message)) {
-    return make(
-      401,
-      `etcd at ${where} requires credentials (address URL, username/password or ETCD_USERNAME/ETCD_PASSWORD)`,
-    )
-  }
-  if (e instanceof EtcdPermissionDeniedError) return make(403, 'permission denied')
-  return make(500, `etcd at ${where} failed`)
 }
 
 /** Create an etcd registry; see {@link EtcdRegistryOptions}. Nothing connects until the first call. */

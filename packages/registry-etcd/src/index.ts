@@ -2,28 +2,19 @@
  * @micro-ts/registry-etcd — service discovery in etcd, in go-micro's layout, so Go and
  * TypeScript services find each other. Select it with `MICRO_REGISTRY=etcd`.
  */
-import { definePlugin, MicroError } from '@micro-ts/core'
+import { definePlugin } from '@micro-ts/core/plugin'
 import { createEtcdRegistry } from './etcd.js'
-import { ERROR_ID, type EtcdRegistryOptions } from './options.js'
+import { etcdRegistryOptions } from './options.js'
 
 export { createEtcdRegistry, EtcdRegistry, nodeKey, PREFIX, servicePrefix } from './etcd.js'
-export type { EtcdRegistryOptions, EtcdTlsOptions } from './options.js'
-
-/** Options the plugin loader may pass (`--options` of the conformance runner, or code). */
-const OPTION_KEYS = ['username', 'password', 'timeout', 'tls'] as const
+export { type EtcdRegistryOptions, type EtcdTlsOptions, etcdRegistryOptions } from './options.js'
 
 export default definePlugin({
   kind: 'registry',
   name: 'etcd',
-  create({ addresses, options, logger }) {
-    const unknown = Object.keys(options).filter((k) => !(OPTION_KEYS as readonly string[]).includes(k))
-    if (unknown.length > 0) {
-      throw new MicroError(
-        ERROR_ID,
-        400,
-        `etcd registry: unknown option(s) ${unknown.join(', ')}; accepted: ${OPTION_KEYS.join(', ')}`,
-      )
-    }
-    return createEtcdRegistry({ ...(options as EtcdRegistryOptions), addresses, logger })
-  },
+  options: etcdRegistryOptions,
+  // A node's lease is its TTL; a prefix watch with previous values; one etcd for every process;
+  // service metadata travels in each record.
+  capabilities: ['ttl', 'watch', 'shared', 'serviceMetadata'],
+  create: ({ addresses, options, logger }) => createEtcdRegistry({ ...options, addresses, logger }),
 })

@@ -1,93 +1,121 @@
-import { readFileSync } from 'node:fs'
-import { type Logger, MicroError, REGISTRY_ERROR_ID } from '@micro-ts/core'
+/**
+ * The etcd registry's options, declared once: the plugin loader, `createEtcdRegistry()` and the
+ * README's table all come from `etcdRegistryOptions`. Every option can be set from
+ * `MICRO_REGISTRY_ETCD_<OPTION>`; the credentials also from go-micro's `ETCD_USERNAME` and
+ * `ETCD_PASSWORD`.
+ */
+import type { Logger } from '@micro-ts/core'
+import { option, parseOptions, parseUrl, readTls, tlsOptions } from '@micro-ts/core/plugin'
+import { errors } from './errors.js'
 
-/** The error id every etcd registry error carries (go-micro's registry package). */
-export const ERROR_ID = REGISTRY_ERROR_ID
+export const DEFAULT_ADDRESS = '127.0.0.1:2379'
+const DEFAULT_PORT = 2379
+/** gRPC's default limit on a message the client receives. */
+const GRPC_MAX_RECEIVE = 4 * 1024 * 1024
 
-/** TLS material, as PEM text/bytes or as file paths. A `https://` address alone uses the system's roots. */
+export const etcdRegistryOptions = {
+  username: option.string({
+    doc: 'etcd user (default: from an address `http://user:pass@host`)',
+    env: ['ETCD_USERNAME'],
+  }),
+  password: option.secret({ doc: 'Password of `username`', env: ['ETCD_PASSWORD'] }),
+  connectTimeout: option.duration({ doc: 'How long dialling etcd may take', default: 5000, min: 1 }),
+  requestTimeout: option.duration({
+    doc: 'Deadline of each etcd call; past it the call fails with a 408',
+    default: 5000,
+    min: 1,
+  }),
+  pageSize: option.integer({
+    doc: 'Most records read per request when reading a prefix (getService, listServices); fewer when records are large',
+    default: 5000,
+    min: 1,
+    max: 100_000,
+  }),
+  maxMessageSize: option.integer({
+    doc: 'Largest etcd answer the client accepts, bytes: pages shrink to fit, a record larger than this is skipped with a warning',
+    default: GRPC_MAX_RECEIVE,
+    min: 1024,
+  }),
+  ...tlsOptions('etcd'),
+} as const
+
+/** TLS material for code: PEM text, or files. `tls: true` uses the system's roots. */
 export interface EtcdTlsOptions {
-  /** CA certificate(s) that sign the etcd server's certificate. */
-  ca?: string | Uint8Array
-  /** Client certificate, for etcd's `--client-cert-auth`. */
-  cert?: string | Uint8Array
-  /** Private key of the client certificate. */
-  key?: string | Uint8Array
+  ca?: string
   caFile?: string
+  cert?: string
   certFile?: string
+  key?: string
   keyFile?: string
 }
 
+/** What `createEtcdRegistry()` takes: the declared options (nested or dotted), the endpoints and a logger. */
 export interface EtcdRegistryOptions {
   /**
    * etcd endpoints: `host`, `host:port`, `http(s)://host:port` or `http://user:pass@host:port`
-   * (port 2379 when absent). Default: `MICRO_REGISTRY_ADDRESS` split on commas, else `127.0.0.1:2379`.
+   * (port 2379 when absent). Default `127.0.0.1:2379`. (The loader passes `MICRO_REGISTRY_ADDRESS`.)
    */
-  addresses?: string[]
-  /** etcd user; default from the address URL, else `ETCD_USERNAME` (with `ETCD_PASSWORD`), as go-micro. */
+  addresses?: readonly string[]
   username?: string
   password?: string
-  /** Dial timeout and deadline of every etcd request, in milliseconds. Default 5000 (go-micro's 5s). */
-  timeout?: number
-  /** `true` for TLS with the system's roots, or the certificates to use. Implied by `https://` addresses. */
+  connectTimeout?: number
+  requestTimeout?: number
+  pageSize?: number
+  maxMessageSize?: number
+  /** `true` for TLS with the system's roots, or the material. Implied by `https://` addresses. */
   tls?: boolean | EtcdTlsOptions
-  /** Where lease losses, re-registrations and watch errors are logged. Default: silent. */
+  /** Where lease losses, re-registrations, watch errors and skipped records are logged. Default: silent. */
   logger?: Logger
+  /** The declared options by their dotted names, as the loader passes them (`'tls.caFile'`). */
+  [dotted: `tls.${string}`]: unknown
 }
 
-/** Options after defaults, env and address parsing: what the etcd client is built from. */
+/** Options after defaults and address parsing: what the etcd client is built from. */
 export interface ResolvedEtcdOptions {
   /** `http(s)://host:port`, credentials removed. */
   hosts: string[]
   auth?: { username: string; password: string }
-  timeout: number
+  connectTimeout: number
+  requestTimeout: number
+  pageSize: number
+  maxMessageSize: number
   /** Present when TLS is on. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer }
 }
 
-export const DEFAULT_ADDRESS = '127.0.0.1:2379'
-export const DEFAULT_PORT = '2379'
-export const DEFAULT_TIMEOUT = 5000
-
-function badOption(detail: string): MicroError {
-  return new MicroError(ERROR_ID, 400, `etcd registry: ${detail}`)
-}
-
-type Env = Record<string, string | undefined>
-
-/** Apply defaults, `MICRO_REGISTRY_ADDRESS` / `ETCD_USERNAME` / `ETCD_PASSWORD`, and parse the addresses. */
-export function resolveOptions(
-  options: EtcdRegistryOptions = {},
-  env: Env = process.env,
-): ResolvedEtcdOptions {
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw badOption(`timeout must be a positive number of milliseconds, got ${String(timeout)}`)
-  }
-  let addresses = (options.addresses ?? []).map((a) => String(a).trim()).filter(Boolean)
-  if (addresses.length === 0) {
-    addresses = (env.MICRO_REGISTRY_ADDRESS ?? '')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean)
-  }
-  if (addresses.length === 0) addresses = [DEFAULT_ADDRESS]
-
-  const wantTls = options.tls !== undefined && options.tls !== false
-  const parsed = addresses.map((a) => parseAddress(a, wantTls))
+/** Check `options` (a 400 for an unknown one or a bad value), apply defaults, parse the addresses. */
+export function resolveOptions(options: EtcdRegistryOptions = {}): ResolvedEtcdOptions {
+  const { addresses, logger: _logger, ...given } = options
+  const o = parseOptions(etcdRegistryOptions, given, { kind: 'registry', name: 'etcd' })
+  const list = (addresses ?? []).map((a) => String(a).trim()).filter(Boolean)
+  let material = readTls(o, errors)
+  const parsed = (list.length > 0 ? list : [DEFAULT_ADDRESS]).map((a) =>
+    parseAddress(a, material !== undefined),
+  )
   const secure = parsed.filter((p) => p.secure).length
   if (secure !== 0 && secure !== parsed.length) {
-    throw badOption(`addresses mix http:// and https://: ${addresses.join(', ')}`)
+    throw errors.badOption(`addresses mix http:// and https://: ${parsed.map((p) => p.host).join(', ')}`)
   }
-
+  // Credentials given as options (or their variables) win over those in an address.
   let auth: ResolvedEtcdOptions['auth']
   const fromUrl = parsed.find((p) => p.username)
-  if (options.username) auth = { username: options.username, password: options.password ?? '' }
+  if (o.username) auth = { username: o.username, password: o.password ?? '' }
   else if (fromUrl?.username) auth = { username: fromUrl.username, password: fromUrl.password ?? '' }
-  else if (env.ETCD_USERNAME && env.ETCD_PASSWORD)
-    auth = { username: env.ETCD_USERNAME, password: env.ETCD_PASSWORD }
-
-  const tls = secure > 0 || wantTls ? readTls(options.tls) : undefined
-  return { hosts: parsed.map((p) => p.host), auth, timeout, tls }
+  // An https:// address turns TLS on (with the system's roots unless a CA is given).
+  if (!material && secure > 0) material = readTls(o, errors, true)
+  return {
+    hosts: parsed.map((p) => p.host),
+    auth,
+    connectTimeout: o.connectTimeout,
+    requestTimeout: o.requestTimeout,
+    pageSize: o.pageSize,
+    maxMessageSize: o.maxMessageSize,
+    tls: material && {
+      ca: material.ca === undefined ? undefined : Buffer.from(material.ca),
+      cert: material.cert === undefined ? undefined : Buffer.from(material.cert),
+      key: material.key === undefined ? undefined : Buffer.from(material.key),
+    },
+  }
 }
 
 interface ParsedAddress {
@@ -99,45 +127,25 @@ interface ParsedAddress {
 
 /** `host[:port]`, `[v6]:port`, `http(s)://[user:pass@]host[:port]` → `http(s)://host:port`. */
 export function parseAddress(address: string, tls = false): ParsedAddress {
-  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address)
-  let url: URL
-  try {
-    url = new URL(hasScheme ? address : `${tls ? 'https' : 'http'}://${address}`)
-  } catch {
-    throw badOption(`invalid address "${address}" (expected host:port or http(s)://[user:pass@]host:port)`)
+  const url = parseUrl(address, {
+    schemes: tls ? ['https', 'http'] : ['http', 'https'],
+    defaultPort: DEFAULT_PORT,
+    label: 'etcd registry',
+    errorId: errors.id,
+    example: 'host:port or http(s)://[user:pass@]host:port',
+  })
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw errors.badOption(
+      `invalid address ${JSON.stringify(address)}: no path or query (expected host:port or http(s)://[user:pass@]host:port)`,
+    )
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw badOption(`unsupported scheme in address "${address}" (use http:// or https://)`)
-  }
-  if (!url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw badOption(`invalid address "${address}" (expected host:port or http(s)://[user:pass@]host:port)`)
-  }
+  // URL drops a scheme's own default port (http://h:80): a port written in the address counts.
+  const written = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/]*):(\d+)\/?$/i.exec(address.trim())?.[1]
   const secure = url.protocol === 'https:' || tls
-  // URL drops a scheme's default port (80/443); etcd's default is 2379, so only an explicit port counts.
-  const explicitPort = url.port || (/:(\d+)(?:\/)?$/.exec(address)?.[1] ?? '')
-  const port = explicitPort || DEFAULT_PORT
   return {
-    host: `${secure ? 'https' : 'http'}://${url.hostname}:${port}`,
+    host: `${secure ? 'https' : 'http'}://${url.hostname}:${written ?? url.port}`,
     secure,
     username: url.username ? decodeURIComponent(url.username) : undefined,
     password: url.password ? decodeURIComponent(url.password) : undefined,
-  }
-}
-
-function readTls(tls: EtcdRegistryOptions['tls']): NonNullable<ResolvedEtcdOptions['tls']> {
-  if (!tls || tls === true) return {}
-  const pick = (inline: string | Uint8Array | undefined, file: string | undefined, what: string) => {
-    if (inline !== undefined) return Buffer.from(inline)
-    if (file === undefined) return undefined
-    try {
-      return readFileSync(file)
-    } catch (err) {
-      throw badOption(`cannot read TLS ${what} file ${file}: ${(err as Error).message}`)
-    }
-  }
-  return {
-    ca: pick(tls.ca, tls.caFile, 'CA'),
-    cert: pick(tls.cert, tls.certFile, 'certificate'),
-    key: pick(tls.key, tls.keyFile, 'key'),
   }
 }

@@ -1,16 +1,16 @@
-import { registryConformance } from '@micro-ts/conformance'
+import { type RegistryCapability, registryConformance } from '@micro-ts/conformance'
+import { probeBackend } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
-import { createEtcdRegistry } from '../src/index.js'
-import { canConnect, SHARED_ADDRESS } from './etcd-server.js'
-
-const up = await canConnect(SHARED_ADDRESS)
+import plugin, { createEtcdRegistry } from '../src/index.js'
+import { pingEtcd, SHARED_ADDRESS } from './helpers.js'
 
 registryConformance({
   name: 'etcd',
   create: () => createEtcdRegistry({ addresses: [SHARED_ADDRESS], logger: silentLogger }),
-  capabilities: ['ttl', 'watch', 'shared', 'serviceMetadata'],
+  // The definition's: ttl, watch, shared, serviceMetadata.
+  capabilities: (plugin.capabilities ?? []) as readonly RegistryCapability[],
   // A node the owner stops refreshing is revoked at its TTL; 1s keeps the TTL cases quick.
   // etcd creates a watch asynchronously (a stream, then a create request): give it a moment.
   options: { ttl: 1000, expiryTolerance: 1500, watchSettle: 500 },
-  skip: up ? false : `etcd at ${SHARED_ADDRESS} is unreachable`,
+  skip: await probeBackend(`etcd at ${SHARED_ADDRESS}`, () => pingEtcd(SHARED_ADDRESS)),
 })

@@ -2,25 +2,19 @@
  * `MICRO_REGISTRY=etcd` end to end: core's plugin loader resolves this package by its short
  * name, a service registers in etcd, and a client finds it there and calls it.
  */
-import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { eventually, requireThat } from '@micro-ts/conformance/testing'
+import { EtcdServer } from '@micro-ts/conformance/testing/etcd'
 import { createService, isMicroError, loadPlugin, silentLogger } from '@micro-ts/core'
 import { Etcd3 } from 'etcd3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PREFIX } from '../src/index.js'
-import {
-  canConnect,
-  EtcdServer,
-  eventually,
-  hasEtcdBinary,
-  requireBackend,
-  SHARED_ADDRESS,
-} from './etcd-server.js'
+import { SHARED_ADDRESS, serviceName, sharedEtcd } from './helpers.js'
 
-const up = requireBackend(await canConnect(SHARED_ADDRESS), `etcd is not reachable at ${SHARED_ADDRESS}`)
-const binary = requireBackend(
-  hasEtcdBinary(),
-  'the etcd binary is not installed (apt-get install etcd-server)',
+const up = await sharedEtcd()
+const binary = requireThat(
+  EtcdServer.available(),
+  'the etcd binary is not installed (scripts/backends.sh etcd)',
 )
 
 class Greeter {
@@ -29,7 +23,7 @@ class Greeter {
   }
 }
 
-describe.skipIf(!up)('MICRO_REGISTRY=etcd through the plugin loader', () => {
+describe.runIf(up)('MICRO_REGISTRY=etcd through the plugin loader', () => {
   // The loader resolves plugins from the application's directory: here, this package.
   let cwd: string
   beforeAll(() => {
@@ -53,7 +47,7 @@ describe.skipIf(!up)('MICRO_REGISTRY=etcd through the plugin loader', () => {
   })
 
   it('a service registers in etcd under go-micro’s key, answers calls, and deregisters on stop', async () => {
-    const name = `test.etcd.service.${randomUUID().slice(0, 8)}`
+    const name = serviceName('service')
     const service = await createService({ name, env, logger: silentLogger })
     service.handle(new Greeter())
     await service.start()
@@ -80,7 +74,7 @@ describe.skipIf(!up)('MICRO_REGISTRY=etcd through the plugin loader', () => {
   })
 })
 
-describe.skipIf(!binary)('a service on etcd while etcd is killed and restarted', () => {
+describe.runIf(binary)('a service on etcd while etcd is killed and restarted', () => {
   let server: EtcdServer
   let cwd: string
   beforeAll(async () => {
@@ -103,7 +97,7 @@ describe.skipIf(!binary)('a service on etcd while etcd is killed and restarted',
       MICRO_REGISTER_TTL: '3',
       MICRO_REGISTER_INTERVAL: '1',
     }
-    const name = `test.etcd.restart.${randomUUID().slice(0, 8)}`
+    const name = serviceName('restart')
     const service = await createService({ name, env, logger: silentLogger })
     service.handle(new Greeter())
     await service.start()
@@ -123,14 +117,17 @@ describe.skipIf(!binary)('a service on etcd while etcd is killed and restarted',
           await new Promise((r) => setTimeout(r, 50))
         }
       })()
-      await eventually(async () => ok >= 5)
-      await server.restart({ wipe: true, downMs: 1500 }) // etcd comes back empty
+      await eventually(() => expect(ok).toBeGreaterThanOrEqual(5), 10_000)
+      await server.wipe(1500) // etcd comes back empty
       const before = ok
       // Recovered: calls succeed again, and etcd holds the node again (re-registered by itself).
-      await eventually(async () => ok >= before + 10, 20_000)
+      await eventually(() => expect(ok).toBeGreaterThanOrEqual(before + 10), 20_000)
       const fresh = await createService({ name: `${name}.fresh`, env, logger: silentLogger })
       try {
-        await eventually(async () => (await fresh.registry.getService(name))[0].nodes.length === 1, 20_000)
+        await eventually(
+          async () => expect((await fresh.registry.getService(name))[0].nodes).toHaveLength(1),
+          20_000,
+        )
         expect(await fresh.client.call(name, 'Greeter.Hello', { name: 'new' })).toEqual({
           greeting: 'Hello new',
         })
