@@ -51,7 +51,7 @@ export interface PluginDefinition<K extends PluginKind = PluginKind, S extends O
    * Capabilities a mode adds, as a function of the parsed options (the nats broker has `ack`
    * and `persistent` only with `jetstream: true`). `capabilitiesOf()` joins both.
    */
-  modeCapabilities?: (options: OptionValues<S>) => readonly string[]
+  modeCapabilities?(options: OptionValues<S>): readonly string[]
   create(context: PluginContext<S>): PluginInstance[K] | Promise<PluginInstance[K]>
 }
 

@@ -3,6 +3,7 @@
  * address a server advertises, backend URLs with default schemes and ports, and redaction of
  * credentials for messages and logs.
  */
+import { isIPv6 } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { MicroError, TransportError } from '../errors.js'
 
@@ -30,6 +31,8 @@ export function parseAddress(address: string, id = 'go.micro.transport'): HostPo
     if (end === -1 || text[end + 1] !== ':') throw invalidAddress(address, id)
     host = text.slice(1, end)
     portText = text.slice(end + 2)
+    // Brackets hold an IPv6 address and nothing else (`[1:2:3]` is none).
+    if (!isIPv6(host)) throw invalidAddress(address, id)
   } else {
     const i = text.lastIndexOf(':')
     if (i !== -1) {
