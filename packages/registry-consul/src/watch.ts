@@ -5,12 +5,15 @@
  * `GET /v1/catalog/services` that starts and stops the per-service watches.
  *
  * Consul's rules for the index: a wait that ends with the same index means nothing changed; an
- * index that goes backwards means the agent (or the cluster) lost its state, so the next answer
- * is taken as the whole truth, with one softening: nodes it lacks are kept for `resyncGrace` so
- * that their owners can register them again (they do at their register interval) without every
- * cache dropping them meanwhile. A failed request is retried with back-off until stopped, and
- * the first query after a failure does not block, so a restarted agent's lower index is seen at
- * once rather than after a whole wait.
+ * index that goes backwards means the agent (or the cluster) lost its state. A failed request is
+ * retried with back-off until stopped, and the first query after a failure does not block (an
+ * agent that restarted has a lower index, which would hold a blocking query for a whole wait).
+ *
+ * After a failure, or an index that went backwards, the answer is taken as the whole truth with
+ * one softening: nodes it lacks are kept for `resyncGrace`. Whether the agent lost its state or
+ * the nodes left cannot be told apart (a restarted agent's index may well be higher than the one
+ * held), and live owners register again at their register interval: meanwhile no cache drops
+ * them. Nodes still missing when the grace ends are reported deleted.
  */
 
 import { setTimeout as delay } from 'node:timers/promises'
@@ -74,8 +77,11 @@ abstract class BlockingLoop {
     void this.loop()
   }
 
-  /** One blocking request from `index` ('0': answer at once); resolves the answer's index. */
-  protected abstract query(index: string, signal: AbortSignal): Promise<bigint | undefined>
+  /**
+   * One blocking request from `index` ('0': answer at once); resolves the answer's index.
+   * `resync` is true for the first request after a failure.
+   */
+  protected abstract query(index: string, signal: AbortSignal, resync: boolean): Promise<bigint | undefined>
 
   /** What is watched, for messages. */
   protected abstract what(): string
@@ -97,7 +103,8 @@ abstract class BlockingLoop {
     while (!signal.aborted) {
       const started = Date.now()
       try {
-        const next = (await this.query(this.resync ? '0' : this.index.toString(), signal)) ?? 0n
+        const resync = this.resync
+        const next = (await this.query(resync ? '0' : this.index.toString(), signal, resync)) ?? 0n
         this.attempt = 0
         this.resync = false
         // Never block on 0 again, and start over when the index went backwards.
@@ -165,19 +172,19 @@ export class ServiceWatch extends BlockingLoop {
     return `service ${JSON.stringify(this.name)}`
   }
 
-  protected async query(index: string, signal: AbortSignal): Promise<bigint | undefined> {
+  protected async query(index: string, signal: AbortSignal, resync: boolean): Promise<bigint | undefined> {
     const a = await this.agents.health('watch', this.name, this.settings.read, this.blocking(index), signal)
     if (signal.aborted) return a.index
     this.warnIfHidden(a)
-    const reset = this.wentBack(a.index)
-    if (reset && this.settings.resyncGrace > 0) {
+    const reset = resync || this.wentBack(a.index)
+    if (reset && this.settings.resyncGrace > 0 && this.known.size > 0) {
       this.graceUntil = Date.now() + this.settings.resyncGrace
       if (this.graceTimer) clearTimeout(this.graceTimer)
       this.graceTimer = setTimeout(() => this.reconcile(), this.settings.resyncGrace + 1)
       this.graceTimer.unref()
       this.settings.logger.info(
         { service: this.name, grace: this.settings.resyncGrace },
-        'consul registry: the agent lost its state; keeping unseen nodes while their owners register again',
+        'consul registry: watching again after a failure; keeping nodes it no longer sees while their owners register again',
       )
     }
     this.latest = new Map(servicesFromEntries(this.name, a.body).map((s) => [s.version, s]))

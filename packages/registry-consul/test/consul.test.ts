@@ -12,6 +12,7 @@ import {
   eventually,
   expectMicroError,
   hasCommand,
+  recordingLogger,
   requireThat,
   silentServer,
   type TestCertificates,
@@ -470,30 +471,41 @@ describe.runIf(runs)('blocking queries', () => {
       try {
         const name = uniqueName('resume')
         const direct = registry([agent.address])
-        const watched = registry([p.address], { watchWait: 30_000 })
+        const logger = recordingLogger()
+        const watched = registry([p.address], { watchWait: 30_000, resyncGrace: 1_000, logger })
         const events: WatchEvent[] = []
         const watcher = watched.watch(scope === 'one service' ? { service: name } : {})
         void (async () => {
           for await (const e of watcher) events.push(e)
         })()
-        const has = (id: string) =>
-          events.some((e) => e.action !== 'delete' && e.service.nodes.some((n) => n.id === id))
+        const has = (id: string, action?: string) =>
+          events.some(
+            (e) =>
+              (action ? e.action === action : e.action !== 'delete') &&
+              e.service.nodes.some((n) => n.id === id),
+          )
         await direct.register(service(name, `${name}-1`, 9001))
         await eventually(() => expect(has(`${name}-1`)).toBe(true), 5_000)
+        // Past the pause between queries: every watch is inside a blocking query now. Cut them all.
+        await new Promise((r) => setTimeout(r, 600))
         const before = p.accepted()
-        // Every request in flight is a blocking query now: cut them all.
         p.cut()
-        await direct.register(service(name, `${name}-2`, 9002))
-        await eventually(() => expect(has(`${name}-2`)).toBe(true), 10_000)
-        expect(p.accepted()).toBeGreaterThan(before)
-        await direct.deregister(service(name, `${name}-1`))
         await eventually(
           () =>
             expect(
-              events.some((e) => e.action === 'delete' && e.service.nodes.some((n) => n.id === `${name}-1`)),
-            ).toBe(true),
+              logger
+                .at('warn')
+                .map((l) => l.msg)
+                .join('\n'),
+            ).toMatch(/watch of .* failed; retrying/),
           5_000,
         )
+        await direct.register(service(name, `${name}-2`, 9002))
+        await eventually(() => expect(has(`${name}-2`)).toBe(true), 10_000)
+        expect(p.accepted()).toBeGreaterThan(before)
+        // A node that really left is reported once the grace after the failure is over.
+        await direct.deregister(service(name, `${name}-1`))
+        await eventually(() => expect(has(`${name}-1`, 'delete')).toBe(true), 10_000)
         watcher.stop()
         await direct.deregister(service(name, `${name}-2`))
       } finally {
@@ -501,6 +513,38 @@ describe.runIf(runs)('blocking queries', () => {
       }
     }, 60_000)
   }
+
+  it('after the agent restarts empty, a watch keeps unseen nodes for resyncGrace, then reports them deleted', async () => {
+    const own = await ConsulAgent.start(bin!)
+    try {
+      const name = uniqueName('grace')
+      const writer = registry([own.address])
+      await writer.register(service(name, `${name}-1`), { ttl: 60_000 })
+      const follow = (grace: number) => {
+        const events: WatchEvent[] = []
+        const w = registry([own.address], { resyncGrace: grace }).watch({ service: name })
+        void (async () => {
+          for await (const e of w) events.push(e)
+        })()
+        return events
+      }
+      const patient = follow(3_000)
+      const eager = follow(0)
+      for (const events of [patient, eager]) {
+        await eventually(() => expect(events.map((e) => e.action)).toEqual(['create']), 5_000)
+      }
+      await own.restart(500)
+      const back = Date.now()
+      // Nobody registers the node again: the eager watch reports it gone as soon as it resyncs...
+      await eventually(() => expect(eager.map((e) => e.action)).toEqual(['create', 'delete']), 10_000)
+      // ...the patient one only once its grace is over.
+      expect(patient.map((e) => e.action)).toEqual(['create'])
+      await eventually(() => expect(patient.map((e) => e.action)).toEqual(['create', 'delete']), 10_000)
+      expect(Date.now() - back).toBeGreaterThanOrEqual(3_000)
+    } finally {
+      await own.stop()
+    }
+  }, 60_000)
 
   it('a watch keeps retrying while the agent is down and carries on when it is back', async () => {
     const own = await ConsulAgent.start(bin!)
