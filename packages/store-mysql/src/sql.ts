@@ -2,7 +2,8 @@
  * Every statement the store runs, built here. Names reach SQL text only through {@link ident};
  * every value is a `?` parameter; LIMIT/OFFSET are validated integers.
  */
-import { MicroError, STORE_ERROR_ID } from '@micro-ts/core'
+import type { MicroError } from '@micro-ts/core'
+import { errors } from './options.js'
 
 /** Schemas that belong to the server: a store must never create tables in them. */
 const SYSTEM_SCHEMAS = new Set(['mysql', 'information_schema', 'performance_schema', 'sys'])
@@ -30,7 +31,7 @@ export function ident(kind: 'database' | 'table' | 'column', name: string): stri
 
 function badName(kind: string, name: unknown, why: string): MicroError {
   const shown = typeof name === 'string' ? JSON.stringify(name) : String(name)
-  return new MicroError(STORE_ERROR_ID, 400, `mysql store: ${kind} name ${shown} ${why}`)
+  return errors.badRequest(`${kind} name ${shown} ${why}`)
 }
 
 /** The escape character of our LIKE patterns. Not `\`, whose meaning in literals depends on `NO_BACKSLASH_ESCAPES`. */

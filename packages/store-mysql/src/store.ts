@@ -4,14 +4,23 @@ import {
   type Logger,
   MicroError,
   type ReadOptions,
-  STORE_ERROR_ID,
   type Store,
   type StoreRecord,
   silentLogger,
   type WriteOptions,
 } from '@micro-ts/core'
+import {
+  checkCount,
+  checkKey,
+  checkName,
+  checkRecord,
+  encodeMetadata,
+  pluginErrors,
+  resolveExpiry,
+  sleep,
+} from '@micro-ts/core/plugin'
 import { createPool, type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
-import { type MySQLStoreOptions, type ResolvedMySQLOptions, resolveOptions } from './options.js'
+import { errors, type MySQLStoreOptions, type ResolvedMySQLOptions, resolveOptions } from './options.js'
 import * as sql from './sql.js'
 
 /** The largest key the table holds: `VARBINARY(255)`. */
@@ -62,36 +71,19 @@ interface Scope {
   table: string
 }
 
-function badRequest(detail: string): MicroError {
-  return new MicroError(STORE_ERROR_ID, 400, `mysql store: ${detail}`)
-}
+/** go-micro's store error for a missing key is exactly `not found`, without a label. */
+const notFound = () => pluginErrors('store').notFound('not found')
 
-function notFound(): MicroError {
-  return new MicroError(STORE_ERROR_ID, 404, 'not found')
-}
-
-function count(name: string, n: number | undefined): number {
-  if (n === undefined) return 0
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw badRequest(`${name} must be a non-negative integer, got ${String(n)}`)
-  }
-  return n
-}
-
-/** A key as the bytes stored: well-formed UTF-16 (a lone surrogate would silently become U+FFFD) and at most 255 bytes. */
-function keyBytes(key: unknown, name = 'key'): Buffer {
-  if (typeof key !== 'string') throw badRequest(`${name} must be a string`)
-  if (/\p{Surrogate}/u.test(key)) throw badRequest(`${name} contains an unpaired surrogate`)
+/** A key as the bytes stored: a string the kit accepts, at most 255 bytes in UTF-8 (the column's width). */
+function keyBytes(key: unknown, what = 'key'): Buffer {
+  checkKey(what, key)
   const bytes = Buffer.from(key, 'utf8')
   if (bytes.length > MAX_KEY_BYTES) {
-    throw badRequest(`${name} is ${bytes.length} bytes in UTF-8; keys are at most ${MAX_KEY_BYTES} bytes`)
+    throw errors.badRequest(
+      `${what} is ${bytes.length} bytes in UTF-8; keys are at most ${MAX_KEY_BYTES} bytes`,
+    )
   }
   return bytes
-}
-
-function checkMs(name: string, ms: unknown): number {
-  if (typeof ms !== 'number' || Number.isNaN(ms)) throw badRequest(`${name} must be a number of milliseconds`)
-  return ms
 }
 
 function errorCode(err: unknown): string {
@@ -114,7 +106,8 @@ function errorText(err: unknown): string {
  */
 export class MySQLStore implements Store {
   readonly name = 'mysql'
-  private readonly options: ResolvedMySQLOptions
+  /** The options in effect, defaults applied (credentials included: do not log them). */
+  readonly resolvedOptions: Readonly<ResolvedMySQLOptions>
   private readonly logger: Logger
   private readonly pool: Pool
   /** One CREATE DATABASE/TABLE per (database, table); dropped on failure so the next call tries again. */
@@ -126,15 +119,16 @@ export class MySQLStore implements Store {
   private closed = false
 
   constructor(options: MySQLStoreOptions = {}) {
-    this.options = resolveOptions(options)
+    this.resolvedOptions = resolveOptions(options)
     this.logger = (options.logger ?? silentLogger).child({ store: 'mysql' })
-    const o = this.options
+    const o = this.resolvedOptions
     this.pool = createPool({
       host: o.host,
       port: o.port,
       user: o.user,
       password: o.password,
-      ssl: o.ssl,
+      // TLS only when asked for: the material, or {} to verify against the system's roots.
+      ssl: o.tls && { ...o.tls }, // a copy: mysql2 adds to the object it is given
       connectionLimit: o.maxConnections,
       maxIdle: o.maxConnections,
       idleTimeout: o.idleTimeout,
@@ -162,7 +156,7 @@ export class MySQLStore implements Store {
 
   /** The server address with the password masked. */
   get address(): string {
-    return this.options.displayAddress
+    return this.resolvedOptions.displayAddress
   }
 
   /**
@@ -182,8 +176,8 @@ export class MySQLStore implements Store {
   async read(key: string, options: ReadOptions = {}): Promise<StoreRecord[]> {
     this.checkOpen()
     const bytes = keyBytes(key)
-    const limit = count('limit', options.limit)
-    const offset = count('offset', options.offset)
+    const limit = checkCount('limit', options.limit)
+    const offset = checkCount('offset', options.offset)
     const scope = this.scope(options)
 
     if (!options.prefix && !options.suffix) {
@@ -208,42 +202,30 @@ export class MySQLStore implements Store {
 
   async write(record: StoreRecord, options: WriteOptions = {}): Promise<void> {
     this.checkOpen()
-    if (!record || typeof record !== 'object') throw badRequest('record must be an object')
-    const { key, value, metadata, expiry } = record
-    if (typeof key !== 'string' || key.length === 0) throw badRequest('record key must be a non-empty string')
+    checkRecord(record)
+    const { key, value, metadata } = record
     const bytes = keyBytes(key, 'record key')
-    if (!(value instanceof Uint8Array)) throw badRequest('record value must be a Uint8Array')
-    const json = metadataJson(metadata)
+    const json = encodeMetadata(metadata)
     const scope = this.scope(options)
 
     const now = Date.now()
-    let ttl: number | undefined
-    // Precedence as in go-micro: options.ttl, then options.expiry, then the record's own expiry.
-    // An absolute expiry becomes a TTL here; the server adds TTLs to its own clock.
-    if (options.ttl !== undefined) ttl = checkMs('ttl', options.ttl)
-    else if (options.expiry !== undefined) {
-      if (!(options.expiry instanceof Date) || Number.isNaN(options.expiry.getTime())) {
-        throw badRequest('expiry must be a valid Date')
-      }
-      ttl = options.expiry.getTime() - now
-    } else if (expiry !== undefined) ttl = checkMs('record expiry', expiry)
-
-    if (ttl !== undefined && ttl <= 0) {
+    const expiry = resolveExpiry(record, options, now)
+    if (expiry.expired) {
       // Already expired: the write replaces the key with nothing.
       await this.query(scope, sql.deleteOne(scope.database, scope.table), [bytes])
       return
     }
-    // DATETIME ends in year 9999: a longer TTL (Infinity included) is cut to reach it.
-    const micros = ttl === undefined ? null : String(Math.round(Math.min(ttl, MAX_DATETIME - now) * 1000))
+    // The server adds the time left to its own clock. DATETIME ends in year 9999: a later expiry
+    // is cut to reach it.
+    const { at } = expiry
+    const micros = at === undefined ? null : String(Math.round((Math.min(at, MAX_DATETIME) - now) * 1000))
 
     const max = await this.maxPacketSize()
     // The statement carries the value once plus the key, metadata and a few hundred bytes of SQL.
     const size = value.byteLength + bytes.length + (json ? Buffer.byteLength(json) : 0) + 1024
     if (size > max) {
-      throw new MicroError(
-        STORE_ERROR_ID,
-        413,
-        `mysql store: record of ${value.byteLength} bytes exceeds the server's max_allowed_packet (${max} bytes)`,
+      throw errors.tooLarge(
+        `record of ${value.byteLength} bytes exceeds the server's max_allowed_packet (${max} bytes)`,
       )
     }
     await this.query(scope, sql.upsert(scope.database, scope.table), [
@@ -266,8 +248,8 @@ export class MySQLStore implements Store {
     for (const name of ['prefix', 'suffix'] as const) {
       if (options[name] !== undefined) keyBytes(options[name], name)
     }
-    const limit = count('limit', options.limit)
-    const offset = count('offset', options.offset)
+    const limit = checkCount('limit', options.limit)
+    const offset = checkCount('offset', options.offset)
     const scope = this.scope(options)
     const q = sql.selectMatching(scope.database, scope.table, 'keys', {
       prefix: options.prefix ?? '',
@@ -316,14 +298,11 @@ export class MySQLStore implements Store {
   }
 
   private scope(options: { database?: string; table?: string }): Scope {
-    if (options.database !== undefined && typeof options.database !== 'string') {
-      throw badRequest('database must be a string')
-    }
-    if (options.table !== undefined && typeof options.table !== 'string')
-      throw badRequest('table must be a string')
+    checkName('database', options.database)
+    checkName('table', options.table)
     const scope = {
-      database: options.database || this.options.database,
-      table: options.table || this.options.table,
+      database: options.database || this.resolvedOptions.database,
+      table: options.table || this.resolvedOptions.table,
     }
     // Validate the names now, so bad input fails before any connection is taken.
     sql.tableName(scope.database, scope.table)
@@ -395,7 +374,7 @@ export class MySQLStore implements Store {
         return result
       } catch (err) {
         const code = errorCode(err)
-        if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'mysql store: store is closed')
+        if (this.closed) throw errors.unavailable('store is closed')
         if (CONNECTION_LOST.has(code) && !lostConnection) {
           lostConnection = true
           continue
@@ -406,7 +385,7 @@ export class MySQLStore implements Store {
           continue
         }
         if (LOCK_CONFLICT.has(code) && attempt < 5) {
-          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)))
+          await sleep(5 + Math.random() * 20 * (attempt + 1))
           continue
         }
         throw this.toMicroError(err)
@@ -418,43 +397,21 @@ export class MySQLStore implements Store {
     if (err instanceof MicroError) return err
     const code = errorCode(err)
     const text = errorText(err)
-    const where = this.options.displayAddress
-    let status = 500
-    let detail = `mysql store: ${text}`
-    if (UNREACHABLE.has(code)) {
-      status = 503
-      detail = `mysql store: cannot reach ${where}: ${text}`
-    } else if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_NOT_SUPPORTED_AUTH_MODE') {
-      status = 401
-      detail = `mysql store: authentication failed at ${where}: ${text}`
-    } else if (code.endsWith('ACCESS_DENIED_ERROR')) {
-      status = 403
-      detail = `mysql store: permission denied at ${where}: ${text}`
-    } else if (code === 'ER_NET_PACKET_TOO_LARGE') {
-      status = 413
-    } else if (code === 'ER_DATA_TOO_LONG' || code === 'ER_TOO_LONG_IDENT' || code === 'ER_WRONG_DB_NAME') {
-      status = 400
-    } else if (LOCK_CONFLICT.has(code)) {
-      status = 409
-    }
-    return new MicroError(STORE_ERROR_ID, status, detail, undefined, { cause: err })
+    const where = this.resolvedOptions.displayAddress
+    if (UNREACHABLE.has(code)) return errors.unavailable(`cannot reach ${where}: ${text}`, err)
+    if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_NOT_SUPPORTED_AUTH_MODE')
+      return errors.unauthorized(`authentication failed at ${where}: ${text}`, err)
+    if (code.endsWith('ACCESS_DENIED_ERROR'))
+      return errors.forbidden(`permission denied at ${where}: ${text}`, err)
+    if (code === 'ER_NET_PACKET_TOO_LARGE') return errors.tooLarge(text, err)
+    if (code === 'ER_DATA_TOO_LONG' || code === 'ER_TOO_LONG_IDENT' || code === 'ER_WRONG_DB_NAME')
+      return errors.badRequest(text, err)
+    if (LOCK_CONFLICT.has(code)) return errors.conflict(text, err)
+    return errors.internal(text, err)
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'mysql store: store is closed')
-  }
-}
-
-/** Metadata as JSON text, or null when absent. Only plain objects that JSON can carry are accepted. */
-function metadataJson(metadata: unknown): string | null {
-  if (metadata === undefined) return null
-  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-    throw badRequest('record metadata must be an object')
-  }
-  try {
-    return JSON.stringify(metadata)
-  } catch (err) {
-    throw badRequest(`record metadata cannot be stored as JSON: ${errorText(err)}`)
+    if (this.closed) throw errors.unavailable('store is closed')
   }
 }
 

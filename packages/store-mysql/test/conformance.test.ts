@@ -1,6 +1,6 @@
-import { storeConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, storeConformance } from '@micro-ts/conformance'
 import { afterAll } from 'vitest'
-import { CAPABILITIES, createMySQLStore } from '../src/index.js'
+import plugin, { createMySQLStore } from '../src/index.js'
 import { ADDRESS, admin, probe, runId } from './helpers.js'
 
 // Every run gets its own databases (dropped afterwards), so runs never see each other's rows.
@@ -11,7 +11,7 @@ const skip = await probe()
 storeConformance({
   name: 'mysql',
   create: () => createMySQLStore({ address: ADDRESS, database: databases[0], sweepInterval: 0 }),
-  capabilities: CAPABILITIES,
+  capabilities: declaredCapabilities(plugin),
   options: { databases: [databases[1], databases[2]] },
   skip,
 })

@@ -1,4 +1,5 @@
-import { isPluginDefinition, MicroError } from '@micro-ts/core'
+import { MicroError, silentLogger } from '@micro-ts/core'
+import { createPlugin } from '@micro-ts/core/plugin'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import plugin, { createMySQLStore, type MySQLStore } from '../src/index.js'
 import { ADDRESS, admin, inCI, PrivateMariaDB, runId, serverReachable, silentServer } from './helpers.js'
@@ -30,12 +31,6 @@ describe.skipIf(!reachable)('mysql store', () => {
     await store?.close()
     await admin(`DROP DATABASE IF EXISTS \`${DB}\``)
     await admin(`DROP DATABASE IF EXISTS \`${DB}-other\``)
-  })
-
-  it('is a store plugin named mysql', () => {
-    expect(isPluginDefinition(plugin)).toBe(true)
-    expect(plugin.kind).toBe('store')
-    expect(plugin.name).toBe('mysql')
   })
 
   it('creates the documented table layout', async () => {
@@ -348,13 +343,12 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
   it('an unreachable address is a 503 within the connect timeout, from the plugin too', async () => {
     const started = Date.now()
     const err = await microError(
-      Promise.resolve(
-        plugin.create({
-          addresses: ['mysql://root@127.0.0.1:1/test'],
-          options: { connectTimeout: '2000' },
-          logger: (await import('@micro-ts/core')).silentLogger,
-        }),
-      ),
+      createPlugin(plugin, {
+        addresses: ['mysql://root@127.0.0.1:1/test'],
+        options: { connectTimeout: '2000' },
+        env: {},
+        logger: silentLogger,
+      }),
     )
     expect(err.code).toBe(503)
     expect(err.detail).toMatch(/cannot reach mysql:\/\/root@127\.0\.0\.1:1/)
@@ -380,9 +374,15 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
     }
   })
 
-  it('a malformed address is a 400', () => {
-    for (const address of ['postgres://x@y/z', 'mysql://', 'mysql://h/a%zz', 'mysql://h:1/a/b']) {
-      expect(() => createMySQLStore({ address })).toThrow(MicroError)
+  it('an unknown option or a bad value is a 400 naming it, from code or the environment', async () => {
+    for (const [options, env, message] of [
+      [{ colour: 'blue' }, {}, /unknown option colour; accepted: address, database/],
+      [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
+      [{}, { MICRO_STORE_MYSQL_MAX_CONNECTIONS: '0' }, /from MICRO_STORE_MYSQL_MAX_CONNECTIONS/],
+    ] as const) {
+      const err = await microError(createPlugin(plugin, { options, env, logger: silentLogger }))
+      expect(err.code).toBe(400)
+      expect(err.detail).toMatch(message)
     }
   })
 

@@ -18,7 +18,8 @@ export { createPostgresStore, escapeLike, identifier, PostgresStore } from './po
 
 /**
  * The plugin core's loader finds: `create` gets `MICRO_STORE_ADDRESS` (the first address is
- * used), `MICRO_STORE_DATABASE`, `MICRO_STORE_TABLE` and any plugin options.
+ * used), `MICRO_STORE_DATABASE`, `MICRO_STORE_TABLE`, and the options below from code or from
+ * `MICRO_STORE_POSTGRES_<OPTION>`.
  */
 export default definePlugin({
   kind: 'store',

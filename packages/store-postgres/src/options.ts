@@ -1,30 +1,66 @@
 import type { Logger } from '@micro-ts/core'
-import { option, parseOptions, parseUrl, pluginErrors, redact } from '@micro-ts/core/plugin'
+import {
+  type OptionsOf,
+  option,
+  parseOptions,
+  parseUrl,
+  pluginErrors,
+  readTls,
+  redact,
+  type TlsMaterial,
+  tlsOptions,
+} from '@micro-ts/core/plugin'
 
-export interface PostgresStoreOptions {
-  /**
-   * A PostgreSQL URL, credentials included: `postgresql://user:password@host:5432/dbname?sslmode=require`.
-   * A bare `host` or `host:port` means `postgresql://postgres@host:port/postgres`.
-   * Default {@link DEFAULT_ADDRESS}.
-   */
-  address?: string
-  /** Database (a PostgreSQL schema) used when a call names none. Default `micro`, as go-micro. */
-  database?: string
-  /** Table used when a call names none. Default `micro`, as go-micro. */
-  table?: string
-  /** Most connections the pool opens. Default 10. */
-  maxConnections?: number
-  /** An idle pooled connection is closed after this many milliseconds. Default 30 000. */
-  idleTimeout?: number
-  /**
-   * How long an operation waits for a connection, in milliseconds, including the retries while
-   * the server is down or restarting; after that it fails with a 503. Default 5000.
-   */
-  connectTimeout?: number
-  /** Each statement is cancelled by the server after this many milliseconds (0: no limit). Default 30 000. */
-  statementTimeout?: number
-  /** How often expired rows are deleted in the background, in ms (0 turns the sweep off). Default 60 000. */
-  sweepInterval?: number
+/**
+ * The address used when none is given. go-micro defaults to a local CockroachDB
+ * (`postgresql://root@localhost:26257`); this package defaults to a stock local PostgreSQL: the
+ * `postgres` role and database, which every installation has.
+ */
+export const DEFAULT_ADDRESS = 'postgresql://postgres@127.0.0.1:5432/postgres'
+export const DEFAULT_DATABASE = 'micro'
+export const DEFAULT_TABLE = 'micro'
+export const DEFAULT_CONNECT_TIMEOUT = 5000
+
+/** The options, declared once: the plugin loader, `createPostgresStore()` and the README table use them. */
+export const postgresStoreOptions = {
+  address: option.string({
+    doc: 'PostgreSQL URL, credentials and `?sslmode=` included; a bare `host[:port]` means `postgresql://postgres@host:port/postgres` (MICRO_STORE_ADDRESS wins over it)',
+  }),
+  database: option.string({
+    doc: 'Database (a PostgreSQL schema) used when a call names none',
+    default: DEFAULT_DATABASE,
+  }),
+  table: option.string({ doc: 'Table used when a call names none', default: DEFAULT_TABLE }),
+  maxConnections: option.integer({
+    doc: 'Most connections the pool opens',
+    default: 10,
+    min: 1,
+  }),
+  idleTimeout: option.duration({
+    doc: 'An idle pooled connection is closed after this long',
+    default: 30_000,
+  }),
+  connectTimeout: option.duration({
+    doc: 'How long an operation waits for a connection (retrying while the server is down), then 503',
+    default: DEFAULT_CONNECT_TIMEOUT,
+    min: 1,
+  }),
+  statementTimeout: option.duration({
+    doc: 'The server cancels a statement after this long (0: no limit)',
+    default: 30_000,
+  }),
+  sweepInterval: option.duration({
+    doc: 'How often expired rows are deleted in the background (0: never)',
+    default: 60_000,
+  }),
+  ...tlsOptions('PostgreSQL'),
+} as const
+
+/**
+ * What `createPostgresStore()` takes: any declared option (TLS as `tls: true`,
+ * `tls: { caFile }` or `'tls.caFile'`), and a logger.
+ */
+export type PostgresStoreOptions = OptionsOf<typeof postgresStoreOptions> & {
   /** Where connection problems and sweep failures are logged. Default: silent. */
   logger?: Logger
 }
@@ -42,60 +78,20 @@ export interface ResolvedPostgresOptions {
   connectTimeout: number
   statementTimeout: number
   sweepInterval: number
+  /** TLS from the `tls.*` options; undefined when they are unset (the URL's `sslmode` may still ask for TLS). */
+  tls: TlsMaterial | undefined
 }
 
-/**
- * The address used when none is given. go-micro defaults to a local CockroachDB
- * (`postgresql://root@localhost:26257`); this package defaults to a stock local PostgreSQL: the
- * `postgres` role and database, which every installation has.
- */
-export const DEFAULT_ADDRESS = 'postgresql://postgres@127.0.0.1:5432/postgres'
-export const DEFAULT_DATABASE = 'micro'
-export const DEFAULT_TABLE = 'micro'
-export const DEFAULT_MAX_CONNECTIONS = 10
-export const DEFAULT_IDLE_TIMEOUT = 30_000
-export const DEFAULT_CONNECT_TIMEOUT = 5000
-export const DEFAULT_STATEMENT_TIMEOUT = 30_000
-export const DEFAULT_SWEEP_INTERVAL = 60_000
+const OWNER = { kind: 'store', name: 'postgres' } as const
+export const errors = pluginErrors('store', 'postgres store')
 
-/** The options, declared once: the plugin loader, `createPostgresStore()` and the README table use them. */
-export const postgresStoreOptions = {
-  address: option.string({ doc: 'PostgreSQL URL, credentials included (MICRO_STORE_ADDRESS wins over it)' }),
-  database: option.string({
-    doc: 'Database (a PostgreSQL schema) used when a call names none',
-    default: DEFAULT_DATABASE,
-  }),
-  table: option.string({ doc: 'Table used when a call names none', default: DEFAULT_TABLE }),
-  maxConnections: option.integer({
-    doc: 'Most connections the pool opens',
-    default: DEFAULT_MAX_CONNECTIONS,
-    min: 1,
-  }),
-  idleTimeout: option.duration({
-    doc: 'An idle pooled connection is closed after this long',
-    default: DEFAULT_IDLE_TIMEOUT,
-  }),
-  connectTimeout: option.duration({
-    doc: 'How long an operation waits for a connection (retrying while the server is down), then 503',
-    default: DEFAULT_CONNECT_TIMEOUT,
-    min: 1,
-  }),
-  statementTimeout: option.duration({
-    doc: 'The server cancels a statement after this long (0: no limit)',
-    default: DEFAULT_STATEMENT_TIMEOUT,
-  }),
-  sweepInterval: option.duration({
-    doc: 'How often expired rows are deleted in the background (0: never)',
-    default: DEFAULT_SWEEP_INTERVAL,
-  }),
-} as const
-
-const errors = pluginErrors('store', 'postgres store')
+/** libpq's TLS parameters, which `pg` reads from the URL and which then override its `ssl` option. */
+const URL_TLS_PARAMETERS = ['ssl', 'sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'sslnegotiation']
 
 /** Parse the address and fill in defaults. Throws a 400 MicroError for a malformed address or option. */
 export function resolveOptions(options: PostgresStoreOptions = {}): ResolvedPostgresOptions {
   const { logger: _logger, ...given } = options
-  const o = parseOptions(postgresStoreOptions, given, { kind: 'store', name: 'postgres' })
+  const o = parseOptions(postgresStoreOptions, given, OWNER)
   const url = parseUrl(o.address?.trim() || DEFAULT_ADDRESS, {
     schemes: ['postgresql', 'postgres'],
     defaultUser: 'postgres',
@@ -104,6 +100,13 @@ export function resolveOptions(options: PostgresStoreOptions = {}): ResolvedPost
     errorId: errors.id,
     example: 'postgresql://user:password@host:port/dbname',
   })
+  const tls = readTls(o, errors)
+  if (tls && URL_TLS_PARAMETERS.some((p) => url.searchParams.has(p))) {
+    // pg would let the URL's parameters silently replace the options: refuse the ambiguity.
+    throw errors.badOption(
+      'TLS is set both in the address (sslmode, sslrootcert, ...) and by tls options; use one of the two',
+    )
+  }
   return {
     connectionString: url.href,
     displayAddress: redact(url.href),
@@ -114,6 +117,7 @@ export function resolveOptions(options: PostgresStoreOptions = {}): ResolvedPost
     connectTimeout: o.connectTimeout,
     statementTimeout: o.statementTimeout,
     sweepInterval: o.sweepInterval,
+    tls,
   }
 }
 

@@ -4,14 +4,31 @@ import {
   type Logger,
   MicroError,
   type ReadOptions,
-  STORE_ERROR_ID,
   type Store,
   type StoreRecord,
   silentLogger,
   type WriteOptions,
 } from '@micro-ts/core'
+import {
+  type Backoff,
+  backoff,
+  checkCount,
+  checkKey,
+  checkName,
+  checkRecord,
+  encodeMetadata,
+  type KeyRules,
+  pluginErrors,
+  resolveExpiry,
+  sleep,
+} from '@micro-ts/core/plugin'
 import pg from 'pg'
-import { type PostgresStoreOptions, type ResolvedPostgresOptions, resolveOptions } from './options.js'
+import { errors, type PostgresStoreOptions, type ResolvedPostgresOptions, resolveOptions } from './options.js'
+
+/** PostgreSQL `text` cannot hold NUL characters: keys with them are refused. */
+const KEYS: KeyRules = { noNul: 'PostgreSQL text cannot hold them' }
+/** go-micro's store error for a missing key is exactly `not found`, without a label. */
+const notFound = () => pluginErrors('store').notFound('not found')
 
 /**
  * The one function that turns a database or table name into SQL. go-micro's mapping (every run
@@ -90,9 +107,12 @@ const MISSING_TABLE = new Set(['42P01', '3F000'])
  */
 export class PostgresStore implements Store {
   readonly name = 'postgres'
-  private readonly options: ResolvedPostgresOptions
+  /** The options in effect, defaults applied (credentials included: do not log them). */
+  readonly resolvedOptions: Readonly<ResolvedPostgresOptions>
   private readonly logger: Logger
   private readonly pool: pg.Pool
+  /** Short enough that a call waiting out an outage sees several attempts within its connect timeout. */
+  private readonly retryDelay: Backoff
   /** Tables created (or being created) by this store, by qualified name. */
   private readonly ready = new Map<string, Promise<void>>()
   private readonly targets = new Map<string, Target>()
@@ -101,29 +121,36 @@ export class PostgresStore implements Store {
   private closed = false
 
   constructor(options: PostgresStoreOptions = {}) {
-    this.options = resolveOptions(options)
+    this.resolvedOptions = resolveOptions(options)
     this.logger = (options.logger ?? silentLogger).child({ store: 'postgres' })
+    this.retryDelay = backoff({
+      base: 50,
+      max: Math.min(500, Math.max(50, this.resolvedOptions.connectTimeout / 4)),
+    })
     this.pool = new pg.Pool({
-      connectionString: this.options.connectionString,
-      max: this.options.maxConnections,
-      idleTimeoutMillis: this.options.idleTimeout,
-      connectionTimeoutMillis: this.options.connectTimeout,
-      statement_timeout: this.options.statementTimeout || undefined,
+      connectionString: this.resolvedOptions.connectionString,
+      max: this.resolvedOptions.maxConnections,
+      idleTimeoutMillis: this.resolvedOptions.idleTimeout,
+      connectionTimeoutMillis: this.resolvedOptions.connectTimeout,
+      statement_timeout: this.resolvedOptions.statementTimeout || undefined,
       keepAlive: true,
       allowExitOnIdle: true,
       application_name: 'micro-ts store',
+      // Only when the tls options ask for it: otherwise pg follows the URL's sslmode.
+      // A copy: pg hides the key on the object it is given.
+      ...(this.resolvedOptions.tls ? { ssl: { ...this.resolvedOptions.tls } } : {}),
     })
     // An idle connection that dies (server restart) is dropped by the pool; without a listener the error would crash the process.
     this.pool.on('error', (err) => this.logger.warn({ err: err.message }, 'postgres connection lost'))
-    if (this.options.sweepInterval > 0) {
-      this.sweeper = setInterval(() => void this.sweep(), this.options.sweepInterval)
+    if (this.resolvedOptions.sweepInterval > 0) {
+      this.sweeper = setInterval(() => void this.sweep(), this.resolvedOptions.sweepInterval)
       this.sweeper.unref()
     }
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<StoreRecord[]> {
     this.checkOpen()
-    checkKey('key', key)
+    checkKey('key', key, KEYS)
     const limit = checkCount('limit', options.limit)
     const offset = checkCount('offset', options.offset)
     const t = this.target(options)
@@ -134,7 +161,7 @@ export class PostgresStore implements Store {
          SELECT ${COLUMNS} FROM ${t.qualified} WHERE key = $1 AND ${LIVE}`,
         [key],
       )
-      if (rows.length === 0) throw new MicroError(STORE_ERROR_ID, 404, 'not found')
+      if (rows.length === 0) throw notFound()
       return rows.map(toRecord)
     }
     const rows = await this.range<Row>(
@@ -150,14 +177,12 @@ export class PostgresStore implements Store {
 
   async write(record: StoreRecord, options: WriteOptions = {}): Promise<void> {
     this.checkOpen()
-    if (!record || typeof record !== 'object') throw badRequest('record must be an object')
+    checkRecord(record, KEYS)
     const { key, value, metadata } = record
-    if (typeof key !== 'string' || key.length === 0) throw badRequest('record key must be a non-empty string')
-    checkKey('record key', key)
-    if (!(value instanceof Uint8Array)) throw badRequest('record value must be a Uint8Array')
     const meta = encodeMetadata(metadata)
     const t = this.target(options)
-    const expiry = resolveExpiry(record, options)
+    const now = Date.now()
+    const expiry = resolveExpiry(record, options, now)
     if (expiry.expired) {
       // Already expired: the write replaces the key with nothing, as the memory store does.
       await this.query(t, `DELETE FROM ${t.qualified} WHERE key = $1`, [key])
@@ -166,13 +191,14 @@ export class PostgresStore implements Store {
     const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
     let expiresAt = 'NULL'
     const params: unknown[] = [key, bytes, meta]
-    if (expiry.ttl !== undefined) {
-      // Expiry from the server's clock, the same clock every read compares against.
-      expiresAt = `now() + $4::float8 * interval '1 millisecond'`
-      params.push(expiry.ttl)
-    } else if (expiry.at !== undefined) {
+    if (expiry.at !== undefined && options.ttl === undefined && options.expiry !== undefined) {
+      // An absolute expiry stays absolute.
       expiresAt = '$4::timestamptz'
-      params.push(expiry.at.toISOString())
+      params.push(new Date(expiry.at).toISOString())
+    } else if (expiry.at !== undefined) {
+      // A TTL counts from the server's clock, the same clock every read compares against.
+      expiresAt = `now() + $4::float8 * interval '1 millisecond'`
+      params.push(expiry.at - now)
     }
     await this.query(
       t,
@@ -184,15 +210,15 @@ export class PostgresStore implements Store {
 
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     this.checkOpen()
-    checkKey('key', key)
+    checkKey('key', key, KEYS)
     const t = this.target(options)
     await this.query(t, `DELETE FROM ${t.qualified} WHERE key = $1`, [key])
   }
 
   async list(options: ListOptions = {}): Promise<string[]> {
     this.checkOpen()
-    if (options.prefix !== undefined) checkKey('prefix', options.prefix)
-    if (options.suffix !== undefined) checkKey('suffix', options.suffix)
+    if (options.prefix !== undefined) checkKey('prefix', options.prefix, KEYS)
+    if (options.suffix !== undefined) checkKey('suffix', options.suffix, KEYS)
     const limit = checkCount('limit', options.limit)
     const offset = checkCount('offset', options.offset)
     const t = this.target(options)
@@ -281,10 +307,9 @@ export class PostgresStore implements Store {
    * timeout has passed; every statement here is idempotent, so a retry is safe.
    */
   private async query<R extends pg.QueryResultRow>(t: Target, text: string, params: unknown[]): Promise<R[]> {
-    const deadline = Date.now() + this.options.connectTimeout
-    let delay = 50
+    const deadline = Date.now() + this.resolvedOptions.connectTimeout
     let recreated = false
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       try {
         await this.ensure(t)
         const result = await this.pool.query<R>(text, params)
@@ -297,11 +322,11 @@ export class PostgresStore implements Store {
           recreated = true
           continue
         }
-        if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+        if (this.closed) throw errors.unavailable('store is closed')
+        const delay = this.retryDelay(attempt)
         if (!isConnectionError(err) || Date.now() + delay >= deadline) throw this.toMicroError(err)
         this.logger.debug({ err: (err as Error).message }, 'postgres unavailable, retrying')
-        await new Promise((resolve) => setTimeout(resolve, delay))
-        delay = Math.min(delay * 2, 500, Math.max(20, this.options.connectTimeout / 4))
+        await sleep(delay)
       }
     }
   }
@@ -360,32 +385,36 @@ export class PostgresStore implements Store {
   private target(scope: { database?: string; table?: string }): Target {
     checkName('database', scope.database)
     checkName('table', scope.table)
-    const database = scope.database || this.options.database
-    const table = scope.table || this.options.table
+    const database = scope.database || this.resolvedOptions.database
+    const table = scope.table || this.resolvedOptions.table
     const t = target(database, table)
     if (!this.targets.has(t.qualified)) this.targets.set(t.qualified, t)
     return t
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+    if (this.closed) throw errors.unavailable('store is closed')
   }
 
   private toMicroError(err: unknown): MicroError {
     if (err instanceof MicroError) return err
     const e = err as Error & { code?: string }
     const code = e.code ?? ''
-    const where = this.options.displayAddress
-    const detail = `postgres store: ${e.message || String(err)}`
-    let status = 500
-    if (code === '28P01' || code === '28000') status = 401
-    else if (code === '42501') status = 403
-    else if (code === '57014') status = 408
-    else if (code.startsWith('22') || code === '54000') status = 400
+    const where = this.resolvedOptions.displayAddress
+    const detail = e.message || String(err)
+    let make = errors.internal
+    // Problems of where or as whom we connect name the (redacted) address.
+    let at = true
+    if (code === '28P01' || code === '28000') make = errors.unauthorized
+    else if (code === '42501') make = errors.forbidden
     else if (isConnectionError(err) || code === '3D000' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
-      status = 503
-    const message = status === 503 || status === 401 || status === 403 ? `${detail} (${where})` : detail
-    return new MicroError(STORE_ERROR_ID, status, message, undefined, { cause: err })
+      make = errors.unavailable
+    else {
+      at = false
+      if (code === '57014') make = errors.timeout
+      else if (code.startsWith('22') || code === '54000') make = errors.badRequest
+    }
+    return make(at ? `${detail} (${where})` : detail, err)
   }
 }
 
@@ -410,75 +439,6 @@ function toRecord(row: Row): StoreRecord {
   // Never 0 for a live row: 0 would read as "already expired".
   if (row.ttl !== null && row.ttl !== undefined) record.expiry = Math.max(1, Math.ceil(row.ttl))
   return record
-}
-
-interface Expiry {
-  expired: boolean
-  ttl?: number
-  at?: Date
-}
-
-/** Precedence as in go-micro: options.ttl, then options.expiry, then the record's own expiry. */
-function resolveExpiry(record: StoreRecord, options: WriteOptions): Expiry {
-  const fromTtl = (name: string, ms: unknown): Expiry => {
-    if (typeof ms !== 'number' || Number.isNaN(ms))
-      throw badRequest(`${name} must be a number of milliseconds`)
-    if (ms <= 0) return { expired: true }
-    return ms === Number.POSITIVE_INFINITY ? { expired: false } : { expired: false, ttl: ms }
-  }
-  if (options.ttl !== undefined) return fromTtl('ttl', options.ttl)
-  if (options.expiry !== undefined) {
-    if (!(options.expiry instanceof Date) || Number.isNaN(options.expiry.getTime())) {
-      throw badRequest('expiry must be a valid Date')
-    }
-    return options.expiry.getTime() <= Date.now() ? { expired: true } : { expired: false, at: options.expiry }
-  }
-  if (record.expiry !== undefined) return fromTtl('record expiry', record.expiry)
-  return { expired: false }
-}
-
-function encodeMetadata(metadata: unknown): string | null {
-  if (metadata === undefined || metadata === null) return null
-  if (typeof metadata !== 'object' || Array.isArray(metadata))
-    throw badRequest('record metadata must be an object')
-  try {
-    return JSON.stringify(metadata)
-  } catch (err) {
-    throw new MicroError(
-      STORE_ERROR_ID,
-      400,
-      `record metadata must be JSON: ${(err as Error).message}`,
-      undefined,
-      { cause: err },
-    )
-  }
-}
-
-function badRequest(detail: string): MicroError {
-  return new MicroError(STORE_ERROR_ID, 400, detail)
-}
-
-/** A lone UTF-16 surrogate would be stored as U+FFFD: a different key. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-function checkKey(name: string, key: unknown): void {
-  if (typeof key !== 'string') throw badRequest(`${name} must be a string`)
-  if (key.includes('\0'))
-    throw badRequest(`${name} must not contain NUL characters (PostgreSQL text cannot hold them)`)
-  if (LONE_SURROGATE.test(key))
-    throw badRequest(`${name} must be well-formed Unicode (it has a lone surrogate)`)
-}
-
-function checkName(name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'string') throw badRequest(`${name} must be a string`)
-}
-
-function checkCount(name: string, n: unknown): number {
-  if (n === undefined) return 0
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    throw badRequest(`${name} must be a non-negative integer, got ${String(n)}`)
-  }
-  return n
 }
 
 /** Create a PostgreSQL store. Connections are opened on first use. */

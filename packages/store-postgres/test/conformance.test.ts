@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { storeConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, storeConformance } from '@micro-ts/conformance'
 import { afterAll } from 'vitest'
-import { createPostgresStore } from '../src/index.js'
+import plugin, { createPostgresStore } from '../src/index.js'
 import { POSTGRES_URL, probe, rawQuery } from './helpers.js'
 
 // Every run gets its own schemas (dropped afterwards), so runs never see each other's rows.
@@ -13,7 +13,7 @@ const unreachable = await probe(POSTGRES_URL)
 storeConformance({
   name: 'postgres',
   create: () => createPostgresStore({ address: POSTGRES_URL, database: databases[0], sweepInterval: 0 }),
-  capabilities: ['ttl', 'metadata', 'shared'],
+  capabilities: declaredCapabilities(plugin),
   options: { databases: [databases[1], databases[2]] },
   skip: unreachable ?? false,
 })

@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { isMicroError, MicroError, type Store, silentLogger } from '@micro-ts/core'
+import { isMicroError, type MicroError, type Store, silentLogger } from '@micro-ts/core'
+import { createPlugin } from '@micro-ts/core/plugin'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import plugin, {
   createPostgresStore,
@@ -350,13 +351,6 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
       await s.write({ key: 'ok', value: utf8('x') })
       expect(await s.list()).toEqual(['ok'])
     })
-
-    it('a malformed address or option is a 400 at construction', () => {
-      for (const address of ['mysql://127.0.0.1/x', 'http://[oops', 'redis://localhost']) {
-        expect(() => createPostgresStore({ address }), address).toThrow(MicroError)
-      }
-      expect(() => createPostgresStore({ maxConnections: 0 })).toThrow(/maxConnections/)
-    })
   })
 
   describe('connections', () => {
@@ -409,17 +403,13 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
   })
 
   describe('plugin', () => {
-    it('the default export is a store plugin named postgres', () => {
-      expect(plugin.kind).toBe('store')
-      expect(plugin.name).toBe('postgres')
-    })
-
-    it('create() takes the first address and options given as strings; a bad number is a 400', async () => {
+    it('through the loader: the first address, options given as strings; an unknown option or a bad value is a 400', async () => {
       const warnings: unknown[] = []
       const logger = { ...silentLogger, warn: (o: unknown) => warnings.push(o), child: () => logger }
-      const s = (await plugin.create({
+      const s = (await createPlugin(plugin, {
         addresses: [POSTGRES_URL, 'second:1'],
-        options: { connectTimeout: '3000', maxConnections: '2', colour: 'blue' },
+        options: { connectTimeout: '3000', maxConnections: '2' },
+        env: {},
         logger,
         database: `${SCHEMA}_plugin`,
       })) as Store
@@ -427,10 +417,16 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
       await s.write({ key: 'k', value: utf8('x') })
       expect(await s.list({ database: `${SCHEMA}_plugin` })).toContain('k')
       await s.delete('k')
-      expect(warnings).toHaveLength(2) // the second address and the unknown option
-      expect(() => plugin.create({ addresses: [], options: { connectTimeout: 'soon' }, logger })).toThrow(
-        /connectTimeout/,
-      )
+      expect(warnings).toHaveLength(1) // the second address
+      for (const [options, env, message] of [
+        [{ colour: 'blue' }, {}, /unknown option colour; accepted: address, database/],
+        [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
+        [{}, { MICRO_STORE_POSTGRES_MAX_CONNECTIONS: 'many' }, /from MICRO_STORE_POSTGRES_MAX_CONNECTIONS/],
+      ] as const) {
+        const e = await rejection(createPlugin(plugin, { options, env, logger }))
+        expect(e.code).toBe(400)
+        expect(e.detail).toMatch(message)
+      }
     })
 
     it('MICRO_STORE=postgres works through core’s plugin loader, with MICRO_STORE_ADDRESS/DATABASE/TABLE', async () => {

@@ -1,33 +1,15 @@
 import type { Logger } from '@micro-ts/core'
-import { option, parseOptions, parseUrl, pluginErrors, redact } from '@micro-ts/core/plugin'
-
-export interface RedisStoreOptions {
-  /**
-   * `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS. A bare `host` or
-   * `host:port` means `redis://host:port`. Default {@link DEFAULT_ADDRESS}.
-   */
-  address?: string
-  /** Database used when a call names none. Default `micro`, as go-micro. */
-  database?: string
-  /** Table used when a call names none. Default `micro`, as go-micro. */
-  table?: string
-  /**
-   * Put in front of every Redis key this store writes, so several applications can share one
-   * Redis: e.g. `billing:`. Default: none.
-   */
-  keyPrefix?: string
-  /**
-   * How long an operation waits for a connection, in milliseconds, including reconnecting while
-   * the server is down or restarting; after that it fails with a 503. Default 5000.
-   */
-  connectTimeout?: number
-  /** A command that gets no reply within this many milliseconds fails (0: no limit). Default 10 000. */
-  commandTimeout?: number
-  /** The `COUNT` hint of each `SCAN` step. Default 1000. */
-  scanCount?: number
-  /** Where connection problems are logged. Default: silent. */
-  logger?: Logger
-}
+import {
+  type OptionsOf,
+  option,
+  parseOptions,
+  parseUrl,
+  pluginErrors,
+  readTls,
+  redact,
+  type TlsMaterial,
+  tlsOptions,
+} from '@micro-ts/core/plugin'
 
 export interface ResolvedRedisOptions {
   /** The URL handed to ioredis, credentials included. */
@@ -40,25 +22,24 @@ export interface ResolvedRedisOptions {
   connectTimeout: number
   commandTimeout: number
   scanCount: number
+  /** TLS material, or undefined for a plain connection (`rediss://` or any `tls.*` option turns TLS on). */
+  tls: TlsMaterial | undefined
 }
 
 export const DEFAULT_ADDRESS = 'redis://127.0.0.1:6379'
 export const DEFAULT_DATABASE = 'micro'
 export const DEFAULT_TABLE = 'micro'
 export const DEFAULT_CONNECT_TIMEOUT = 5000
-export const DEFAULT_COMMAND_TIMEOUT = 10_000
-export const DEFAULT_SCAN_COUNT = 1000
 
 /** The options, declared once: the plugin loader, `createRedisStore()` and the README table use them. */
 export const redisStoreOptions = {
   address: option.string({
-    doc: 'redis:// or rediss:// URL, credentials included (MICRO_STORE_ADDRESS wins over it)',
+    doc: '`redis://[user:password@]host:port[/db]` (`rediss://` for TLS); a bare `host[:port]` means `redis://host:port` (MICRO_STORE_ADDRESS wins over it)',
   }),
   database: option.string({ doc: 'Database used when a call names none', default: DEFAULT_DATABASE }),
   table: option.string({ doc: 'Table used when a call names none', default: DEFAULT_TABLE }),
   keyPrefix: option.string({
-    doc: 'Put in front of every Redis key this store writes (several apps on one Redis)',
-    default: '',
+    doc: 'Put in front of every Redis key this store writes, e.g. `billing:` (several apps on one Redis); default none',
   }),
   connectTimeout: option.duration({
     doc: 'How long an operation waits for a connection (reconnecting while the server is down), then 503',
@@ -67,12 +48,22 @@ export const redisStoreOptions = {
   }),
   commandTimeout: option.duration({
     doc: 'A command with no reply after this long fails (0: no limit)',
-    default: DEFAULT_COMMAND_TIMEOUT,
+    default: 10_000,
   }),
-  scanCount: option.integer({ doc: 'The COUNT hint of each SCAN step', default: DEFAULT_SCAN_COUNT, min: 1 }),
+  scanCount: option.integer({ doc: 'The COUNT hint of each SCAN step', default: 1000, min: 1 }),
+  ...tlsOptions('Redis', 'rediss://'),
 } as const
 
-const errors = pluginErrors('store', 'redis store')
+/**
+ * What `createRedisStore()` takes: any declared option (TLS as `tls: true`,
+ * `tls: { caFile }` or `'tls.caFile'`), and a logger.
+ */
+export type RedisStoreOptions = OptionsOf<typeof redisStoreOptions> & {
+  /** Where connection problems are logged. Default: silent. */
+  logger?: Logger
+}
+
+export const errors = pluginErrors('store', 'redis store')
 
 /** Parse the address and fill in defaults. Throws a 400 MicroError for a malformed address or option. */
 export function resolveOptions(options: RedisStoreOptions = {}): ResolvedRedisOptions {
@@ -95,10 +86,11 @@ export function resolveOptions(options: RedisStoreOptions = {}): ResolvedRedisOp
     displayAddress: redact(url.href),
     database: o.database || DEFAULT_DATABASE,
     table: o.table || DEFAULT_TABLE,
-    keyPrefix: o.keyPrefix,
+    keyPrefix: o.keyPrefix ?? '',
     connectTimeout: o.connectTimeout,
     commandTimeout: o.commandTimeout,
     scanCount: o.scanCount,
+    tls: readTls(o, errors, url.protocol === 'rediss:'),
   }
 }
 

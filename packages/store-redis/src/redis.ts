@@ -4,14 +4,27 @@ import {
   type Logger,
   MicroError,
   type ReadOptions,
-  STORE_ERROR_ID,
   type Store,
   type StoreRecord,
   silentLogger,
   type WriteOptions,
 } from '@micro-ts/core'
+import {
+  backoff,
+  checkCount,
+  checkKey,
+  checkName,
+  checkRecord,
+  encodeMetadata,
+  pluginErrors,
+  resolveExpiry,
+  sleep,
+} from '@micro-ts/core/plugin'
 import { Redis } from 'ioredis'
-import { type RedisStoreOptions, type ResolvedRedisOptions, resolveOptions } from './options.js'
+import { errors, type RedisStoreOptions, type ResolvedRedisOptions, resolveOptions } from './options.js'
+
+/** go-micro's store error for a missing key is exactly `not found`, without a label. */
+const notFound = () => pluginErrors('store').notFound('not found')
 
 /**
  * A database or table name inside a Redis key: `%` and `/` are percent-encoded, so `/` only ever
@@ -46,31 +59,17 @@ export function encodeEnvelope(value: Uint8Array, metadata: string | null): Buff
 
 export function decodeEnvelope(data: Buffer): { value: Uint8Array; metadata?: Record<string, unknown> } {
   if (data.length < HEADER || data[0] !== FORMAT) {
-    throw new MicroError(
-      STORE_ERROR_ID,
-      500,
-      'redis store: a value under this key was not written by this store',
-    )
+    throw errors.internal('a value under this key was not written by this store')
   }
   const metaLength = data.readUInt32BE(1)
-  if (HEADER + metaLength > data.length) {
-    throw new MicroError(STORE_ERROR_ID, 500, 'redis store: a stored record is truncated')
-  }
+  if (HEADER + metaLength > data.length) throw errors.internal('a stored record is truncated')
   const value = new Uint8Array(data.subarray(HEADER + metaLength))
   if (metaLength === 0) return { value }
   try {
     const metadata = JSON.parse(data.toString('utf8', HEADER, HEADER + metaLength)) as Record<string, unknown>
     return { value, metadata }
   } catch (err) {
-    throw new MicroError(
-      STORE_ERROR_ID,
-      500,
-      'redis store: a stored record has corrupt metadata',
-      undefined,
-      {
-        cause: err,
-      },
-    )
+    throw errors.internal('a stored record has corrupt metadata', err)
   }
 }
 
@@ -114,7 +113,8 @@ interface Waiter {
  */
 export class RedisStore implements Store {
   readonly name = 'redis'
-  private readonly options: ResolvedRedisOptions
+  /** The options in effect, defaults applied (credentials included: do not log them). */
+  readonly resolvedOptions: Readonly<ResolvedRedisOptions>
   private readonly logger: Logger
   private readonly redis: Redis
   private readonly waiters = new Set<Waiter>()
@@ -122,19 +122,24 @@ export class RedisStore implements Store {
   private closed = false
 
   constructor(options: RedisStoreOptions = {}) {
-    this.options = resolveOptions(options)
+    this.resolvedOptions = resolveOptions(options)
     this.logger = (options.logger ?? silentLogger).child({ store: 'redis' })
-    this.redis = new Redis(this.options.url, {
+    // Short enough that a call waiting out an outage sees several attempts within its connect timeout.
+    const reconnectDelay = backoff({
+      base: 50,
+      max: Math.min(500, Math.max(50, this.resolvedOptions.connectTimeout / 4)),
+    })
+    this.redis = new Redis(this.resolvedOptions.url, {
       lazyConnect: true,
-      connectTimeout: this.options.connectTimeout,
-      commandTimeout: this.options.commandTimeout || undefined,
+      connectTimeout: this.resolvedOptions.connectTimeout,
+      commandTimeout: this.resolvedOptions.commandTimeout || undefined,
       // Commands cut off by a lost connection fail at once; `run` decides what to retry.
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      // Short enough that a call waiting out an outage sees several attempts within its connect timeout.
-      retryStrategy: (attempt) =>
-        Math.min(50 * 2 ** Math.min(attempt, 6), 500, Math.max(20, this.options.connectTimeout / 4)),
+      retryStrategy: reconnectDelay,
       connectionName: 'micro-ts-store',
+      // Only when TLS is on (rediss:// or tls options): the material, or {} for the system's roots.
+      ...(this.resolvedOptions.tls ? { tls: { ...this.resolvedOptions.tls } } : {}),
     })
     this.redis.on('ready', () => {
       this.lastError = undefined
@@ -161,7 +166,7 @@ export class RedisStore implements Store {
     const ns = this.namespace(options)
     if (!options.prefix && !options.suffix) {
       const [record] = await this.fetch(ns, [key])
-      if (!record) throw new MicroError(STORE_ERROR_ID, 404, 'not found')
+      if (!record) throw notFound()
       return [record]
     }
     const keys = (await this.scan(ns, options.prefix ? key : '', options.suffix ? key : '')).slice(offset)
@@ -178,21 +183,20 @@ export class RedisStore implements Store {
 
   async write(record: StoreRecord, options: WriteOptions = {}): Promise<void> {
     this.checkOpen()
-    if (!record || typeof record !== 'object') throw badRequest('record must be an object')
+    checkRecord(record)
     const { key, value, metadata } = record
-    if (typeof key !== 'string' || key.length === 0) throw badRequest('record key must be a non-empty string')
-    checkKey('record key', key)
-    if (!(value instanceof Uint8Array)) throw badRequest('record value must be a Uint8Array')
     const envelope = encodeEnvelope(value, encodeMetadata(metadata))
     const redisKey = this.namespace(options) + key
-    const ttl = resolveTtl(record, options)
-    if (ttl !== undefined && ttl <= 0) {
+    const now = Date.now()
+    const expiry = resolveExpiry(record, options, now)
+    if (expiry.expired) {
       // Already expired: the write replaces the key with nothing, as the memory store does.
       await this.run((r) => r.del(redisKey))
       return
     }
-    if (ttl === undefined) await this.run((r) => r.set(redisKey, envelope))
-    else await this.run((r) => r.set(redisKey, envelope, 'PX', Math.ceil(ttl)))
+    const { at } = expiry
+    if (at === undefined) await this.run((r) => r.set(redisKey, envelope))
+    else await this.run((r) => r.set(redisKey, envelope, 'PX', Math.ceil(at - now)))
   }
 
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
@@ -215,7 +219,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    const e = new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+    const e = errors.unavailable('store is closed')
     for (const w of this.waiters) w.reject(e)
     this.waiters.clear()
     if (this.redis.status === 'ready') {
@@ -233,9 +237,9 @@ export class RedisStore implements Store {
   private namespace(scope: { database?: string; table?: string }): string {
     checkName('database', scope.database)
     checkName('table', scope.table)
-    const database = scope.database || this.options.database
-    const table = scope.table || this.options.table
-    return `${this.options.keyPrefix}${encodeName(database)}/${encodeName(table)}/`
+    const database = scope.database || this.resolvedOptions.database
+    const table = scope.table || this.resolvedOptions.table
+    return `${this.resolvedOptions.keyPrefix}${encodeName(database)}/${encodeName(table)}/`
   }
 
   /** Every live key under `ns` that starts with `prefix` and ends with `suffix`, sorted bytewise. */
@@ -249,7 +253,13 @@ export class RedisStore implements Store {
       found.clear() // a retried walk starts over
       let cursor = '0'
       do {
-        const [next, keys] = await r.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', this.options.scanCount)
+        const [next, keys] = await r.scanBuffer(
+          cursor,
+          'MATCH',
+          pattern,
+          'COUNT',
+          this.resolvedOptions.scanCount,
+        )
         cursor = next.toString()
         // SCAN may return a key more than once; the map keeps one.
         for (const k of keys) found.set(k.toString('latin1'), k.subarray(nsLength))
@@ -289,16 +299,16 @@ export class RedisStore implements Store {
    * idempotent, so sending one twice is safe.
    */
   private async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.options.connectTimeout
+    const deadline = Date.now() + this.resolvedOptions.connectTimeout
     for (;;) {
       await this.ready(deadline)
       try {
         return await fn(this.redis)
       } catch (err) {
-        if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+        if (this.closed) throw errors.unavailable('store is closed')
         if (!isConnectionError(err) || Date.now() >= deadline) throw this.toMicroError(err)
         this.logger.debug({ err: (err as Error).message }, 'redis unavailable, retrying')
-        if (this.redis.status === 'ready') await new Promise((r) => setTimeout(r, 50))
+        if (this.redis.status === 'ready') await sleep(50)
       }
     }
   }
@@ -325,13 +335,11 @@ export class RedisStore implements Store {
         () => {
           this.waiters.delete(waiter)
           const why = this.lastError?.message || 'no answer'
+          const make = isAuthError(this.lastError) ? errors.unauthorized : errors.unavailable
           reject(
-            new MicroError(
-              STORE_ERROR_ID,
-              isAuthError(this.lastError) ? 401 : 503,
-              `redis store: cannot reach ${this.options.displayAddress} within ${this.options.connectTimeout} ms: ${why}`,
-              undefined,
-              { cause: this.lastError },
+            make(
+              `cannot reach ${this.resolvedOptions.displayAddress} within ${this.resolvedOptions.connectTimeout} ms: ${why}`,
+              this.lastError,
             ),
           )
         },
@@ -342,86 +350,20 @@ export class RedisStore implements Store {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new MicroError(STORE_ERROR_ID, 503, 'store is closed')
+    if (this.closed) throw errors.unavailable('store is closed')
   }
 
   private toMicroError(err: unknown): MicroError {
     if (err instanceof MicroError) return err
     const e = err as Error
     const message = e?.message || String(err)
-    let status = 500
-    if (isAuthError(err)) status = 401
-    else if (isConnectionError(err)) status = 503
-    else if (message.includes('Command timed out')) status = 408
-    else if (message.includes('invalid expire time')) status = 400
-    const where = status === 401 || status === 503 ? ` (${this.options.displayAddress})` : ''
-    return new MicroError(STORE_ERROR_ID, status, `redis store: ${message}${where}`, undefined, {
-      cause: err,
-    })
+    const where = ` (${this.resolvedOptions.displayAddress})`
+    if (isAuthError(err)) return errors.unauthorized(message + where, err)
+    if (isConnectionError(err)) return errors.unavailable(message + where, err)
+    if (message.includes('Command timed out')) return errors.timeout(message, err)
+    if (message.includes('invalid expire time')) return errors.badRequest(message, err)
+    return errors.internal(message, err)
   }
-}
-
-/** Precedence as in go-micro: options.ttl, then options.expiry, then the record's own expiry. Undefined: never expires. */
-function resolveTtl(record: StoreRecord, options: WriteOptions): number | undefined {
-  const check = (name: string, ms: unknown): number | undefined => {
-    if (typeof ms !== 'number' || Number.isNaN(ms))
-      throw badRequest(`${name} must be a number of milliseconds`)
-    if (ms === Number.POSITIVE_INFINITY) return undefined
-    // PX takes an integer that, added to the server's clock, must still fit in 64 bits.
-    if (ms > Number.MAX_SAFE_INTEGER) throw badRequest(`${name} is too large: ${ms} ms`)
-    return ms
-  }
-  if (options.ttl !== undefined) return check('ttl', options.ttl)
-  if (options.expiry !== undefined) {
-    if (!(options.expiry instanceof Date) || Number.isNaN(options.expiry.getTime())) {
-      throw badRequest('expiry must be a valid Date')
-    }
-    return options.expiry.getTime() - Date.now()
-  }
-  if (record.expiry !== undefined) return check('record expiry', record.expiry)
-  return undefined
-}
-
-function encodeMetadata(metadata: unknown): string | null {
-  if (metadata === undefined || metadata === null) return null
-  if (typeof metadata !== 'object' || Array.isArray(metadata))
-    throw badRequest('record metadata must be an object')
-  try {
-    return JSON.stringify(metadata)
-  } catch (err) {
-    throw new MicroError(
-      STORE_ERROR_ID,
-      400,
-      `record metadata must be JSON: ${(err as Error).message}`,
-      undefined,
-      { cause: err },
-    )
-  }
-}
-
-function badRequest(detail: string): MicroError {
-  return new MicroError(STORE_ERROR_ID, 400, detail)
-}
-
-/** A lone UTF-16 surrogate would be stored as U+FFFD: a different key. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-function checkKey(name: string, key: unknown): void {
-  if (typeof key !== 'string') throw badRequest(`${name} must be a string`)
-  if (LONE_SURROGATE.test(key))
-    throw badRequest(`${name} must be well-formed Unicode (it has a lone surrogate)`)
-}
-
-function checkName(name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'string') throw badRequest(`${name} must be a string`)
-}
-
-function checkCount(name: string, n: unknown): number {
-  if (n === undefined) return 0
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    throw badRequest(`${name} must be a non-negative integer, got ${String(n)}`)
-  }
-  return n
 }
 
 /** Create a Redis store. The connection is opened on first use. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { storeConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, storeConformance } from '@micro-ts/conformance'
 import { afterAll } from 'vitest'
-import { createRedisStore, escapeGlob } from '../src/index.js'
+import plugin, { createRedisStore, escapeGlob } from '../src/index.js'
 import { deleteMatching, probe, REDIS_URL } from './helpers.js'
 
 // Every run writes under its own key prefix (deleted afterwards), so runs never see each other's keys.
@@ -12,7 +12,7 @@ const unreachable = await probe(REDIS_URL)
 storeConformance({
   name: 'redis',
   create: () => createRedisStore({ address: REDIS_URL, keyPrefix }),
-  capabilities: ['ttl', 'metadata', 'shared'],
+  capabilities: declaredCapabilities(plugin),
   skip: unreachable ?? false,
 })
 
