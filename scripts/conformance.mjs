@@ -2,8 +2,8 @@
 // `pnpm conformance`: every implementation against its conformance suite.
 //  - the backend plugins (packages/*/test/conformance.test.ts) outside any namespace, against the
 //    servers scripts/backends.sh makes sure are running on 127.0.0.1;
-//  - core's embedded implementations (conformance/test) inside a private network namespace
-//    (scripts/netns.mjs), because the mDNS registry multicasts.
+//  - core's embedded implementations and built-in definitions (conformance/test) inside a private
+//    network namespace (scripts/netns.mjs), because the mDNS registry multicasts.
 // Fails when a suite fails, when a backend cannot be started, and, with CI set, when any test
 // was skipped: CI never passes by skipping.
 //   node scripts/conformance.mjs                  everything
@@ -33,7 +33,10 @@ function pluginProjects() {
     })
 }
 
-const EMBEDDED_FILES = ['registry-', 'broker-', 'store-', 'transport-'].map((p) => `conformance/test/${p}`)
+// Core's embedded implementations and the plugin-definition suite on every built-in definition.
+const EMBEDDED_FILES = ['registry-', 'broker-', 'store-', 'transport-', 'definitions'].map(
+  (p) => `conformance/test/${p}`,
+)
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'micro-conformance-run-'))
 const results = []
