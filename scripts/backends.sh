@@ -4,7 +4,7 @@
 # variables the test suites read. Idempotent: a backend that already answers is left alone.
 #
 #   bash scripts/backends.sh                 all of them
-#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul)
+#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul kubernetes)
 #   eval "$(bash scripts/backends.sh)"       ...and export the variables into this shell
 #
 # Progress goes to stderr, `export NAME=value` lines to stdout. Exit status is non-zero, with the
@@ -13,7 +13,7 @@ set -euo pipefail
 
 # `compose` is no server: Debian's docker-compose, which the conformance tests use to validate
 # conformance/docker-compose.yml statically (there is no Docker engine to run it here).
-ALL=(etcd postgres mariadb redis rabbitmq nats compose consul)
+ALL=(etcd postgres mariadb redis rabbitmq nats compose consul kubernetes)
 if [ $# -gt 0 ]; then WANTED=("$@"); else WANTED=("${ALL[@]}"); fi
 WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
@@ -235,6 +235,17 @@ start_consul() {
 }
 # ---- end consul -------------------------------------------------------------------------------
 
+# ---- kubernetes (kube-apiserver + its own etcd, built once from the Go module proxy) --------
+# scripts/servers/kubernetes.sh builds and caches the binaries outside the clone (the first run
+# takes 9-15 minutes on 2 cores, over an hour when the machine is busy; later runs find them),
+# makes the certificates and the admin token, and starts both on loopback: the apiserver on
+# 6443, its own etcd on 2479/2480, apart from the shared etcd above.
+KUBERNETES_SCRIPT="$(dirname "${BASH_SOURCE[0]}")/servers/kubernetes.sh"
+start_kubernetes() {
+  bash "$KUBERNETES_SCRIPT" start >/dev/null || die "kube-apiserver did not start (see scripts/servers/kubernetes.sh's messages above)"
+}
+# ---- end kubernetes ---------------------------------------------------------------------------
+
 for backend in "${WANTED[@]}"; do
   case "$backend" in
   etcd) start_etcd ;;
@@ -244,6 +255,7 @@ for backend in "${WANTED[@]}"; do
   rabbitmq) start_rabbitmq ;;
   nats) start_nats ;;
   compose) ensure_compose ;;
+  kubernetes) start_kubernetes ;;
   consul) start_consul ;;
   *) die "unknown backend '$backend' (known: ${ALL[*]})" ;;
   esac
@@ -260,3 +272,5 @@ export MICRO_TEST_NATS_ADDRESS=$MICRO_TEST_NATS_ADDRESS
 EOF
 # consul: where the agent answers (scripts/servers/consul.sh start).
 echo "export MICRO_TEST_CONSUL_ADDRESS=$MICRO_TEST_CONSUL_ADDRESS"
+# kubernetes: MICRO_TEST_KUBERNETES_ADDRESS, _TOKEN_FILE (an admin token), _CA_FILE.
+bash "$KUBERNETES_SCRIPT" env

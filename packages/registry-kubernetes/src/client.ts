@@ -51,6 +51,11 @@ export function isGone(err: unknown): boolean {
   return statusCode(err) === 410
 }
 
+/** `Bearer <token>` → `Bearer (redacted)`. */
+function redactTokens(text: string): string {
+  return text.replace(/Bearer\s+\S+/g, 'Bearer (redacted)')
+}
+
 /**
  * A MicroError for a failed `verb` on pods: 401/403 name the credentials or the missing RBAC rule,
  * 404 the missing pod, 422 the invalid patch, anything unanswered is a 503 (try again later).
@@ -58,7 +63,15 @@ export function isGone(err: unknown): boolean {
 export function apiError(err: unknown, verb: Verb, namespace: string, pod?: string): MicroError {
   const what = `${verb} pods${pod ? `/${pod}` : ''} in namespace "${namespace}"`
   const code = statusCode(err)
-  const message = statusOf(err)?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err))
+  const message = redactTokens(
+    statusOf(err)?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err)),
+  )
+  // A transport error may quote the request's headers: such a cause is replaced by a redacted copy.
+  if (err instanceof Error && /Bearer\s/.test(err.message)) {
+    const safe = new Error(redactTokens(err.message))
+    safe.name = err.name
+    err = safe
+  }
   switch (code) {
     case undefined:
       if ((err as Error | null)?.name === 'AbortError' || (err as Error | null)?.name === 'TimeoutError') {
@@ -122,6 +135,8 @@ export class PodApi {
     readonly namespace: string,
     timeout: number,
     private readonly pageSize: number,
+    /** Re-reads a token file before requests (rotated tokens). */
+    private readonly token?: { refresh(): void },
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api)
     this.watcher = new Watch(kubeConfig)
@@ -139,6 +154,7 @@ export class PodApi {
     let next: string | undefined
     let resourceVersion = ''
     do {
+      this.token?.refresh()
       let page: V1PodList
       try {
         page = await this.core.listNamespacedPod(
@@ -160,6 +176,7 @@ export class PodApi {
     pod: string,
     metadata: Pick<V1ObjectMeta, 'labels' | 'annotations'> | Record<string, Record<string, string | null>>,
   ): Promise<V1Pod> {
+    this.token?.refresh()
     try {
       return await this.core.patchNamespacedPod(
         { name: pod, namespace: this.namespace, body: { metadata } },

@@ -16,6 +16,8 @@ export type Env = Readonly<Record<string, string | undefined>>
 
 export interface ResolvedConfig {
   kubeConfig: KubeConfig
+  /** Set when the token comes from a file: read again before requests, once a minute. */
+  token?: TokenFile
   namespace: string
   /** Where the configuration came from, for logs and errors. */
   source: 'in-cluster' | 'address' | 'kubeconfig'
@@ -24,6 +26,41 @@ export interface ResolvedConfig {
 }
 
 const CLUSTER = 'micro'
+/** How long a token read from a file is used before the file is read again (client-go's figure). */
+const TOKEN_REFRESH_MS = 60_000
+
+/**
+ * A bearer token kept in a file — the kubelet's projected service-account token, which it
+ * rotates, or a `tokenFile` — read again once a minute, surrounding whitespace dropped (a
+ * trailing newline is no part of a token, and would be an illegal header).
+ */
+export class TokenFile {
+  private readAt = 0
+
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    private readonly user: string,
+    readonly file: string,
+  ) {
+    this.refresh(true)
+  }
+
+  /** Read the file if its minute is up (or `force`); an unreadable file keeps the last token. */
+  refresh(force = false): void {
+    if (!force && Date.now() - this.readAt < TOKEN_REFRESH_MS) return
+    let token: string
+    try {
+      token = readFileSync(this.file, 'utf8').trim()
+    } catch (err) {
+      if (force)
+        throw errors.badOption(`cannot read the token file ${this.file}: ${(err as Error).message}`, err)
+      return
+    }
+    if (force && token === '') throw errors.badOption(`the token file ${this.file} is empty`)
+    this.readAt = Date.now()
+    this.kubeConfig.users = this.kubeConfig.users.map((u) => (u.name === this.user ? { ...u, token } : u))
+  }
+}
 const base64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64')
 
 function readText(file: string, what: string): string {
@@ -45,21 +82,22 @@ function inCluster(o: KubernetesOptionValues, env: Env): ResolvedConfig {
   }
   const dir = o.serviceAccountDir
   const tokenFile = path.join(dir, 'token')
-  // Fail at start-up, naming the file, rather than on the first call.
-  readText(tokenFile, 'service account token')
   const caFile = path.join(dir, 'ca.crt')
-  if (!existsSync(caFile)) throw errors.badOption(`the service account CA ${caFile} does not exist`)
-  const namespace = o.namespace ?? readText(path.join(dir, 'namespace'), 'service account namespace file')
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
   const kubeConfig = new KubeConfig()
   kubeConfig.loadFromOptions({
     clusters: [{ name: CLUSTER, server, caFile, skipTLSVerify: false }],
-    // Bound service account tokens rotate: the token file is read again every minute.
-    users: [{ name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile } } }],
-    contexts: [{ name: CLUSTER, cluster: CLUSTER, user: 'service-account', namespace }],
+    users: [{ name: 'service-account' }],
+    contexts: [{ name: CLUSTER, cluster: CLUSTER, user: 'service-account' }],
     currentContext: CLUSTER,
   })
-  return { kubeConfig, namespace, source: 'in-cluster', server }
+  // Bound service account tokens rotate: the file is read again every minute. Reading it now
+  // fails start-up, naming the file, rather than the first call.
+  const token = new TokenFile(kubeConfig, 'service-account', tokenFile)
+  const namespace = o.namespace ?? readText(path.join(dir, 'namespace'), 'service account namespace file')
+  kubeConfig.contexts = [{ name: CLUSTER, cluster: CLUSTER, user: 'service-account', namespace }]
+  if (!existsSync(caFile)) throw errors.badOption(`the service account CA ${caFile} does not exist`)
+  return { kubeConfig, token, namespace, source: 'in-cluster', server }
 }
 
 /** An API server URL from `MICRO_REGISTRY_ADDRESS`, with the token and TLS options. */
@@ -76,10 +114,8 @@ function fromAddress(address: string, o: KubernetesOptionValues): ResolvedConfig
   if (o.token !== undefined && o.tokenFile !== undefined) {
     throw errors.badOption('give token or tokenFile, not both')
   }
-  if (o.tokenFile !== undefined) readText(o.tokenFile, 'token file')
   const user: Record<string, unknown> = { name: 'micro' }
-  if (o.token !== undefined) user.token = o.token
-  if (o.tokenFile !== undefined) user.authProvider = { name: 'tokenFile', config: { tokenFile: o.tokenFile } }
+  if (o.token !== undefined) user.token = o.token.trim()
   if (tls.cert !== undefined) user.certData = base64(tls.cert)
   if (tls.key !== undefined) user.keyData = base64(tls.key)
   const namespace = o.namespace ?? 'default'
@@ -92,7 +128,8 @@ function fromAddress(address: string, o: KubernetesOptionValues): ResolvedConfig
     contexts: [{ name: CLUSTER, cluster: CLUSTER, user: 'micro', namespace }],
     currentContext: CLUSTER,
   })
-  return { kubeConfig, namespace, source: 'address', server }
+  const token = o.tokenFile === undefined ? undefined : new TokenFile(kubeConfig, 'micro', o.tokenFile)
+  return { kubeConfig, token, namespace, source: 'address', server }
 }
 
 /** A kubeconfig file, or several joined with `:` (merged, the first one's current context wins). */

@@ -44,7 +44,13 @@ const plugin = definePlugin({
       { server: config.server, namespace: config.namespace, source: config.source, pod: options.pod },
       'kubernetes registry: configured',
     )
-    const api = new PodApi(config.kubeConfig, config.namespace, options.timeout, options.pageSize)
+    const api = new PodApi(
+      config.kubeConfig,
+      config.namespace,
+      options.timeout,
+      options.pageSize,
+      config.token,
+    )
     return new KubernetesRegistry({ api, pod: options.pod, logger })
   },
 })

@@ -248,8 +248,12 @@ export class PodWatcher implements Watcher {
         listed = false
         continue
       }
-      if (err !== undefined) {
-        if (PodWatcher.permanent(err)) return this.fail(apiError(err, 'watch', this.api.namespace))
+      if (err !== undefined && PodWatcher.permanent(err)) {
+        return this.fail(apiError(err, 'watch', this.api.namespace))
+      }
+      // An orderly end after events (the server's watch timeout) resumes at once; a failure, or
+      // a watch that ends as soon as it starts, waits first, longer each time.
+      if (err !== undefined || events === 0) {
         this.logger.debug({ err }, 'kubernetes registry: watch ended; resuming from its resourceVersion')
         await this.pause(RETRY(++attempt))
       }
