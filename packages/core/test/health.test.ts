@@ -2,8 +2,7 @@
  * Readiness reflects the components (registry, broker, store) with a per-check time limit, and
  * every service answers the health paths whatever its transport.
  */
-import net from 'node:net'
-import { recordingLogger } from '@micro-ts/conformance/testing'
+import { eventually, freePort, recordingLogger } from '@micro-ts/conformance/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMemoryBroker,
@@ -40,15 +39,6 @@ async function get(address: string, path: string): Promise<{ status: number; rep
   return { status: res.status, report: (await res.json()) as HealthReport }
 }
 
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (ok(v) || Date.now() > end) return v
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
 describe('readiness reflects the components', () => {
   it('store down → /health/ready 503 naming the store; live stays 200', async () => {
     const store = createMemoryStore()
@@ -57,11 +47,11 @@ describe('readiness reflects the components', () => {
     expect(ready.status).toBe(200)
     expect(ready.report.checks.map((c) => c.name).sort()).toEqual(['broker', 'registry', 'server', 'store'])
     await store.close()
-    const down = await until(
-      () => get(service.server.address, '/health/ready'),
-      (r) => r.status === 503,
-    )
-    expect(down.status).toBe(503)
+    const down = await eventually(async () => {
+      const r = await get(service.server.address, '/health/ready')
+      expect(r.status).toBe(503)
+      return r
+    }, 10_000)
     expect(down.report.status).toBe('down')
     expect(down.report.checks.find((c) => c.name === 'store')).toMatchObject({
       status: 'down',
@@ -89,10 +79,11 @@ describe('readiness reflects the components', () => {
     await service.start()
     expect((await get(service.server.address, '/health/ready')).status).toBe(200)
     await busy.disconnect()
-    const down = await until(
-      () => get(service.server.address, '/health/ready'),
-      (r) => r.status === 503,
-    )
+    const down = await eventually(async () => {
+      const r = await get(service.server.address, '/health/ready')
+      expect(r.status).toBe(503)
+      return r
+    }, 10_000)
     expect(down.report.checks.find((c) => c.name === 'broker')).toMatchObject({
       status: 'down',
       error: expect.stringMatching(/memory broker.*not connected/),
@@ -147,10 +138,7 @@ describe('a health endpoint whatever the transport', () => {
   })
 
   it('MICRO_HEALTH_ADDRESS picks the address (also beside http); off turns it off', async () => {
-    const srv = net.createServer()
-    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-    const { port } = srv.address() as net.AddressInfo
-    await new Promise((resolve) => srv.close(resolve))
+    const port = await freePort()
 
     const http = await started({}, { MICRO_HEALTH_ADDRESS: `127.0.0.1:${port}` })
     expect(http.server.healthAddress).toBe(`127.0.0.1:${port}`)

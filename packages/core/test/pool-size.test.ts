@@ -10,6 +10,7 @@ import {
   definePlugin,
   type HandlerContext,
   type MicroService,
+  type ServiceOptions,
   silentLogger,
 } from '../src/index.js'
 
@@ -19,7 +20,7 @@ afterEach(async () => {
 })
 
 /** A server and a client on `env`; the server reports the remote address of each call. */
-async function pair(env: Record<string, string>, plugins?: Parameters<typeof createService>[0]['plugins']) {
+async function pair(env: Record<string, string>, plugins?: ServiceOptions['plugins']) {
   const registry = createMemoryRegistry()
   const base = { registry, logger: silentLogger, plugins }
   const server = await createService({

@@ -2,8 +2,7 @@
  * go-micro's order for deploy-time settings: the environment wins over values in code, code over
  * the defaults; component instances given in code stay whatever the environment says.
  */
-import net from 'node:net'
-import { recordingLogger } from '@micro-ts/conformance/testing'
+import { freePort, recordingLogger } from '@micro-ts/conformance/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMemoryRegistry,
@@ -18,15 +17,6 @@ const open: MicroService[] = []
 afterEach(async () => {
   for (const s of open.splice(0).reverse()) await s.stop()
 })
-
-/** A loopback port nobody listens on (taken, then given back). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const { port } = srv.address() as net.AddressInfo
-  await new Promise((resolve) => srv.close(resolve))
-  return port
-}
 
 /** The memory registry, remembering the TTL of every registration. */
 function ttlRecording(registry: Registry, ttls: (number | undefined)[]): Registry {
