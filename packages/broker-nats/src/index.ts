@@ -3,7 +3,7 @@
  * opt-in JetStream mode for stored, acknowledged delivery. Select it with `MICRO_BROKER=nats`.
  */
 import { definePlugin } from '@micro-ts/core/plugin'
-import { CORE_CAPABILITIES } from './capabilities.js'
+import { CORE_CAPABILITIES, modeCapabilities } from './capabilities.js'
 import { createNatsBroker } from './nats.js'
 import { natsBrokerOptions } from './options.js'
 
@@ -20,7 +20,8 @@ export default definePlugin({
   kind: 'broker',
   name: 'nats',
   options: natsBrokerOptions,
-  // Core NATS, the default mode; an instance in JetStream mode reports JETSTREAM_CAPABILITIES.
+  // Core NATS, always; JetStream mode adds ack and persistent.
   capabilities: CORE_CAPABILITIES,
+  modeCapabilities,
   create: ({ addresses, options, logger }) => createNatsBroker({ ...options, addresses, logger }),
 })

@@ -17,7 +17,7 @@ import {
 } from '@micro-ts/core'
 import { checkHandler, checkMessage, checkSignal, encodeBrokerEnvelope, sleep } from '@micro-ts/core/plugin'
 import { type ConnectionOptions, connect, type NatsConnection } from 'nats'
-import { CORE_CAPABILITIES, JETSTREAM_CAPABILITIES, type NatsCapability } from './capabilities.js'
+import { CORE_CAPABILITIES, modeCapabilities, type NatsCapability } from './capabilities.js'
 import { type ActiveSubscription, subscribeCore } from './core.js'
 import { connectError, errors, errorText, publishError } from './errors.js'
 import { JetStream } from './jetstream.js'
@@ -26,7 +26,7 @@ import { type NatsBrokerOptions, type ResolvedNatsOptions, resolveOptions } from
 
 export class NatsBroker implements Broker {
   readonly name = 'nats'
-  /** The plugin definition's capabilities, plus `ack` and `persistent` in JetStream mode. */
+  /** The plugin definition's capabilities for these options: `ack` and `persistent` in JetStream mode. */
   readonly capabilities: readonly NatsCapability[]
   private readonly options: ResolvedNatsOptions
   private readonly logger: Logger
@@ -40,7 +40,7 @@ export class NatsBroker implements Broker {
   constructor(options: NatsBrokerOptions = {}) {
     this.options = resolveOptions(options)
     this.logger = (options.logger ?? silentLogger).child({ broker: 'nats' })
-    this.capabilities = this.options.jetstream ? JETSTREAM_CAPABILITIES : CORE_CAPABILITIES
+    this.capabilities = [...CORE_CAPABILITIES, ...modeCapabilities({ jetstream: this.jetstream })]
   }
 
   /** @internal The options after defaults and checks, for tests and diagnostics. */

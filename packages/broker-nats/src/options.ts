@@ -4,7 +4,16 @@
  * `MICRO_BROKER_NATS_<OPTION>` (`jetstream.ackWait` → `MICRO_BROKER_NATS_JETSTREAM_ACK_WAIT`).
  */
 import type { Logger } from '@micro-ts/core'
-import { option, parseOptions, parseUrl, readTls, type TlsMaterial, tlsOptions } from '@micro-ts/core/plugin'
+import {
+  type OptionsOf,
+  option,
+  parseOptions,
+  parseUrl,
+  readTls,
+  type TlsInput,
+  type TlsMaterial,
+  tlsOptions,
+} from '@micro-ts/core/plugin'
 import { errors } from './errors.js'
 
 export const DEFAULT_ADDRESS = 'nats://127.0.0.1:4222'
@@ -80,52 +89,25 @@ export const natsBrokerOptions = {
 } as const
 
 /** TLS material for code: PEM text, or files. `tls: true` uses the system's roots. */
-export interface NatsTlsOptions {
-  ca?: string
-  caFile?: string
-  cert?: string
-  certFile?: string
-  key?: string
-  keyFile?: string
-}
+export type NatsTlsOptions = TlsInput
 
-/** JetStream settings for code (`jetstream: { ackWait: 10_000 }`); the table in README.md documents each. */
-export interface JetStreamOptions {
-  streamPrefix?: string
-  storage?: 'file' | 'memory'
-  replicas?: number
-  maxAge?: number
-  ackWait?: number
-  maxDeliver?: number
-  nakDelay?: number
-  nakDelayMax?: number
-  prefetch?: number
-  inactiveThreshold?: number
-  publishTimeout?: number
-}
-
-/** What `createNatsBroker()` takes: the declared options (nested or dotted), the servers and a logger. */
-export interface NatsBrokerOptions {
+/**
+ * What `createNatsBroker()` takes: the declared options, a group also nested (`{ tls: { caFile } }`,
+ * `{ jetstream: { ackWait: 10_000 } }`; a `jetstream` object turns the mode on), plus the servers and
+ * a logger. The README's table documents each option.
+ */
+export interface NatsBrokerOptions extends OptionsOf<typeof natsBrokerOptions> {
   /**
    * NATS servers: `host[:port]`, `nats://[user:pass@]host:port`, `nats://token@host:port` or
    * `tls://host:port`. Default `nats://127.0.0.1:4222`. (The loader passes `MICRO_BROKER_ADDRESS`.)
    */
   addresses?: readonly string[]
-  user?: string
-  pass?: string
-  token?: string
-  connectTimeout?: number
-  reconnectWait?: number
-  name?: string
-  /** `true` for TLS with the system's roots, or the material. Implied by `tls://` addresses. */
-  tls?: boolean | NatsTlsOptions
-  /** JetStream mode; `true` or its settings. Default off: core NATS, at most once. */
-  jetstream?: boolean | JetStreamOptions
   /** Where connection changes, handler failures and dropped messages are logged. Default: silent. */
   logger?: Logger
-  /** The declared options by their dotted names, as the loader passes them (`'jetstream.ackWait'`). */
-  [dotted: `${'tls' | 'jetstream'}.${string}`]: unknown
 }
+
+/** The JetStream settings as code gives them nested (`jetstream: { ... }`). */
+export type JetStreamOptions = Exclude<NonNullable<NatsBrokerOptions['jetstream']>, boolean>
 
 export interface ResolvedJetStream {
   streamPrefix: string

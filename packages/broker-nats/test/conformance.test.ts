@@ -1,9 +1,9 @@
-import { type BrokerCapability, brokerConformance } from '@micro-ts/conformance'
+import { brokerConformance, declaredCapabilities } from '@micro-ts/conformance'
 import { probeBackend, RUN_ID } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll } from 'vitest'
-import plugin, { createNatsBroker, JETSTREAM_CAPABILITIES } from '../src/index.js'
+import plugin, { createNatsBroker } from '../src/index.js'
 import { SHARED_ADDRESS } from './helpers.js'
 
 const skip = await probeBackend(`NATS at ${SHARED_ADDRESS}`, async () => {
@@ -17,7 +17,7 @@ brokerConformance({
   name: 'nats',
   create: () => createNatsBroker({ addresses: [SHARED_ADDRESS], logger: silentLogger }),
   // The definition's: core NATS keeps a publisher's order and has no acknowledgements or storage.
-  capabilities: (plugin.capabilities ?? []) as readonly BrokerCapability[],
+  capabilities: declaredCapabilities(plugin),
   options: { largeMessageSize },
   skip,
 })
@@ -33,7 +33,7 @@ brokerConformance({
       logger: silentLogger,
       jetstream: { streamPrefix, nakDelay: 50 },
     }),
-  capabilities: JETSTREAM_CAPABILITIES,
+  capabilities: declaredCapabilities(plugin, { jetstream: true }),
   options: { largeMessageSize },
   skip,
 })

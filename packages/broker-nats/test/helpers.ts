@@ -6,7 +6,7 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { requireBackend, testAddress, uniqueName } from '@micro-ts/conformance/testing'
-import type { BrokerEvent, BrokerMessage, Logger } from '@micro-ts/core'
+import type { BrokerEvent, BrokerMessage } from '@micro-ts/core'
 import { connect } from 'nats'
 
 /** `MICRO_TEST_NATS_ADDRESS`, else where scripts/backends.sh starts NATS with JetStream. */
@@ -37,30 +37,3 @@ export const msg = (body: string, headers: Record<string, string> = {}): BrokerM
 })
 
 export const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-export interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error'
-  msg: string
-  fields: Record<string, unknown>
-}
-
-/** A logger that keeps what it is given, for tests that assert what was logged. */
-export function recordingLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = []
-  const make = (bindings: Record<string, unknown>): Logger => {
-    const at =
-      (level: LogLine['level']) =>
-      (obj: object | string, msg?: string): void => {
-        if (typeof obj === 'string') lines.push({ level, msg: obj, fields: { ...bindings } })
-        else lines.push({ level, msg: msg ?? '', fields: { ...bindings, ...obj } })
-      }
-    return {
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      child: (more) => make({ ...bindings, ...more }),
-    }
-  }
-  return Object.assign(make({}), { lines })
-}

@@ -4,12 +4,18 @@
  * (an undecodable one among them) is delivered at most `maxDeliver` times with a growing delay,
  * then dropped with an error log, while the messages behind it keep flowing.
  */
-import { eventually, expectMicroError, RUN_ID, uniqueName } from '@micro-ts/conformance/testing'
+import {
+  eventually,
+  expectMicroError,
+  RUN_ID,
+  recordingLogger,
+  uniqueName,
+} from '@micro-ts/conformance/testing'
 import { type Logger, silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNatsBroker, type JetStreamOptions, type NatsBroker } from '../src/index.js'
-import { msg, pause, recordingLogger, SHARED_ADDRESS, sharedNats, text, topic } from './helpers.js'
+import { msg, pause, SHARED_ADDRESS, sharedNats, text, topic } from './helpers.js'
 
 const sharedUp = await sharedNats()
 

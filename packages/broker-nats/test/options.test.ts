@@ -4,9 +4,10 @@
  * README's option table against the declarations.
  */
 import { readFileSync } from 'node:fs'
-import { expectMicroError } from '@micro-ts/conformance/testing'
+import { declaredCapabilities } from '@micro-ts/conformance'
+import { expectMicroError, expectReadmeOptions } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
-import { createPlugin, decodeBrokerEnvelope, encodeBrokerEnvelope, optionsTable } from '@micro-ts/core/plugin'
+import { createPlugin, decodeBrokerEnvelope, encodeBrokerEnvelope } from '@micro-ts/core/plugin'
 import { describe, expect, it } from 'vitest'
 import plugin, {
   CORE_CAPABILITIES,
@@ -19,7 +20,6 @@ import { checkTopic, decodeMessage } from '../src/message.js'
 import { parseAddress, type ResolvedNatsOptions, resolveOptions } from '../src/options.js'
 import { tlsFile } from './helpers.js'
 
-const owner = { kind: 'broker', name: 'nats' } as const
 const pem = (name: string) => readFileSync(tlsFile(name), 'utf8')
 
 async function fromEnv(env: Record<string, string>): Promise<ResolvedNatsOptions> {
@@ -169,7 +169,7 @@ describe('options, declared once', () => {
 })
 
 describe('the plugin definition', () => {
-  it('declares its options and core NATS capabilities; a JetStream instance adds ack and persistent', async () => {
+  it('declares its options and capabilities; JetStream mode adds ack and persistent (definition and instance agree)', async () => {
     expect(plugin.kind).toBe('broker')
     expect(plugin.name).toBe('nats')
     expect(plugin.options).toEqual(natsBrokerOptions)
@@ -181,11 +181,13 @@ describe('the plugin definition', () => {
     expect(js.jetstream).toBe(true)
     expect(js.capabilities).toEqual([...(plugin.capabilities ?? []), 'ack', 'persistent'])
     expect(js.capabilities).toEqual(JETSTREAM_CAPABILITIES)
+    // What the conformance CLI and the suites read from the definition for each mode.
+    expect(declaredCapabilities(plugin, { jetstream: true })).toEqual(js.capabilities)
+    expect(declaredCapabilities(plugin, { jetstream: false })).toEqual(core.capabilities)
   })
 
   it("the README's option table is the declarations'", () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-    expect(readme).toContain(optionsTable(natsBrokerOptions, owner))
+    expectReadmeOptions(new URL('../README.md', import.meta.url), plugin)
   })
 })
 

@@ -4,12 +4,12 @@
  * envelope on the wire.
  */
 import { fileURLToPath } from 'node:url'
-import { eventually, requireThat, uniqueName } from '@micro-ts/conformance/testing'
+import { eventually, recordingLogger, requireThat, uniqueName } from '@micro-ts/conformance/testing'
 import { NatsServer } from '@micro-ts/conformance/testing/nats'
 import { createService, loadPlugin, silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { recordingLogger, SHARED_ADDRESS, sharedNats } from './helpers.js'
+import { SHARED_ADDRESS, sharedNats } from './helpers.js'
 
 const up = await sharedNats()
 const binary = requireThat(

@@ -5,7 +5,15 @@
  * `ETCD_PASSWORD`.
  */
 import type { Logger } from '@micro-ts/core'
-import { option, parseOptions, parseUrl, readTls, tlsOptions } from '@micro-ts/core/plugin'
+import {
+  type OptionsOf,
+  option,
+  parseOptions,
+  parseUrl,
+  readTls,
+  type TlsInput,
+  tlsOptions,
+} from '@micro-ts/core/plugin'
 import { errors } from './errors.js'
 
 export const DEFAULT_ADDRESS = '127.0.0.1:2379'
@@ -40,34 +48,20 @@ export const etcdRegistryOptions = {
 } as const
 
 /** TLS material for code: PEM text, or files. `tls: true` uses the system's roots. */
-export interface EtcdTlsOptions {
-  ca?: string
-  caFile?: string
-  cert?: string
-  certFile?: string
-  key?: string
-  keyFile?: string
-}
+export type EtcdTlsOptions = TlsInput
 
-/** What `createEtcdRegistry()` takes: the declared options (nested or dotted), the endpoints and a logger. */
-export interface EtcdRegistryOptions {
+/**
+ * What `createEtcdRegistry()` takes: the declared options (`tls` also nested, `{ tls: { caFile } }`),
+ * plus the endpoints and a logger. The README's table documents each option.
+ */
+export interface EtcdRegistryOptions extends OptionsOf<typeof etcdRegistryOptions> {
   /**
    * etcd endpoints: `host`, `host:port`, `http(s)://host:port` or `http://user:pass@host:port`
    * (port 2379 when absent). Default `127.0.0.1:2379`. (The loader passes `MICRO_REGISTRY_ADDRESS`.)
    */
   addresses?: readonly string[]
-  username?: string
-  password?: string
-  connectTimeout?: number
-  requestTimeout?: number
-  pageSize?: number
-  maxMessageSize?: number
-  /** `true` for TLS with the system's roots, or the material. Implied by `https://` addresses. */
-  tls?: boolean | EtcdTlsOptions
   /** Where lease losses, re-registrations, watch errors and skipped records are logged. Default: silent. */
   logger?: Logger
-  /** The declared options by their dotted names, as the loader passes them (`'tls.caFile'`). */
-  [dotted: `tls.${string}`]: unknown
 }
 
 /** Options after defaults and address parsing: what the etcd client is built from. */
@@ -139,11 +133,11 @@ export function parseAddress(address: string, tls = false): ParsedAddress {
       `invalid address ${JSON.stringify(address)}: no path or query (expected host:port or http(s)://[user:pass@]host:port)`,
     )
   }
-  // URL drops a scheme's own default port (http://h:80): a port written in the address counts.
-  const written = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/]*):(\d+)\/?$/i.exec(address.trim())?.[1]
   const secure = url.protocol === 'https:' || tls
+  // No port left on the URL: the address named its scheme's own (http://h:80), which URL drops.
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
   return {
-    host: `${secure ? 'https' : 'http'}://${url.hostname}:${written ?? url.port}`,
+    host: `${secure ? 'https' : 'http'}://${url.hostname}:${port}`,
     secure,
     username: url.username ? decodeURIComponent(url.username) : undefined,
     password: url.password ? decodeURIComponent(url.password) : undefined,

@@ -1,4 +1,4 @@
-import { type RegistryCapability, registryConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, registryConformance } from '@micro-ts/conformance'
 import { probeBackend } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
 import plugin, { createEtcdRegistry } from '../src/index.js'
@@ -8,7 +8,7 @@ registryConformance({
   name: 'etcd',
   create: () => createEtcdRegistry({ addresses: [SHARED_ADDRESS], logger: silentLogger }),
   // The definition's: ttl, watch, shared, serviceMetadata.
-  capabilities: (plugin.capabilities ?? []) as readonly RegistryCapability[],
+  capabilities: declaredCapabilities(plugin),
   // A node the owner stops refreshing is revoked at its TTL; 1s keeps the TTL cases quick.
   // etcd creates a watch asynchronously (a stream, then a create request): give it a moment.
   options: { ttl: 1000, expiryTolerance: 1500, watchSettle: 500 },

@@ -6,7 +6,7 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { requireBackend, testAddress, uniqueName } from '@micro-ts/conformance/testing'
-import type { Logger, Service, WatchEvent } from '@micro-ts/core'
+import type { Service, WatchEvent } from '@micro-ts/core'
 import { Etcd3 } from 'etcd3'
 import { afterEach } from 'vitest'
 import type { EtcdRegistry } from '../src/index.js'
@@ -70,20 +70,4 @@ export function collect(watcher: AsyncIterable<WatchEvent>): WatchEvent[] {
     for await (const e of watcher) events.push(e)
   })()
   return events
-}
-
-/** A logger that keeps the messages it is given at warn and above. */
-export function warningsLogger(): Logger & { warnings: { msg: string; fields: object }[] } {
-  const warnings: { msg: string; fields: object }[] = []
-  const keep = (obj: object | string, msg?: string) =>
-    void warnings.push(typeof obj === 'string' ? { msg: obj, fields: {} } : { msg: msg ?? '', fields: obj })
-  const logger: Logger & { warnings: typeof warnings } = {
-    warnings,
-    debug() {},
-    info() {},
-    warn: keep,
-    error: keep,
-    child: () => logger,
-  }
-  return logger
 }

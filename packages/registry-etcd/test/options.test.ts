@@ -4,9 +4,9 @@
  * table against the declarations.
  */
 import { readFileSync } from 'node:fs'
-import { expectMicroError } from '@micro-ts/conformance/testing'
+import { expectMicroError, expectReadmeOptions } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
-import { createPlugin, optionsTable } from '@micro-ts/core/plugin'
+import { createPlugin } from '@micro-ts/core/plugin'
 import { describe, expect, it } from 'vitest'
 import plugin, { createEtcdRegistry, type EtcdRegistry, etcdRegistryOptions, nodeKey } from '../src/index.js'
 import { parseAddress, type ResolvedEtcdOptions, resolveOptions } from '../src/options.js'
@@ -173,7 +173,6 @@ describe('the plugin definition', () => {
   })
 
   it("the README's option table is the declarations'", () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-    expect(readme).toContain(optionsTable(etcdRegistryOptions, { kind: 'registry', name: 'etcd' }))
+    expectReadmeOptions(new URL('../README.md', import.meta.url), plugin)
   })
 })

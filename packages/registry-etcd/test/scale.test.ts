@@ -3,12 +3,14 @@
  * linear in the number of nodes, prefixes read in pages, a record larger than the client's
  * message limit skipped with a warning, and no oversized answer ever failing unrelated calls.
  */
+
+import { recordingLogger } from '@micro-ts/conformance/testing'
 import type { Service } from '@micro-ts/core'
 import { Etcd3 } from 'etcd3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createEtcdRegistry, type EtcdRegistry, nodeKey, servicePrefix } from '../src/index.js'
 import { mergeRecords } from '../src/merge.js'
-import { SHARED_ADDRESS, service, serviceName, sharedEtcd, warningsLogger } from './helpers.js'
+import { SHARED_ADDRESS, service, serviceName, sharedEtcd } from './helpers.js'
 
 const sharedUp = await sharedEtcd()
 
@@ -184,14 +186,15 @@ describe.runIf(sharedUp)('lookups at scale (shared etcd)', () => {
     const name = serviceName('oversized')
     await seed(name, 5)
     await seed(name, 1, () => service(name, 'huge', { metadata: { blob: 'y'.repeat(300_000) } }))
-    const log = warningsLogger()
+    const log = recordingLogger()
     const r = open({ maxMessageSize: 256 * 1024, logger: log })
     try {
       const [svc] = await r.getService(name)
       expect(svc.nodes.map((n) => n.id).sort()).toEqual(['n0', 'n1', 'n2', 'n3', 'n4'])
-      expect(log.warnings).toContainEqual({
+      expect(log.at('warn')).toContainEqual({
+        level: 'warn',
         msg: 'etcd registry: getService: record skipped: larger than maxMessageSize alone',
-        fields: { key: nodeKey(name, 'huge'), maxMessageSize: 256 * 1024 },
+        fields: { registry: 'etcd', key: nodeKey(name, 'huge'), maxMessageSize: 256 * 1024 },
       })
       expect((await r.listServices()).find((s) => s.name === name)?.nodes).toHaveLength(5)
       // And unrelated calls work at once.

@@ -4,13 +4,13 @@
  * record too large for the client to read.
  */
 import { readFileSync } from 'node:fs'
-import { eventually, expectMicroError, requireThat } from '@micro-ts/conformance/testing'
+import { eventually, expectMicroError, recordingLogger, requireThat } from '@micro-ts/conformance/testing'
 import { EtcdServer } from '@micro-ts/conformance/testing/etcd'
 import { createPlugin } from '@micro-ts/core/plugin'
 import { Etcd3 } from 'etcd3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import plugin, { createEtcdRegistry, type EtcdRegistry, nodeKey } from '../src/index.js'
-import { collect, refresher, service, serviceName, tlsFile, warningsLogger } from './helpers.js'
+import { collect, refresher, service, serviceName, tlsFile } from './helpers.js'
 
 const binary = requireThat(
   EtcdServer.available(),
@@ -213,7 +213,7 @@ describe.runIf(binary)(
     })
 
     it('is skipped with a warning; the service is found with its other nodes, and later calls work', async () => {
-      const log = warningsLogger()
+      const log = recordingLogger()
       const r = createEtcdRegistry({ addresses: [server.address], logger: log, requestTimeout: 10_000 })
       try {
         const name = serviceName('huge')
@@ -225,7 +225,7 @@ describe.runIf(binary)(
         raw.close()
         const [svc] = await r.getService(name)
         expect(svc.nodes.map((n) => n.id).sort()).toEqual(['small-1', 'small-2'])
-        expect(log.warnings.map((w) => w.fields)).toContainEqual(
+        expect(log.at('warn').map((w) => w.fields)).toContainEqual(
           expect.objectContaining({ key: nodeKey(name, 'huge') }),
         )
         expect((await r.listServices()).find((s) => s.name === name)?.nodes).toHaveLength(2)
