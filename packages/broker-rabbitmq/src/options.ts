@@ -58,8 +58,9 @@ export const rabbitmqBrokerOptions = {
     min: 1,
   }),
   heartbeat: option.duration({
-    doc: 'AMQP heartbeat (whole seconds on the wire): how soon a dead connection is noticed; 0 turns it off',
+    doc: 'AMQP heartbeat, rounded up to whole seconds: how soon a dead connection is noticed',
     default: 10_000,
+    min: 1,
   }),
   reconnectWait: option.duration({
     doc: 'First wait before reconnecting; later waits double, with jitter, up to reconnectMaxWait',

@@ -177,6 +177,8 @@ export class Publisher {
   private lost(_model: Model): void {
     this.channel = undefined
     this.drained = undefined
+    // The next connection may reach a server with another limit (restarted with a new config).
+    this.maxSize = this.options.maxMessageSize
   }
 
   /** `promise`, unless the deadline passes (503) or the signal aborts first. */

@@ -5,7 +5,10 @@
  */
 import { connect, createServer, type Socket } from 'node:net'
 import { requireBackend, testAddress } from '@micro-ts/conformance/testing'
+import { silentLogger } from '@micro-ts/core'
 import * as amqp from 'amqplib'
+import { afterAll, afterEach } from 'vitest'
+import { createRabbitMQBroker, type RabbitMQBroker, type RabbitMQBrokerOptions } from '../src/index.js'
 
 /** `MICRO_TEST_RABBITMQ_ADDRESS`, else where scripts/backends.sh starts RabbitMQ (guest/guest). */
 export const ADDRESS = testAddress('rabbitmq', 'amqp://guest:guest@127.0.0.1:5672')
@@ -19,6 +22,51 @@ export async function ping(address = ADDRESS): Promise<void> {
 /** Resolves true when the shared RabbitMQ answers (skip loudly, or fail under CI). */
 export function sharedRabbitMQ(): Promise<boolean> {
   return requireBackend(`RabbitMQ at ${ADDRESS}`, () => ping())
+}
+
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+export const text = (b: Uint8Array): string => new TextDecoder().decode(b)
+
+/**
+ * A factory of silent brokers on `address()`, each disconnected after its test. Call it at the
+ * top of a file or a `describe` (it registers the `afterEach`).
+ */
+export function testBrokers(
+  address: () => string = () => ADDRESS,
+): (options?: RabbitMQBrokerOptions) => RabbitMQBroker {
+  const made: RabbitMQBroker[] = []
+  afterEach(async () => {
+    await Promise.allSettled(made.splice(0).map((b) => b.disconnect()))
+  })
+  return (options = {}) => {
+    const b = createRabbitMQBroker({ address: address(), logger: silentLogger, ...options })
+    made.push(b)
+    return b
+  }
+}
+
+/**
+ * Names for queues a test file creates on the shared server (queue groups, with their retry
+ * queues), deleted after the file when `enabled()`.
+ */
+export function testQueues(enabled: () => boolean): {
+  add(name: string): string
+  group(name: string): string
+} {
+  const names: string[] = []
+  afterAll(async () => {
+    if (enabled()) await deleteQueues(names)
+  })
+  return {
+    add(name) {
+      names.push(name)
+      return name
+    },
+    group(name) {
+      names.push(name, `${name}.micro-retry`)
+      return name
+    },
+  }
 }
 
 /** Run `fn` on a plain channel of a connection of its own (setup, checks, cleanup). */

@@ -3,7 +3,7 @@
  * delivered again; a failing handler gets a bounded number of deliveries with back-off, then
  * the message is dead-lettered or dropped with one error line; the other messages keep flowing.
  */
-import { eventually, type LogLine, recordingLogger, uniqueName } from '@micro-ts/conformance/testing'
+import { eventually, type LogLine, recordingLogger, sleep, uniqueName } from '@micro-ts/conformance/testing'
 import { rabbitmqctl } from '@micro-ts/conformance/testing/rabbitmq'
 import {
   type BrokerEvent,
@@ -14,36 +14,15 @@ import {
   silentLogger,
 } from '@micro-ts/core'
 import type { GetMessage } from 'amqplib'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import {
-  createRabbitMQBroker,
-  DELIVERIES_HEADER,
-  ERROR_HEADER,
-  type RabbitEvent,
-  type RabbitMQBroker,
-  type RabbitMQBrokerOptions,
-} from '../src/index.js'
-import { ADDRESS, deleteQueues, rawPublish, sharedRabbitMQ, withChannel } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { DELIVERIES_HEADER, ERROR_HEADER, type RabbitEvent } from '../src/index.js'
+import { bytes, rawPublish, sharedRabbitMQ, testBrokers, testQueues, text, withChannel } from './helpers.js'
 
 const reachable = await sharedRabbitMQ()
-const bytes = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const queues: string[] = []
-/** A queue group name, deleted (with its retry queue) at the end. */
-const group = (label: string) => {
-  const name = uniqueName(`poison-${label}`)
-  queues.push(name, `${name}.micro-retry`)
-  return name
-}
-
-const brokers: RabbitMQBroker[] = []
-function broker(options: RabbitMQBrokerOptions = {}): RabbitMQBroker {
-  const b = createRabbitMQBroker({ address: ADDRESS, logger: silentLogger, ...options })
-  brokers.push(b)
-  return b
-}
+/** Queue groups (and their retry queues), deleted at the end. */
+const queues = testQueues(() => reachable)
+const group = (label: string) => queues.group(uniqueName(`poison-${label}`))
+const broker = testBrokers()
 
 /** What core's service subscriber does with a JSON message: a malformed body is a 400. */
 const decodeJson = (e: BrokerEvent) => jsonCodec.decode(e.message.body)
@@ -72,14 +51,6 @@ async function exclusiveQueues(connectionName: string): Promise<string[]> {
     .filter(([, owner]) => owner === pid)
     .map(([queue]) => queue)
 }
-
-afterEach(async () => {
-  await Promise.allSettled(brokers.splice(0).map((b) => b.disconnect()))
-})
-
-afterAll(async () => {
-  if (reachable) await deleteQueues(queues)
-})
 
 describe.runIf(reachable)('poison messages', () => {
   it('a message the handler cannot decode is delivered once, never again, and the messages behind it arrive', async () => {
@@ -202,6 +173,7 @@ describe.runIf(reachable)('poison messages', () => {
     const b = broker({ logger, prefetch: 32, maxDeliveries: 4, redeliveryWait: 100, redeliveryMaxWait: 1000 })
     await b.connect()
     const topic = uniqueName('prefetch')
+    const name = group('prefetch')
     const poison = new Map<string, number>()
     const good = new Set<string>()
     await b.subscribe(
@@ -214,7 +186,7 @@ describe.runIf(reachable)('poison messages', () => {
         }
         good.add(body)
       },
-      { queue: group('prefetch') },
+      { queue: name },
     )
     for (let i = 0; i < 32; i++) await b.publish(topic, { headers: {}, body: bytes(`poison-${i}`) })
     for (let i = 0; i < 100; i++) await b.publish(topic, { headers: {}, body: bytes(`good-${i}`) })
@@ -230,8 +202,8 @@ describe.runIf(reachable)('poison messages', () => {
     expect(loud(logger.lines)).toHaveLength(64)
     // Nothing is left behind: the group's queue and its retry queue are empty.
     const depth = await rabbitmqctl(['list_queues', '-q', '--no-table-headers', 'name', 'messages'])
-    expect(depth).toContain(`${queues.at(-2)}\t0`)
-    expect(depth).toContain(`${queues.at(-1)}\t0`)
+    expect(depth).toContain(`${name}\t0`)
+    expect(depth).toContain(`${name}.micro-retry\t0`)
   })
 
   it('with a dead-letter exchange, a message given up on goes there with its topic, body, headers and why', async () => {
@@ -246,7 +218,7 @@ describe.runIf(reachable)('poison messages', () => {
       await ch.bindQueue(q.queue, dlx, '#')
       return q
     })
-    queues.push(queue)
+    queues.add(queue)
     try {
       await b.subscribe(topic, (e) => {
         if (text(e.message.body) === 'undecodable') decodeJson(e)

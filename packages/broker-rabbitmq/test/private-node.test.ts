@@ -8,18 +8,16 @@ import {
   expectMicroError,
   recordingLogger,
   requireThat,
+  sleep,
   testCertificates,
   uniqueName,
 } from '@micro-ts/conformance/testing'
 import { RabbitMQServer } from '@micro-ts/conformance/testing/rabbitmq'
-import { type BrokerEvent, MicroError, silentLogger } from '@micro-ts/core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRabbitMQBroker, type RabbitMQBroker, type RabbitMQBrokerOptions } from '../src/index.js'
+import { type BrokerEvent, MicroError } from '@micro-ts/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bytes, testBrokers, text } from './helpers.js'
 
 const certs = testCertificates()
-const bytes = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** The node's `max_message_size`: small, so that 8 MB is over it. */
 const MAX_MESSAGE_SIZE = 4 * 1024 * 1024
@@ -31,12 +29,7 @@ const available = requireThat(
 
 describe.runIf(available)('a private RabbitMQ node', () => {
   let server: RabbitMQServer
-  const brokers: RabbitMQBroker[] = []
-  const broker = (options: RabbitMQBrokerOptions = {}) => {
-    const b = createRabbitMQBroker({ address: server.url, logger: silentLogger, ...options })
-    brokers.push(b)
-    return b
-  }
+  const broker = testBrokers(() => server.url)
 
   beforeAll(async () => {
     server = await RabbitMQServer.start({
@@ -48,10 +41,6 @@ describe.runIf(available)('a private RabbitMQ node', () => {
   afterAll(async () => {
     await server?.stop()
   }, 60_000)
-
-  afterEach(async () => {
-    await Promise.allSettled(brokers.splice(0).map((b) => b.disconnect()))
-  })
 
   describe("max_message_size (this node's: 4 MiB)", () => {
     it('an 8 MB publish rejects with a 413; the publishes in flight beside it are not blamed, and arrive', async () => {
@@ -76,7 +65,12 @@ describe.runIf(available)('a private RabbitMQ node', () => {
       expect(err.code).toBe(413)
       expect(err.id).toBe('go.micro.broker')
       expect(err.detail).toMatch(/larger than configured max size 4194304/)
-      await eventually(() => expect([...got].sort()).toEqual(['after-1', 'after-2', 'before']), 10_000)
+      // At least once: one RabbitMQ had routed but not yet confirmed when it closed the channel
+      // is sent again, so it may arrive twice; none is missing.
+      await eventually(
+        () => expect([...new Set(got)].sort()).toEqual(['after-1', 'after-2', 'before']),
+        10_000,
+      )
       // A message at the limit still goes through.
       await b.publish(topic, { headers: {}, body: new Uint8Array(MAX_MESSAGE_SIZE) })
       await eventually(() => expect(got).toContain(`big ${MAX_MESSAGE_SIZE}`), 10_000)

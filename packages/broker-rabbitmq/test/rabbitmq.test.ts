@@ -8,43 +8,30 @@ import {
   expectMicroError,
   recordingLogger,
   silentServer,
+  sleep,
   uniqueName,
 } from '@micro-ts/conformance/testing'
 import { rabbitmqctl } from '@micro-ts/conformance/testing/rabbitmq'
-import { type BrokerEvent, silentLogger } from '@micro-ts/core'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { createRabbitMQBroker, type RabbitMQBroker, type RabbitMQBrokerOptions } from '../src/index.js'
-import { ADDRESS, CuttableProxy, deleteQueues, rawPublish, sharedRabbitMQ, withChannel } from './helpers.js'
+import type { BrokerEvent } from '@micro-ts/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  bytes,
+  CuttableProxy,
+  rawPublish,
+  sharedRabbitMQ,
+  testBrokers,
+  testQueues,
+  text,
+  withChannel,
+} from './helpers.js'
 
 const reachable = await sharedRabbitMQ()
-const bytes = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const unique = (label: string) => uniqueName(`rmq-${label}`)
 const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
-
 /** Durable queues the tests create, deleted at the end. */
-const groups: string[] = []
-const group = (label: string) => {
-  const name = unique(label)
-  groups.push(name)
-  return name
-}
-
-const brokers: RabbitMQBroker[] = []
-function broker(options: RabbitMQBrokerOptions = {}): RabbitMQBroker {
-  const b = createRabbitMQBroker({ address: ADDRESS, logger: silentLogger, ...options })
-  brokers.push(b)
-  return b
-}
-
-afterEach(async () => {
-  await Promise.allSettled(brokers.splice(0).map((b) => b.disconnect()))
-})
-
-afterAll(async () => {
-  if (reachable) await deleteQueues(groups)
-})
+const queues = testQueues(() => reachable)
+const group = (label: string) => queues.group(unique(label))
+const broker = testBrokers()
 
 describe.runIf(reachable)('rabbitmq broker', () => {
   describe("go-micro's layout", () => {
