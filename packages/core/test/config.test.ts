@@ -54,6 +54,10 @@ describe('MICRO_* environment', () => {
     expect(s.client).toEqual({ retries: 3, requestTimeout: 1500, poolSize: 8 })
     expect(s.selector).toBe('roundrobin')
     expect(s.logLevel).toBe('debug')
+    const more = readEnv({ MICRO_LOG_FORMAT: 'Pretty', MICRO_HEALTH_ADDRESS: ':8081' })
+    expect(more.logFormat).toBe('pretty')
+    expect(more.healthAddress).toBe(':8081')
+    expect(readEnv({ MICRO_HEALTH_ADDRESS: 'off' }).healthAddress).toBe(false)
   })
 
   it.each([
@@ -66,6 +70,9 @@ describe('MICRO_* environment', () => {
     ['MICRO_SELECTOR', 'fastest'],
     ['MICRO_LOG_LEVEL', 'loud'],
     ['MICRO_SERVER_METADATA', 'novalue'],
+    ['MICRO_LOG_FORMAT', 'xml'],
+    ['MICRO_HEALTH_ADDRESS', 'localhost'],
+    ['MICRO_HEALTH_ADDRESS', '127.0.0.1:99999'],
   ])('%s=%s is a start-up error naming the variable', (key, value) => {
     expect(() => readEnv({ [key]: value })).toThrow(ConfigError)
     expect(() => readEnv({ [key]: value })).toThrow(key)
