@@ -648,8 +648,8 @@ export class Consul {
 }
 
 /**
- * The built entry of @micro-ts/registry-consul, built first. The TypeScript programs
- * select it by path (`MICRO_REGISTRY=<path>`, which core's loader imports as is).
+ * Build @micro-ts/registry-consul (incremental) and return its entry. The TypeScript programs
+ * find it as `MICRO_REGISTRY=consul`; a path to this entry selects it too.
  */
 export function consulPlugin(): string {
   const pkg = join(REPO, 'packages', 'registry-consul')

@@ -20,7 +20,7 @@ import {
   uniqueName,
 } from '@micro-ts/conformance/testing'
 import { createService, type Service, silentLogger, type WatchEvent } from '@micro-ts/core'
-import { type AnyPluginDefinition, createPlugin } from '@micro-ts/core/plugin'
+import { createPlugin } from '@micro-ts/core/plugin'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import plugin, { type ConsulRegistry, createConsulRegistry, encodeTags } from '../src/index.js'
 import { ConsulAgent, consulBinary } from './consul-server.js'
@@ -303,7 +303,7 @@ describe.runIf(runs)('an ACL agent (default policy deny)', () => {
     const name = uniqueName('acl')
     const viaOption = registry([agent.address], { token })
     await viaOption.register(service(name, `${name}-1`), { ttl: 30_000 })
-    const viaEnv = (await createPlugin(plugin as unknown as AnyPluginDefinition, {
+    const viaEnv = (await createPlugin(plugin, {
       addresses: [agent.address],
       env: { CONSUL_HTTP_TOKEN: token },
     })) as ConsulRegistry
