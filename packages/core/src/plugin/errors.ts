@@ -35,8 +35,14 @@ export interface KindErrors {
   conflict(detail: string, cause?: unknown): MicroError
   /** 413: a message or value over a documented size limit. */
   tooLarge(detail: string, cause?: unknown): MicroError
+  /** 499: the caller cancelled. */
+  canceled(detail: string, cause?: unknown): MicroError
   /** 500: a failure of ours or of the backend that retrying will not fix. */
   internal(detail: string, cause?: unknown): MicroError
+  /** 502: the backend answered, and refused or garbled it (a broker's negative confirm). */
+  badGateway(detail: string, cause?: unknown): MicroError
+  /** 504: sent, and the backend did not confirm in time. */
+  gatewayTimeout(detail: string, cause?: unknown): MicroError
   /** 503: the backend cannot be reached now; trying again later may work. */
   unavailable(detail: string, cause?: unknown): MicroError
   /** 503 `cannot <op>: not connected; call connect() first`. */
@@ -60,7 +66,10 @@ export function pluginErrors(kind: PluginKind, label?: string): KindErrors {
     timeout: (d: string, c?: unknown) => errors.timeout(id, text(d), c),
     conflict: (d: string, c?: unknown) => errors.conflict(id, text(d), c),
     tooLarge: (d: string, c?: unknown) => errors.tooLarge(id, text(d), c),
+    canceled: (d: string, c?: unknown) => errors.canceled(id, text(d), c),
     internal: (d: string, c?: unknown) => errors.internalServerError(id, text(d), c),
+    badGateway: (d: string, c?: unknown) => errors.badGateway(id, text(d), c),
+    gatewayTimeout: (d: string, c?: unknown) => errors.gatewayTimeout(id, text(d), c),
     unavailable: (d: string, c?: unknown) => errors.serviceUnavailable(id, text(d), c),
     notConnected: (op: string) =>
       errors.serviceUnavailable(id, text(`cannot ${op}: not connected; call connect() first`)),

@@ -31,7 +31,7 @@ export interface TlsInput {
 export function tlsOptions(what = 'the backend', scheme?: string) {
   return {
     tls: option.flag({
-      doc: `Connect to ${what} over TLS (implied by any tls.* material${scheme ? ` or a ${scheme} address` : ''})`,
+      doc: `Connect to ${what} over TLS (implied by any tls.* material${scheme ? ` or ${/^[aeiou]/i.test(scheme) ? 'an' : 'a'} ${scheme} address` : ''})`,
     }),
     'tls.ca': option.string({ doc: 'CA certificate(s), PEM, that sign the server certificate' }),
     'tls.caFile': option.string({ doc: 'File with the CA certificate(s), PEM' }),

@@ -43,10 +43,22 @@ export function parseAddress(address: string, id = 'go.micro.transport'): HostPo
     if (host.includes(':')) throw invalidAddress(address, id)
   }
   if (!/^\d{1,5}$/.test(portText)) throw invalidAddress(address, id)
-  if (/[\s/?#@[\]]/.test(host)) throw invalidAddress(address, id)
+  if (!plausibleHost(host)) throw invalidAddress(address, id)
   const port = Number(portText)
   if (port > 65535) throw invalidAddress(address, id)
   return { host, port }
+}
+
+/** Characters no host name or address has (and that would corrupt a URL or a header line). */
+const NOT_IN_HOSTS = /[\s/?#@[\]<>\\^|%"`{}]/
+
+function plausibleHost(host: string): boolean {
+  if (NOT_IN_HOSTS.test(host)) return false
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return false
+  }
+  return true
 }
 
 /** `host:port`, bracketing IPv6 hosts. */
