@@ -12,7 +12,6 @@ export {
   type AnyPluginDefinition,
   builtInNames,
   builtInPlugins,
-  type HandedOverPlugin,
   importPlugin,
   type LoadContext,
   loadPlugin,

@@ -26,13 +26,6 @@ import { httpTransportPlugin, tcpTransportPlugin } from './transport/builtins.js
 /** A plugin definition of any kind and options, as lists of them hold. */
 export type AnyPluginDefinition = PluginDefinition<PluginKind, OptionSpecs>
 
-/**
- * A plugin handed over in code, whatever its options. `modeCapabilities` is left out of the type
- * because it takes the plugin's own options, which would keep plugins with different options out
- * of one list; the loader never calls it.
- */
-export type HandedOverPlugin = Omit<AnyPluginDefinition, 'modeCapabilities'>
-
 const BUILT_IN: readonly AnyPluginDefinition[] = [
   memoryRegistryPlugin,
   mdnsRegistryPlugin,
@@ -160,14 +153,14 @@ export interface LoadContext {
   database?: string
   table?: string
   /** Plugins handed over in code; a name matches their `name` or their package name. */
-  plugins?: readonly HandedOverPlugin[]
+  plugins?: readonly AnyPluginDefinition[]
 }
 
 /** The definition `spec` names: handed over, built in, or imported. */
 export async function resolvePlugin<K extends PluginKind>(
   kind: K,
   spec: string,
-  plugins: readonly HandedOverPlugin[] = [],
+  plugins: readonly AnyPluginDefinition[] = [],
 ): Promise<PluginDefinition<K, OptionSpecs>> {
   const handed = plugins.find(
     (p) => p.kind === kind && (p.name === spec || pluginSpecifier(kind, p.name) === spec),

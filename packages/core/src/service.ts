@@ -10,7 +10,7 @@ import { RpcClient } from './client/rpc.js'
 import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
 import { type EnvSettings, readEnv } from './config.js'
-import { builtInPlugins, createPlugin, type HandedOverPlugin, resolvePlugin } from './loader.js'
+import { type AnyPluginDefinition, builtInPlugins, createPlugin, resolvePlugin } from './loader.js'
 import { createLogger, type LogFormat, type Logger, type LogLevel } from './logger.js'
 import type { PluginKind } from './plugin/definition.js'
 import type { Registry } from './registry/types.js'
@@ -94,7 +94,7 @@ export interface ServiceOptions {
    * Plugins handed over in code: `MICRO_REGISTRY=etcd` resolves to one of these before any
    * import, so a bundled service (esbuild, ncc) can select the plugins it bundled.
    */
-  plugins?: readonly HandedOverPlugin[]
+  plugins?: readonly AnyPluginDefinition[]
 }
 
 export interface Service {

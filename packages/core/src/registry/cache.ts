@@ -7,7 +7,6 @@
  * never be dialled (records written by anyone, Go services included) are left out, with one
  * warning per node, so a selector never picks them.
  */
-import { isIPv6 } from 'node:net'
 import { type Logger, silentLogger } from '../logger.js'
 import { isDialable } from '../util/address.js'
 import { backoff } from '../util/backoff.js'
@@ -210,7 +209,7 @@ export class RegistryCache implements Registry {
       typeof n === 'object' &&
       n !== null &&
       typeof (n as Node).id === 'string' &&
-      dialableAddress((n as Node).address)
+      isDialable((n as Node).address)
     if (nodes.every(ok)) return service
     const kept: Node[] = []
     for (const n of nodes) {
@@ -279,10 +278,4 @@ function freeze(service: Service): Service {
   }
   deep(service)
   return service
-}
-
-/** The kit's isDialable, and a bracketed host must be an IPv6 address (`[1:2:3]:1` is not). */
-function dialableAddress(address: unknown): address is string {
-  if (!isDialable(address)) return false
-  return !address.startsWith('[') || isIPv6(address.slice(1, address.indexOf(']')))
 }
