@@ -3,21 +3,19 @@
  * and the mapping of what RabbitMQ and amqplib report (AMQP reply codes, connection refusals)
  * to go-micro's codes.
  */
-import { isMicroError, type MicroError, errors as microErrors } from '@micro-ts/core'
+import { isMicroError, type MicroError } from '@micro-ts/core'
 import { abortReason, pluginErrors } from '@micro-ts/core/plugin'
 
 export const errors = pluginErrors('broker', 'rabbitmq broker')
 
-const LABEL = 'rabbitmq broker: '
-
 /** 502: RabbitMQ took the message and refused it (a negative confirm). */
 export function refused(detail: string): MicroError {
-  return microErrors.badGateway(errors.id, LABEL + detail)
+  return errors.badGateway(detail)
 }
 
 /** 504: sent, but not confirmed in time: it may or may not have been delivered. */
 export function notConfirmed(detail: string): MicroError {
-  return microErrors.gatewayTimeout(errors.id, LABEL + detail)
+  return errors.gatewayTimeout(detail)
 }
 
 /** What an aborted signal stands for: 408 for a deadline, 499 for a cancellation. */
@@ -26,7 +24,7 @@ export function aborted(signal: AbortSignal, detail: string): MicroError {
   if (reason.id !== errors.id) return reason
   return reason.code === 408
     ? errors.timeout(`${detail}: timed out`)
-    : microErrors.canceled(errors.id, LABEL + detail)
+    : errors.canceled(detail)
 }
 
 export function errorText(err: unknown): string {
