@@ -222,3 +222,20 @@ export function expectBadOption(fn: () => unknown, detail: RegExp): void {
   expect(e.id).toBe('go.micro.transport')
   expect(e.detail).toMatch(detail)
 }
+
+/** The tcp transport's preface ("mTC", version 1), sent first by both sides. */
+export const TCP_PREFACE: Buffer = Buffer.from([0x6d, 0x54, 0x43, 0x01])
+
+/** One tcp transport frame: `length (u32) | type (u8) | id (u32) | payload`; `length` may lie. */
+export function tcpFrame(type: number, id: number, payload: Buffer, length = 5 + payload.length): Buffer {
+  const head = Buffer.alloc(9)
+  head.writeUInt32BE(length, 0)
+  head[4] = type
+  head.writeUInt32BE(id, 5)
+  return Buffer.concat([head, payload])
+}
+
+/** A tcp message payload without headers: `headerBytes (u32) = 0 | body`. */
+export function tcpMessage(body: Buffer): Buffer {
+  return Buffer.concat([Buffer.alloc(4), body])
+}

@@ -14,8 +14,10 @@ import {
   defer,
   deferred,
   echo,
+  tcpFrame as frame,
   hanging,
   message,
+  TCP_PREFACE as PREFACE,
   raw,
   rawServer,
   rawSocket,
@@ -26,16 +28,6 @@ import {
 } from './transport-helpers.js'
 
 const { transport, serve } = transportKit(createTcpTransport)
-
-const PREFACE = Buffer.from([0x6d, 0x54, 0x43, 0x01])
-
-function frame(type: number, id: number, payload: Buffer, length = 5 + payload.length): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUInt32BE(length, 0)
-  head[4] = type
-  head.writeUInt32BE(id, 5)
-  return Buffer.concat([head, payload])
-}
 
 describe('tcp transport: unary requests', () => {
   it('multiplexes many concurrent requests over one connection, answers matched by id', async () => {

@@ -143,6 +143,13 @@ export class ClientConnection implements FrameSink, StreamHost {
     this.settled()
   }
 
+  /** A client keeps what its own streams have not read (bounded by the window); it has no read budget. */
+  readonly maxUnread = Number.POSITIVE_INFINITY
+
+  holdBytes(): void {}
+
+  freeBytes(): void {}
+
   request(message: TransportMessage, options: RequestOptions | undefined): Promise<TransportMessage> {
     this.used = true
     if (!this.refed) this.busy()

@@ -125,7 +125,8 @@ function asBuffer(body: Uint8Array): Buffer {
  * bodies, uncopied) to the socket — one syscall for a burst of requests or answers.
  */
 export class FrameWriter {
-  private slab: Buffer = Buffer.allocUnsafe(SLAB)
+  /** Allocated on the first frame: a connection that never gets an answer costs no slab. */
+  private slab: Buffer = EMPTY
   /** Start of the slab's bytes not yet handed to the socket. */
   private start = 0
   private end = 0
@@ -301,6 +302,11 @@ export interface FrameSink {
   oversized(type: number, id: number, length: number): boolean
   /** The peer's preface arrived and was valid. */
   prefaceSeen?(): void
+  /**
+   * A frame of `length` payload bytes has begun and its bytes are still arriving: the next
+   * call of `frame` completes it. The sink may stop reading the socket meanwhile (a budget).
+   */
+  partial?(length: number): void
 }
 
 /**
@@ -387,6 +393,7 @@ export class FrameReader {
       const frameEnd = at + 4 + length
       if (frameEnd > len) {
         this.keep(buf, at, 4 + length)
+        this.sink.partial?.(payload)
         return
       }
       this.sink.frame(type, buf.readUInt32BE(at + 5), buf.subarray(at + FRAME_HEAD, frameEnd))

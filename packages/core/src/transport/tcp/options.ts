@@ -16,7 +16,7 @@ export const tcpTransportOptions = {
     max: MAX_TIMER_MS,
   }),
   idleTimeout: option.duration({
-    doc: 'A client connection nobody used for this long is closed',
+    doc: 'A connection with nothing in flight for this long is closed, both ends (a listener also closes one whose frame stalls this long)',
     default: 60_000,
     min: 1,
     max: MAX_TIMER_MS,
@@ -27,5 +27,20 @@ export const tcpTransportOptions = {
     default: 30_000,
     min: 1,
     max: MAX_TIMER_MS,
+  }),
+  maxConnections: option.integer({
+    doc: 'Most client connections a listener holds at once; more are closed as they arrive',
+    default: 1_024,
+    min: 1,
+  }),
+  maxStreams: option.integer({
+    doc: 'Most streams one client connection may have open at once; more are refused with 429',
+    default: 256,
+    min: 1,
+  }),
+  maxBuffered: option.integer({
+    doc: 'Most bytes a listener holds that no handler has taken (frames still arriving, request bodies in flight, unread stream messages); past it, connections are read only as bytes are freed',
+    default: 64 * 1024 * 1024,
+    min: 1,
   }),
 } as const

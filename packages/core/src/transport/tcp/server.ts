@@ -1,6 +1,9 @@
 /**
  * The tcp transport's server: one `net` server; every connection carries many requests and
- * streams at once, each answered by id, in whatever order the handlers finish.
+ * streams at once, each answered by id, in whatever order the handlers finish. What a client
+ * can make it hold is bounded: connections (maxConnections), open streams per connection
+ * (maxStreams), bytes no handler has taken yet (maxBuffered, see budget.ts), and time: a
+ * connection with nothing in flight is closed after idleTimeout, a half-sent frame included.
  */
 import { createServer, type Socket } from 'node:net'
 import { MicroError } from '../../errors.js'
@@ -9,6 +12,7 @@ import { LazyAbort } from '../../util/abort.js'
 import { formatAddress } from '../../util/address.js'
 import { callHandler, ListenerBase, maxBodySize, shuttingDown } from '../listener.js'
 import type { ListenOptions, RequestContext, TransportHandler, TransportMessage } from '../types.js'
+import { ReadBudget, type Reader } from './budget.js'
 import {
   CANCEL,
   decodeMessage,
@@ -36,6 +40,14 @@ const LINGER_MS = 2_000
 export interface TcpListenerOptions extends ListenOptions {
   /** TCP keep-alive probes after this many ms of silence (finds dead clients). */
   keepAlive: number
+  /** A connection with nothing in flight and no whole frame for this many ms is closed. */
+  idleTimeout: number
+  /** Most client connections held at once; more are closed as they arrive. */
+  maxConnections: number
+  /** Most streams one connection may have open; more are refused with 429. */
+  maxStreams: number
+  /** Most bytes held that no handler has taken yet, across connections (see ReadBudget). */
+  maxBuffered: number
   logger: Logger
 }
 
@@ -51,6 +63,8 @@ class Context extends LazyAbort implements RequestContext {
   constructor(
     readonly conn: ServerConnection,
     readonly id: number,
+    /** The request body's bytes, held in the read budget while the handler runs. */
+    private readonly size: number,
   ) {
     super()
   }
@@ -91,12 +105,13 @@ class Context extends LazyAbort implements RequestContext {
     this.done = true
     this.clearDeadline()
     this.conn.requests.delete(this.id)
+    this.conn.listener.budget.release(this.size)
     this.conn.listener.inFlight.finished()
   }
 }
 
 /** One client connection. */
-class ServerConnection implements FrameSink, StreamHost {
+class ServerConnection implements FrameSink, StreamHost, Reader {
   readonly writer: FrameWriter
   private readonly reader: FrameReader
   readonly requests = new Map<number, Context>()
@@ -104,6 +119,15 @@ class ServerConnection implements FrameSink, StreamHost {
   readonly remote: string
   open = true
   private broken = false
+  /** Budget bytes of the frame still arriving (0: none). */
+  private reserved = 0
+  /** Paused by the budget until the frame still arriving fits. */
+  private waiting = false
+  /** Whole frames read so far, and at the idle sweep before: unchanged and nothing in flight is idle. */
+  private frames = 0
+  private framesSeen = 0
+  private idleSweeps = 0
+  private closingIdle = false
 
   constructor(
     readonly listener: TcpListener,
@@ -132,6 +156,62 @@ class ServerConnection implements FrameSink, StreamHost {
     if (this.streams.delete(id)) this.listener.inFlight.finished()
   }
 
+  get maxUnread(): number {
+    return this.listener.maxUnread
+  }
+
+  holdBytes(bytes: number): void {
+    this.listener.budget.hold(this, bytes)
+  }
+
+  freeBytes(bytes: number): void {
+    this.listener.budget.release(bytes)
+  }
+
+  /** The budget stops reading this connection. */
+  pause(): void {
+    this.socket.pause()
+  }
+
+  /** The budget lets this connection be read again (its frame's bytes are held now). */
+  resume(): void {
+    this.waiting = false
+    if (this.open) this.socket.resume()
+  }
+
+  /** FrameSink: a frame of `length` bytes is still arriving; hold them (or wait until they fit). */
+  partial(length: number): void {
+    this.reserved = length
+    this.waiting = !this.listener.budget.admit(this, length)
+  }
+
+  /**
+   * Called by the listener's idle sweep: a connection with nothing in flight that read no whole
+   * frame since the sweep before the last is told to go away, then closed.
+   */
+  sweep(): void {
+    if (this.busy() || this.frames !== this.framesSeen) {
+      this.framesSeen = this.frames
+      this.idleSweeps = 0
+      return
+    }
+    if (++this.idleSweeps >= 2) this.closeIdle()
+  }
+
+  /** GOAWAY: our clients close the connection once nothing is in flight; others are dropped. */
+  private closeIdle(): void {
+    if (this.closingIdle || !this.open) return
+    this.closingIdle = true
+    this.goAway()
+    const linger = () => {
+      if (!this.open) return
+      // A request written before the client read GOAWAY is still answered.
+      if (this.busy()) setTimeout(linger, LINGER_MS).unref()
+      else this.socket.destroy()
+    }
+    setTimeout(linger, LINGER_MS).unref()
+  }
+
   /** In-flight work on this connection. */
   busy(): boolean {
     return this.requests.size > 0 || this.streams.size > 0
@@ -153,6 +233,12 @@ class ServerConnection implements FrameSink, StreamHost {
   }
 
   frame(type: number, id: number, payload: Buffer): void {
+    this.frames++
+    if (this.reserved > 0) {
+      // The frame that was arriving is whole: what it takes from now on is held per request or message.
+      this.listener.budget.release(this.reserved)
+      this.reserved = 0
+    }
     switch (type) {
       case REQUEST:
         this.listener.request(this, id, payload)
@@ -240,6 +326,10 @@ class ServerConnection implements FrameSink, StreamHost {
     this.open = false
     this.writer.close()
     this.listener.connections.delete(this)
+    const budget = this.listener.budget
+    budget.forget(this)
+    if (this.reserved > 0 && !this.waiting) budget.release(this.reserved)
+    this.reserved = 0
     const reason = this.listener.forced
       ? shuttingDown()
       : new MicroError(ERROR_ID, 499, 'client closed the connection')
@@ -251,6 +341,11 @@ class ServerConnection implements FrameSink, StreamHost {
 export class TcpListener extends ListenerBase {
   readonly connections = new Set<ServerConnection>()
   readonly maxBody: number
+  readonly budget: ReadBudget
+  /** Unread bytes one stream may hold (a quarter of the budget, at least one message). */
+  readonly maxUnread: number
+  private sweeper?: NodeJS.Timeout
+  private lastDropLog = 0
 
   constructor(
     private readonly handler: TransportHandler,
@@ -258,10 +353,14 @@ export class TcpListener extends ListenerBase {
   ) {
     super('tcp transport', options.logger)
     this.maxBody = maxBodySize(options.maxBodySize)
+    // Any single frame must fit, or a large request could never be read.
+    this.budget = new ReadBudget(Math.max(options.maxBuffered, this.maxBody + MAX_HEADER_BLOCK + 4))
+    this.maxUnread = Math.max(this.maxBody, Math.floor(options.maxBuffered / 4))
   }
 
   async listen(address: string): Promise<this> {
     const server = createServer({ noDelay: true })
+    server.maxConnections = this.options.maxConnections
     server.on('connection', (socket: Socket) => {
       if (this.forced) {
         socket.destroy()
@@ -269,12 +368,29 @@ export class TcpListener extends ListenerBase {
       }
       this.connections.add(new ServerConnection(this, socket))
     })
+    server.on('drop', () => {
+      const now = Date.now()
+      if (now - this.lastDropLog < 10_000) return
+      this.lastDropLog = now
+      this.logger.warn(
+        { maxConnections: this.options.maxConnections },
+        'tcp transport: refusing connections past maxConnections',
+      )
+    })
     await this.bind(server, address)
+    this.sweeper = setInterval(
+      () => {
+        for (const c of this.connections) c.sweep()
+      },
+      Math.max(10, this.options.idleTimeout / 2),
+    )
+    this.sweeper.unref()
     return this
   }
 
   /** Clients stop sending new work and close their connections once their answers are in. */
   protected override drain(): void {
+    if (this.sweeper) clearInterval(this.sweeper)
     for (const c of this.connections) c.goAway()
   }
 
@@ -297,8 +413,9 @@ export class TcpListener extends ListenerBase {
       conn.writer.message(RESPONSE, id, errorMessage(shuttingDown()))
       return
     }
-    const ctx = new Context(conn, id)
+    const ctx = new Context(conn, id, message.body.length)
     conn.requests.set(id, ctx)
+    this.budget.hold(conn, message.body.length)
     this.inFlight.started()
     callHandler(this.handler.request, this.handler, message, ctx).then(
       (reply) => ctx.reply(reply),
@@ -322,10 +439,21 @@ export class TcpListener extends ListenerBase {
       conn.writer.error(id, new MicroError(ERROR_ID, 501, 'this server does not serve streams'))
       return
     }
+    if (conn.streams.size >= this.options.maxStreams) {
+      conn.writer.error(
+        id,
+        new MicroError(
+          ERROR_ID,
+          429,
+          `too many open streams on this connection (maxStreams ${this.options.maxStreams})`,
+        ),
+      )
+      return
+    }
     const stream = new TcpServerStream(conn, id, message.headers)
     conn.streams.set(id, stream)
     this.inFlight.started()
-    if (message.body.length > 0) stream.deliver({ headers: {}, body: message.body })
+    if (message.body.length > 0) stream.deliver({ headers: {}, body: message.body }, false)
     callHandler(serve, this.handler, stream, stream).then(
       () => stream.close(),
       (err: unknown) => stream.close(MicroError.from(err, ERROR_ID)),

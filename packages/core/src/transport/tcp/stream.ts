@@ -3,7 +3,8 @@
  * end (STREAM_END), its failure (STREAM_ERROR) and its flow control (STREAM_WINDOW) are frames
  * with that id. Flow control is per stream, in messages: a side may send WINDOW messages ahead
  * of what the receiver consumed, so one slow reader never stalls the other streams and requests
- * on the connection (pausing the socket would).
+ * on the connection (pausing the socket would). The receiver enforces it: a peer that sends past
+ * its window, or past the bytes a stream may hold unread (`maxUnread`), fails the stream with 429.
  */
 import { MicroError } from '../../errors.js'
 import { LazyAbort } from '../../util/abort.js'
@@ -26,6 +27,12 @@ export interface StreamHost {
   release(id: number): void
   /** `host:port` of the peer. */
   readonly remote: string
+  /** Unread message bytes one stream may hold before it fails with 429. */
+  readonly maxUnread: number
+  /** `bytes` of received messages are held until read (the server's read budget). */
+  holdBytes(bytes: number): void
+  /** `bytes` held by holdBytes were read or dropped. */
+  freeBytes(bytes: number): void
 }
 
 interface Waiter {
@@ -43,6 +50,10 @@ abstract class MuxStream {
   private creditWait?: { promise: Promise<void>; resolve(): void }
   /** Messages consumed since the last grant. */
   private consumed = 0
+  /** Messages the peer may still send: what it was granted and has not used. */
+  private allowance = WINDOW
+  /** Bytes of the messages in the inbox (held in the host's budget). */
+  private unread = 0
   /** The peer finished its side (cleanly, or with remoteError). */
   protected remoteEnded = false
   private remoteError?: MicroError
@@ -59,10 +70,16 @@ abstract class MuxStream {
   ) {}
 
   protected abstract errorId(): string
+  /** The peer broke flow control (`what` it sent too much of): fail the stream with 429. */
+  protected abstract overrun(what: string): void
 
   recv(): Promise<TransportMessage | undefined> {
     const message = this.inbox.shift()
     if (message) {
+      if (!this.finished) {
+        this.unread -= message.body.length
+        this.host.freeBytes(message.body.length)
+      }
       this.consumedOne()
       return Promise.resolve(message)
     }
@@ -100,14 +117,27 @@ abstract class MuxStream {
     if (this.localEnded) throw new MicroError(this.errorId(), 400, 'stream: send after this side was closed')
   }
 
-  /** A STREAM_MESSAGE from the peer. */
-  deliver(message: TransportMessage): void {
+  /**
+   * A message from the peer. `counted`: it used one of the peer's window (a STREAM_MESSAGE; the
+   * opening frame's body does not).
+   */
+  deliver(message: TransportMessage, counted = true): void {
     if (this.remoteEnded || this.finished) return
+    if (counted && --this.allowance < 0) {
+      this.overrun(`more than ${WINDOW} messages beyond what was read (its window)`)
+      return
+    }
     const waiter = this.waiters.shift()
     if (waiter) {
       this.consumedOne()
       waiter.resolve(message)
-    } else this.inbox.push(message)
+      return
+    }
+    this.inbox.push(message)
+    const size = message.body.length
+    this.unread += size
+    this.host.holdBytes(size)
+    if (this.unread > this.host.maxUnread) this.overrun(`more than ${this.host.maxUnread} bytes nobody read`)
   }
 
   /** A STREAM_WINDOW from the peer. */
@@ -142,6 +172,8 @@ abstract class MuxStream {
     if (this.finished) return
     this.finished = true
     this.host.release(this.id)
+    this.host.freeBytes(this.unread)
+    this.unread = 0
     this.releaseCredit()
   }
 
@@ -152,6 +184,7 @@ abstract class MuxStream {
     if (this.remoteEnded || this.finished) return
     if (++this.consumed >= GRANT_AT) {
       if (this.host.writable()) this.host.writer.number(STREAM_WINDOW, this.id, this.consumed)
+      this.allowance += this.consumed
       this.consumed = 0
     }
   }
@@ -207,6 +240,10 @@ export class TcpServerStream extends MuxStream implements ServerStream, RequestC
     return 'go.micro.server'
   }
 
+  protected overrun(what: string): void {
+    this.abort(new MicroError('go.micro.server', 429, `stream: the client sent ${what}`), true)
+  }
+
   send(message: TransportMessage): Promise<void> {
     return this.sendMessage(message)
   }
@@ -248,6 +285,10 @@ export class TcpClientStream extends MuxStream implements TrackedStream {
 
   protected errorId(): string {
     return 'go.micro.client'
+  }
+
+  protected overrun(what: string): void {
+    this.abort(new MicroError('go.micro.client', 429, `stream to ${this.address}: the server sent ${what}`))
   }
 
   async send(message: TransportMessage): Promise<void> {

@@ -83,7 +83,16 @@ export class TcpTransport
   }
 
   protected listener(handler: TransportHandler, options: ListenOptions): TcpListener {
-    return new TcpListener(handler, { ...options, keepAlive: this.opts.keepAlive, logger: this.logger })
+    const { keepAlive, idleTimeout, maxConnections, maxStreams, maxBuffered } = this.opts
+    return new TcpListener(handler, {
+      ...options,
+      keepAlive,
+      idleTimeout,
+      maxConnections,
+      maxStreams,
+      maxBuffered,
+      logger: this.logger,
+    })
   }
 
   request(address: string, message: TransportMessage, options?: RequestOptions): Promise<TransportMessage> {
