@@ -151,4 +151,29 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
     while (!events.some((e) => e.action === 'delete') && Date.now() < deadline) await sleep(100)
     expect(events.map((e) => `${e.action} ${e.service.nodes.map((n) => n.id)}`)).toEqual(['delete doomed-1'])
   })
+
+  it('a watch whose resourceVersion the restarted server no longer has lists again (410) and reports what changed', async () => {
+    const lines: string[] = []
+    const r = await registry('relist-watcher-0', recordingLogger(lines))
+    const leaving = await registry('relist-gone-0')
+    await leaving.register({ name: 'relisted', version: '1', nodes: [{ id: 'relisted-1', address: '127.0.0.1:9' }] })
+    const events: WatchEvent[] = []
+    const watcher = r.watch({ service: 'relisted' })
+    cleanup.push(async () => watcher.stop())
+    void (async () => {
+      for await (const e of watcher) events.push(e)
+    })()
+    await sleep(500)
+    // Writes the watch does not see (another label) move the server's resourceVersion on, past
+    // the last one this watch holds; the restarted server's watch cache starts after it.
+    const other = await cluster.namespace('micro-churn')
+    for (let i = 0; i < 20; i++) await cluster.pod(other, `churn-${i}`)
+    await pc.apiserver.kill()
+    await pc.apiserver.start()
+    await cluster.core.deleteNamespacedPod({ name: 'relist-gone-0', namespace, gracePeriodSeconds: 0 })
+    const deadline = Date.now() + 20_000
+    while (!events.some((e) => e.action === 'delete') && Date.now() < deadline) await sleep(100)
+    expect(events.map((e) => `${e.action} ${e.service.nodes.map((n) => n.id)}`)).toEqual(['delete relisted-1'])
+    expect(lines.filter((l) => l.includes('410'))).not.toEqual([])
+  })
 })
