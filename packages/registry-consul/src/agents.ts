@@ -105,6 +105,7 @@ interface Driver {
   catalog: {
     service: { list(o: CallOptions): Promise<[IncomingMessage, Record<string, string[] | null> | null]> }
   }
+  status: { leader(o: CallOptions): Promise<[IncomingMessage, string?]> }
   destroy(): void
 }
 
@@ -281,6 +282,13 @@ export class Agents {
       signal,
       timeout: blocking?.timeout,
     }).then((a) => ({ ...a, body: normalizeServices(a.body) }))
+  }
+
+  /** The cluster's leader as an agent reports it (`/v1/status/leader`): the cheapest round trip. */
+  leader(signal?: AbortSignal): Promise<Answer<string>> {
+    return this.call('ping', (d, o) => d.status.leader({ ...o }), {
+      signal,
+    })
   }
 
   /** Cancel every request in flight and close the connections. */

@@ -155,6 +155,15 @@ export class ConsulRegistry implements Registry {
     return queue
   }
 
+  /** Resolves when an agent answers and its cluster has a leader (what /health/ready asks); else a 503. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    this.assertOpen('ping')
+    const { body, agent } = await this.agents.leader(signal)
+    if (typeof body !== 'string' || body === '') {
+      throw errors.unavailable(`ping: the Consul agent at ${this.agents.label(agent)} knows no leader`)
+    }
+  }
+
   /**
    * Ends every watcher and closes the connections. Nodes are left registered: those with a TTL
    * go critical when it runs out and Consul removes them after `max(TTL, 1m) + 5s`.

@@ -381,6 +381,22 @@ describe.runIf(runs && openssl)('a TLS agent that verifies client certificates',
   })
 })
 
+describe.runIf(runs)('ping (what /health/ready asks)', () => {
+  it('answers while an agent with a leader answers; a dead agent or a closed registry is a 503', async () => {
+    const agent = await ConsulAgent.start(bin!)
+    try {
+      const r = registry([agent.address])
+      await r.ping()
+      await agent.kill()
+      await expectMicroError(r.ping(), 503)
+      await r.close()
+      await expectMicroError(r.ping(), 503)
+    } finally {
+      await agent.stop()
+    }
+  })
+})
+
 describe.runIf(runs)('unreachable agents', () => {
   it('a dead address fails at once with a 503', async () => {
     const r = registry([await deadAddress()], { connectTimeout: 1_000 })
