@@ -3,6 +3,7 @@
  * a deadline on each request and every failure turned into a MicroError that names the verb, the
  * resource and the namespace (a 403 says which RBAC rule is missing).
  */
+import https from 'node:https'
 import {
   ApiException,
   CoreV1Api,
@@ -107,11 +108,41 @@ export function apiError(err: unknown, verb: Verb, namespace: string, pod?: stri
   }
 }
 
-/** A middleware that gives each request its own deadline (the generated client has none). */
-function deadline(ms: number) {
+/**
+ * Connections kept open between requests. The client makes a new https.Agent for every request
+ * (so every call would pay a TLS handshake); requests made with the same TLS material share one
+ * keep-alive agent instead. Other agents (a proxy's) are left alone.
+ */
+class AgentPool {
+  private agent: https.Agent | undefined
+  private key = ''
+
+  reuse(made: unknown): unknown {
+    if (!(made instanceof https.Agent) || made.constructor !== https.Agent) return made
+    const o = made.options
+    const key = JSON.stringify([String(o.ca ?? ''), String(o.cert ?? ''), o.rejectUnauthorized, o.servername])
+    if (!this.agent || key !== this.key) {
+      this.agent?.destroy()
+      this.agent = new https.Agent({ ...o, keepAlive: true, maxSockets: 32 })
+      this.key = key
+    }
+    made.destroy()
+    return this.agent
+  }
+
+  close(): void {
+    this.agent?.destroy()
+    this.agent = undefined
+  }
+}
+
+/** A middleware that gives each request its own deadline (the generated client has none) and a pooled connection. */
+function perRequest(ms: number, pool: AgentPool) {
   return {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(ms))
+      const agent = pool.reuse(ctx.getAgent())
+      if (agent) ctx.setAgent(agent as https.Agent)
       return new Observable(Promise.resolve(ctx))
     },
     post: (ctx: ResponseContext) => new Observable(Promise.resolve(ctx)),
@@ -129,6 +160,7 @@ export class PodApi {
   private readonly watcher: Watch
   private readonly options: ReturnType<typeof setHeaderOptions>
   private readonly patchOptions: ReturnType<typeof setHeaderOptions>
+  private readonly pool = new AgentPool()
 
   constructor(
     kubeConfig: KubeConfig,
@@ -140,9 +172,14 @@ export class PodApi {
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api)
     this.watcher = new Watch(kubeConfig)
-    this.options = { middleware: [deadline(timeout)], middlewareMergeStrategy: 'append' }
+    this.options = { middleware: [perRequest(timeout, this.pool)], middlewareMergeStrategy: 'append' }
     // go-micro patches with a strategic merge patch; the client's default would be JSON Patch.
     this.patchOptions = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, this.options)
+  }
+
+  /** Close the pooled connections. */
+  close(): void {
+    this.pool.close()
   }
 
   /** Every pod matching `labelSelector`, page by page, and the list's resourceVersion. */

@@ -119,5 +119,6 @@ export class KubernetesRegistry implements Registry {
     this.closed = true
     for (const w of [...this.watchers]) w.stop()
     this.watchers.clear()
+    this.api.close()
   }
 }

@@ -156,7 +156,11 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
     const lines: string[] = []
     const r = await registry('relist-watcher-0', recordingLogger(lines))
     const leaving = await registry('relist-gone-0')
-    await leaving.register({ name: 'relisted', version: '1', nodes: [{ id: 'relisted-1', address: '127.0.0.1:9' }] })
+    await leaving.register({
+      name: 'relisted',
+      version: '1',
+      nodes: [{ id: 'relisted-1', address: '127.0.0.1:9' }],
+    })
     const events: WatchEvent[] = []
     const watcher = r.watch({ service: 'relisted' })
     cleanup.push(async () => watcher.stop())
@@ -173,7 +177,9 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
     await cluster.core.deleteNamespacedPod({ name: 'relist-gone-0', namespace, gracePeriodSeconds: 0 })
     const deadline = Date.now() + 20_000
     while (!events.some((e) => e.action === 'delete') && Date.now() < deadline) await sleep(100)
-    expect(events.map((e) => `${e.action} ${e.service.nodes.map((n) => n.id)}`)).toEqual(['delete relisted-1'])
+    expect(events.map((e) => `${e.action} ${e.service.nodes.map((n) => n.id)}`)).toEqual([
+      'delete relisted-1',
+    ])
     expect(lines.filter((l) => l.includes('410'))).not.toEqual([])
   })
 })
