@@ -26,6 +26,13 @@ import {
 } from './measure.js'
 import type { PayloadKind } from './payloads.js'
 import { stopAll } from './proc.js'
+import {
+  etcdMissing,
+  REGISTRY_CONTENDERS,
+  type RegistryRow,
+  registryTargets,
+  runRegistry,
+} from './registry.js'
 import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
 
 const HELP = `usage: pnpm bench [options] [filter...]
@@ -35,6 +42,7 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
   selector/ours-http   warm call vs the same call with address
   pubsub/<contender>   ${PUBSUB_CONTENDERS.map((c) => c.name).join(', ')}
   soak/ours-<transport> 100,000 calls at c=64, server memory at checkpoints
+  registry/<contender> ${REGISTRY_CONTENDERS.map((c) => c.name).join(', ')}: etcd getService of 10 to 10,000 nodes
 
 Options:
   --filter a,b        run only jobs whose name contains a or b (repeatable; bare words work too)
@@ -49,7 +57,8 @@ Options:
   --profile           run every Node process with --cpu-prof (results/profiles/<contender>-<role>.*.cpuprofile)
   --out file          JSON output (default results/latest.json; the tables go beside it as .md)
   --list              print the job names and exit
-Environment: BENCH_NATS_URL (default nats://127.0.0.1:4222), BENCH_VERBOSE=1 shows children's stderr.
+Environment: BENCH_NATS_URL (default nats://127.0.0.1:4222), BENCH_ETCD_ADDRESS (default 127.0.0.1:2379),
+BENCH_VERBOSE=1 shows children's stderr.
 `
 
 const list = (v: string[] | undefined) =>
@@ -115,6 +124,7 @@ async function main(): Promise<number> {
     'selector/ours-http',
     ...PUBSUB_CONTENDERS.map((c) => `pubsub/${c.name}`),
     ...OUR_TRANSPORTS.map((t) => `soak/ours-${t}`),
+    ...REGISTRY_CONTENDERS.map((c) => `registry/${c.name}`),
   ]
   const selected = (job: string) => filters.length === 0 || filters.some((f) => job.includes(f))
   if (values.list) {
@@ -153,6 +163,7 @@ async function main(): Promise<number> {
   const selector: SelectorRow[] = []
   const pubsub: PubSubRow[] = []
   const soak: SoakRow[] = []
+  const registry: RegistryRow[] = []
   const unavailable: Unavailable[] = []
   const contenders: Results['contenders'] = []
   const attempt = async (scenario: string, name: string, fn: () => Promise<void>) => {
@@ -213,6 +224,21 @@ async function main(): Promise<number> {
     })
   }
 
+  const registryJobs = REGISTRY_CONTENDERS.filter((c) => selected(`registry/${c.name}`))
+  const etcdAbsent = registryJobs.length > 0 ? await etcdMissing() : undefined
+  for (const c of registryJobs) {
+    contenders.push({ scenario: 'registry', name: c.name, what: c.what })
+    if (etcdAbsent) {
+      // Ours cannot be skipped quietly: a fresh clone starts etcd with scripts/backends.sh.
+      const status = c.group === 'ours' ? 'failed' : 'skipped'
+      unavailable.push({ scenario: 'registry', contender: c.name, status, reason: etcdAbsent })
+      continue
+    }
+    await attempt('registry', c.name, async () => {
+      registry.push(...(await runRegistry(env, c, settings, log)))
+    })
+  }
+
   const partial = {
     startedAt: new Date(started).toISOString(),
     durationSec: (Date.now() - started) / 1000,
@@ -224,10 +250,12 @@ async function main(): Promise<number> {
     selector,
     pubsub,
     soak,
+    registry,
     unavailable,
   }
   const ratios = computeRatios(rpc, pubsub, selector, settings)
-  const results: Results = { ...partial, ratios, targets: computeTargets(partial, ratios) }
+  const targets = [...computeTargets(partial, ratios), ...(registry.length ? registryTargets(registry) : [])]
+  const results: Results = { ...partial, ratios, targets }
   const out = values.out ?? join(benchDir, 'results', 'latest.json')
   mkdirSync(join(out, '..'), { recursive: true })
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)

@@ -84,7 +84,8 @@ export interface SoakRow {
   errors: number
 }
 
-const median = (xs: number[]) => {
+/** The middle value (the mean of the two middle ones for an even count); 0 for none. */
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0
     ? 0

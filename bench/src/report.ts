@@ -5,6 +5,7 @@
 import type { Machine } from './env.js'
 import type { PubSubRow, RpcRow, SelectorRow, Settings, SoakRow, Unavailable } from './measure.js'
 import type { PayloadKind } from './payloads.js'
+import { type RegistryRow, registryTable } from './registry.js'
 
 export interface Ratio {
   label: string
@@ -31,6 +32,8 @@ export interface Results {
   selector: SelectorRow[]
   pubsub: PubSubRow[]
   soak: SoakRow[]
+  /** Registry lookups (absent in results written before the scenario existed). */
+  registry?: RegistryRow[]
   unavailable: Unavailable[]
   ratios: Ratio[]
   targets: Target[]
@@ -305,6 +308,18 @@ export function renderMarkdown(r: Results): string {
       '\n### Server memory over a long run (greeter)\n',
       table(['contender', 'c', 'calls at checkpoints', 'RSS MiB', 'heap after GC MiB', 'peak RSS MiB'], rows),
     )
+  }
+
+  if (r.registry?.length || r.unavailable.some((u) => u.scenario === 'registry')) {
+    const reg = registryTable(r.registry ?? [])
+    for (const u of r.unavailable.filter((z) => z.scenario === 'registry')) {
+      reg.rows.push([
+        u.contender,
+        `**${u.status.toUpperCase()}**: ${u.reason}`,
+        ...reg.head.slice(2).map(() => ''),
+      ])
+    }
+    out.push(`\n### ${reg.title}\n`, table(reg.head, reg.rows))
   }
 
   // One table per family of ratios that share the same cells (RPC, pub/sub, selector).

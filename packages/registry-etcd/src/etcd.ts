@@ -76,6 +76,8 @@ export class EtcdRegistry implements Registry {
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly watchers = new Set<WatchQueue>()
   private closed = false
+  /** Bytes per record in the last page read: the next lookup's first page is sized from it. */
+  private recordSize: number | undefined
 
   constructor(options: EtcdRegistryOptions = {}) {
     this.options = resolveOptions(options)
@@ -192,6 +194,10 @@ export class EtcdRegistry implements Registry {
     const pages = scanPrefix((request) => this.deadline(op, () => this.client.kv.range(request)), prefix, {
       pageSize: this.options.pageSize,
       maxMessageSize: this.options.maxMessageSize,
+      recordSize: this.recordSize,
+      onRecordSize: (bytes) => {
+        this.recordSize = bytes
+      },
       onSkip: (key) =>
         this.logger.warn(
           { key, maxMessageSize: this.options.maxMessageSize },

@@ -16,6 +16,10 @@ export interface ScanOptions {
   pageSize: number
   /** The largest answer the client accepts, bytes: pages aim at half of it. */
   maxMessageSize: number
+  /** Bytes per record seen by an earlier scan, to size the first page; learnt anew from each page. */
+  recordSize?: number
+  /** Told the bytes per record of each page read. */
+  onRecordSize?(bytes: number): void
   /** Told about each record skipped because it alone is over the message limit. */
   onSkip(key: string): void
 }
@@ -36,8 +40,10 @@ export async function* scanPrefix(
 ): AsyncGenerator<IKeyValue[]> {
   const { start, end } = Range.prefix(prefix)
   let from = start
-  // Until a page shows how large the records are, a modest first page.
-  let limit = Math.min(options.pageSize, FIRST_PAGE)
+  const fit = (recordSize: number) =>
+    Math.max(1, Math.min(options.pageSize, Math.floor(options.maxMessageSize / 2 / recordSize)))
+  // Until a page shows how large the records are (here or in an earlier scan), a modest first page.
+  let limit = options.recordSize ? fit(options.recordSize) : Math.min(options.pageSize, FIRST_PAGE)
   // Later pages read the revision of the first, so the pages are one snapshot.
   let revision: string | undefined
   const page = async (request: IRangeRequest): Promise<IRangeResponse> => {
@@ -75,7 +81,7 @@ export async function* scanPrefix(
     from = after(res.kvs[res.kvs.length - 1].key)
     let bytes = 0
     for (const kv of res.kvs) bytes += kv.key.length + kv.value.length
-    const fit = Math.floor(options.maxMessageSize / 2 / (bytes / res.kvs.length))
-    limit = Math.max(1, Math.min(options.pageSize, fit))
+    options.onRecordSize?.(bytes / res.kvs.length)
+    limit = fit(bytes / res.kvs.length)
   }
 }
