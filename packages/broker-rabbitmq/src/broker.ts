@@ -80,6 +80,27 @@ export class RabbitMQBroker implements Broker {
   }
 
   /**
+   * What /health/ready asks: resolves when the connection is up and RabbitMQ answers on it (the
+   * exchange is checked on a short-lived channel); a 503 while not connected or reconnecting.
+   */
+  async ping(signal?: AbortSignal): Promise<void> {
+    if (!this.connection.open) throw errors.notConnected('ping')
+    const model = this.connection.ready
+    if (!model) throw errors.unavailable('ping: reconnecting to RabbitMQ')
+    if (signal?.aborted) throw aborted(signal, 'ping canceled')
+    try {
+      const channel = await model.createChannel()
+      try {
+        await channel.checkExchange(this.options.exchange)
+      } finally {
+        await channel.close().catch(() => {})
+      }
+    } catch (err) {
+      throw errors.unavailable(`ping: RabbitMQ did not answer: ${errorText(err)}`, err)
+    }
+  }
+
+  /**
    * Connect, declare the exchange and stay connected: a dropped connection is reopened with
    * back-off. Fails with a MicroError within `connectTimeout`: 503 when RabbitMQ cannot be
    * reached, 401 when it refuses the credentials, 403 for a vhost the user may not use.

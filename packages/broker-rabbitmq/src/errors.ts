@@ -22,9 +22,7 @@ export function notConfirmed(detail: string): MicroError {
 export function aborted(signal: AbortSignal, detail: string): MicroError {
   const reason = abortReason(signal, errors.id)
   if (reason.id !== errors.id) return reason
-  return reason.code === 408
-    ? errors.timeout(`${detail}: timed out`)
-    : errors.canceled(detail)
+  return reason.code === 408 ? errors.timeout(`${detail}: timed out`) : errors.canceled(detail)
 }
 
 export function errorText(err: unknown): string {

@@ -251,6 +251,17 @@ describe.runIf(reachable)('rabbitmq broker', () => {
     })
   })
 
+  describe('ping (what /health/ready asks)', () => {
+    it('503 before connect, answers while connected, 503 after disconnect', async () => {
+      const b = broker()
+      await expect(b.ping()).rejects.toMatchObject({ id: 'go.micro.broker', code: 503 })
+      await b.connect()
+      await b.ping()
+      await b.disconnect()
+      await expect(b.ping()).rejects.toMatchObject({ code: 503 })
+    })
+  })
+
   describe('errors', () => {
     it('wrong credentials are a 401 naming the server, without the password', async () => {
       const b = broker({ address: 'amqp://guest:wrong-secret@127.0.0.1:5672' })
