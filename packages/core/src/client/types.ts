@@ -1,6 +1,7 @@
 import type { ProtoType } from '../codec/types.js'
 import type { Node } from '../registry/types.js'
 import type { SelectOptions } from '../selector/types.js'
+import type { SchemaInput, SchemaOutput, StandardSchema } from '../server/types.js'
 
 /** Milliseconds to wait before retry `attempt` (1 for the first retry). */
 export type BackoffFunc = (attempt: number) => number
@@ -62,17 +63,26 @@ export interface RpcStream<Req = unknown, Res = unknown> extends AsyncIterable<R
 
 type AnyFn = (...args: never[]) => unknown
 
+/** An endpoint spec with a Standard Schema (`{ request: HelloRequest, response: HelloResponse }`). */
+type SchemaSpec = { readonly request: StandardSchema } | { readonly response: StandardSchema }
+type RequestOf<S> = S extends { readonly request: infer R } ? SchemaInput<R> : unknown
+type ResponseOf<S> = S extends { readonly response: infer R } ? SchemaOutput<R> : unknown
+
 /**
  * A typed proxy for one handler: `client.service<Greeter>('greeter', 'Greeter').Hello({name})`
- * is checked against `Greeter.Hello`'s request and response types.
+ * is checked against `Greeter.Hello`'s request and response types. `T` may also be the endpoint
+ * specs given to `handle(h, { endpoints })`: a member holding Standard Schemas is called with the
+ * request schema's input type and resolves to the response schema's output type.
  */
 export type ServiceProxy<T> = {
-  [K in keyof T as T[K] extends AnyFn ? K : never]: T[K] extends (
+  [K in keyof T as T[K] extends AnyFn ? K : T[K] extends SchemaSpec ? K : never]: T[K] extends (
     req: infer Req,
     ...rest: never[]
   ) => infer Res
     ? (request: Req, options?: CallOptions) => Promise<Awaited<Res>>
-    : never
+    : T[K] extends SchemaSpec
+      ? (request: RequestOf<T[K]>, options?: CallOptions) => Promise<ResponseOf<T[K]>>
+      : never
 }
 
 export interface Client {

@@ -374,7 +374,9 @@ export class RpcServer {
       if (ep.spec.stream)
         throw new MicroError(ERROR_ID, 400, `${ep.name} is a streaming endpoint: open a stream`)
       const codec = this.codecs(contentType)
-      const body = decodeRequest(codec, message.body, ep)
+      let body = decodeRequest(codec, message.body, ep)
+      // The request schema, when the endpoint declares one, runs before the handler.
+      if (ep.validate) body = await ep.validate(body)
       const ctx = this.context(headers, ep, rctx)
       const request: ServerRequest = { service: this.name, endpoint: ep.name, contentType, headers, body }
       const result = await untilAborted(this.chain(ep)(request, ctx), rctx, this.stopping)
@@ -574,7 +576,8 @@ class ServerRpcStream<Req, Res> implements RpcServerStream<Req, Res> {
   async recv(): Promise<Req | undefined> {
     const msg = await this.raw.recv()
     if (!msg) return undefined
-    return decodeRequest(this.codec, msg.body, this.ep) as Req
+    const body = decodeRequest(this.codec, msg.body, this.ep)
+    return (this.ep.validate ? await this.ep.validate(body) : body) as Req
   }
 
   async send(message: Res): Promise<void> {

@@ -1,0 +1,160 @@
+/**
+ * One HTTP request as a route handler sees it: the parsed path and query, the body read within
+ * the size limit, and the call options the caller's request carries (deadline, headers, and an
+ * abort when the caller goes away).
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { CallOptions } from '@micro-ts/core'
+import { parseDuration, parseTimeoutHeader } from '@micro-ts/core/plugin'
+import { gatewayErrors } from './errors.js'
+
+/** What a context needs from its gateway (the gateway itself implements it). */
+export interface ContextOwner {
+  readonly maxBodySize: number
+  readonly timeout?: number
+  readonly maxTimeout?: number
+  forwardHeader(name: string): boolean
+}
+
+/** A handler's answer: `body` is sent as is when it is bytes or a string, as JSON otherwise. */
+export interface RouteResult {
+  status?: number
+  headers?: Record<string, string>
+  body?: unknown
+}
+
+export class RouteContext<G extends ContextOwner = ContextOwner> {
+  readonly method: string
+  /** The path inside the gateway (its mount prefix removed), without the query. */
+  readonly path: string
+  readonly query: URLSearchParams
+  /** Request headers, lower-case names (Node's). */
+  readonly headers: IncomingHttpHeaders
+  /** Parameters of the matched route (`:service`, `*endpoint`). */
+  params: Record<string, string> = {}
+  private bodyPromise?: Promise<Buffer>
+  private abort?: AbortController
+
+  constructor(
+    readonly gateway: G,
+    readonly request: IncomingMessage,
+    readonly response: ServerResponse,
+    path: string,
+    query: string,
+  ) {
+    this.method = request.method ?? 'GET'
+    this.path = path
+    this.query = new URLSearchParams(query)
+    this.headers = request.headers
+  }
+
+  /** The request body, at most the gateway's `maxBodySize` bytes (a 413 past it). */
+  body(): Promise<Buffer> {
+    this.bodyPromise ??= readBody(this.request, this.gateway.maxBodySize)
+    return this.bodyPromise
+  }
+
+  /**
+   * The body as JSON, `{}` when it is empty (go-micro's gateway sends `{}` for no body): a 400
+   * when it is not JSON, a 415 when the content type says it is something else.
+   */
+  async json(): Promise<unknown> {
+    const type = this.headers['content-type']
+    if (type && !isJsonType(type)) {
+      throw gatewayErrors.unsupportedMediaType(`content type ${type} is not accepted: send application/json`)
+    }
+    const bytes = await this.body()
+    if (bytes.length === 0) return {}
+    try {
+      return JSON.parse(bytes.toString('utf8'))
+    } catch (e) {
+      throw gatewayErrors.badRequest(`the request body is not JSON: ${(e as Error).message}`)
+    }
+  }
+
+  /** The caller's deadline in ms from now: go-micro's `Timeout` header (ns), else `?timeout=5s`, capped by `maxTimeout`. */
+  timeout(): number | undefined {
+    let ms = parseTimeoutHeader(header(this.headers, 'timeout'))
+    const fromQuery = this.query.get('timeout')
+    if (ms === undefined && fromQuery) {
+      try {
+        ms = parseDuration(fromQuery)
+      } catch (e) {
+        throw gatewayErrors.badRequest(`timeout=${fromQuery}: ${(e as Error).message}`)
+      }
+    }
+    ms ??= this.gateway.timeout
+    const max = this.gateway.maxTimeout
+    return max !== undefined && (ms === undefined || ms > max) ? max : ms
+  }
+
+  /** The headers carried through to the service as go-micro context metadata. */
+  forwardedHeaders(): Record<string, string> {
+    const out: Record<string, string> = {}
+    const raw = this.request.rawHeaders
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase()
+      if (!this.gateway.forwardHeader(name)) continue
+      out[name] = out[name] === undefined ? raw[i + 1] : `${out[name]},${raw[i + 1]}`
+    }
+    return out
+  }
+
+  /** Fires when the caller goes away before the answer is sent. */
+  get signal(): AbortSignal {
+    if (!this.abort) {
+      const abort = new AbortController()
+      this.abort = abort
+      this.response.once('close', () => {
+        if (!this.response.writableFinished) abort.abort(gatewayErrors.canceled('the caller went away'))
+      })
+    }
+    return this.abort.signal
+  }
+
+  /** Call options for the request: its deadline, forwarded headers, and its abort signal. */
+  callOptions(extra: CallOptions = {}): CallOptions {
+    const options: CallOptions = { headers: this.forwardedHeaders(), signal: this.signal, ...extra }
+    const timeout = this.timeout()
+    if (timeout !== undefined && extra.timeout === undefined) options.timeout = timeout
+    return options
+  }
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+function isJsonType(type: string): boolean {
+  const base = type.split(';')[0].trim().toLowerCase()
+  return base === 'application/json' || base.endsWith('+json') || base === 'text/plain'
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) {
+    req.resume()
+    return Promise.reject(
+      gatewayErrors.tooLarge(`the request body of ${declared} bytes is over the limit of ${limit}`),
+    )
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        req.removeAllListeners('data')
+        req.resume()
+        reject(gatewayErrors.tooLarge(`the request body is over the limit of ${limit} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+    req.once('error', (e) =>
+      reject(gatewayErrors.badRequest(`reading the request body failed: ${e.message}`)),
+    )
+  })
+}
