@@ -34,7 +34,8 @@ brokerConformance({
       jetstream: { streamPrefix, nakDelay: 50 },
     }),
   capabilities: declaredCapabilities(plugin, { jetstream: true }),
-  options: { largeMessageSize },
+  // Poison messages: the default jetstream.maxDeliver (5), and the nak delay less its 20% jitter.
+  options: { largeMessageSize, maxDeliveries: 5, minRedeliveryDelay: 40 },
   skip,
 })
 
