@@ -4,7 +4,6 @@
  * namespace, made Running, and a registry that patches it.
  */
 import { declaredCapabilities, registryConformance } from '@micro-ts/conformance'
-import type { PluginDefinition } from '@micro-ts/core'
 import plugin, { createKubernetesRegistry } from '../src/index.js'
 import { Cluster, probe, SHARED, suffix } from './cluster.js'
 
@@ -22,7 +21,7 @@ registryConformance({
     return createKubernetesRegistry(cluster.registryOptions(namespace, pod))
   },
   // Declared once, on the plugin definition.
-  capabilities: declaredCapabilities(plugin as unknown as PluginDefinition<'registry'>),
+  capabilities: declaredCapabilities(plugin),
   // A watch lists before it watches: give it a moment before the suite's first change.
   options: { watchSettle: 300, visibilityTimeout: 5_000 },
   skip,

@@ -4,12 +4,17 @@
  * Running-only, pods being deleted, versions and names that share a key, pagination, bad
  * annotations, oversized records, missing pods, and the configuration errors.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { eventually, expectMicroError, requireBackend } from '@micro-ts/conformance/testing'
-import type { AnyPluginDefinition, Service, WatchEvent } from '@micro-ts/core'
-import { createPlugin, encodeServiceJson, optionsTable } from '@micro-ts/core/plugin'
+import {
+  eventually,
+  expectMicroError,
+  expectReadmeOptions,
+  requireBackend,
+} from '@micro-ts/conformance/testing'
+import type { Service, WatchEvent } from '@micro-ts/core'
+import { createPlugin, encodeServiceJson } from '@micro-ts/core/plugin'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import plugin, {
   annotationKey,
@@ -21,10 +26,6 @@ import plugin, {
   selectorLabel,
 } from '../src/index.js'
 import { Cluster, probe, SHARED, suffix } from './cluster.js'
-
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-/** The definition as the loader sees it (the kit's types need this cast for now: see the requests). */
-const definition = plugin as unknown as AnyPluginDefinition
 
 const svc = (name: string, nodes: string[], extra: Partial<Service> = {}): Service => ({
   name,
@@ -42,17 +43,17 @@ describe('definition and configuration (no API server needed)', () => {
   })
 
   it("the README's options table is the declarations'", () => {
-    expect(README).toContain(optionsTable(OPTIONS, { kind: 'registry', name: 'kubernetes' }))
+    expectReadmeOptions(new URL('../README.md', import.meta.url), plugin)
   })
 
   it('an unknown option or a bad value is a 400 naming it', async () => {
     const unknown = await expectMicroError(
-      createPlugin(definition, { options: { nope: 1 }, env: {}, addresses: ['https://127.0.0.1:1'] }),
+      createPlugin(plugin, { options: { nope: 1 }, env: {}, addresses: ['https://127.0.0.1:1'] }),
       400,
     )
     expect(unknown.detail).toMatch(/unknown option nope; accepted: namespace, pod, kubeconfig/)
     const bad = await expectMicroError(
-      createPlugin(definition, {
+      createPlugin(plugin, {
         env: { MICRO_REGISTRY_KUBERNETES_PAGE_SIZE: 'lots' },
         addresses: ['https://127.0.0.1:1'],
       }),
@@ -62,19 +63,19 @@ describe('definition and configuration (no API server needed)', () => {
   })
 
   it('without any configuration it says what to set', async () => {
-    const err = await expectMicroError(createPlugin(definition, { env: {} }), 400)
+    const err = await expectMicroError(createPlugin(plugin, { env: {} }), 400)
     expect(err.detail).toMatch(/no Kubernetes API server configured.*KUBECONFIG.*MICRO_REGISTRY_ADDRESS/)
   })
 
   it('in-cluster needs KUBERNETES_SERVICE_HOST and a readable token, and names what is missing', async () => {
     const noHost = await expectMicroError(
-      createPlugin(definition, { options: { inCluster: true }, env: {} }),
+      createPlugin(plugin, { options: { inCluster: true }, env: {} }),
       400,
     )
     expect(noHost.detail).toContain('KUBERNETES_SERVICE_HOST')
     const dir = mkdtempSync(path.join(tmpdir(), 'micro-sa-'))
     const noToken = await expectMicroError(
-      createPlugin(definition, {
+      createPlugin(plugin, {
         options: { serviceAccountDir: dir },
         env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '6443' },
       }),
@@ -93,12 +94,12 @@ describe('definition and configuration (no API server needed)', () => {
       KUBERNETES_SERVICE_PORT: '6443',
       HOSTNAME: 'host-pod',
     }
-    const a = (await createPlugin(definition, {
+    const a = (await createPlugin(plugin, {
       options: { serviceAccountDir: dir },
       env,
     })) as KubernetesRegistry
     expect([a.namespace, a.pod]).toEqual(['shop', 'host-pod'])
-    const b = (await createPlugin(definition, {
+    const b = (await createPlugin(plugin, {
       options: { serviceAccountDir: dir },
       env: { ...env, POD_NAME: 'downward-pod', POD_NAMESPACE: 'other' },
     })) as KubernetesRegistry
@@ -107,7 +108,7 @@ describe('definition and configuration (no API server needed)', () => {
 
   it('a kubeconfig that is missing, or lacks the context asked for, is a 400', async () => {
     const missing = await expectMicroError(
-      createPlugin(definition, { env: { KUBECONFIG: '/nonexistent/config' } }),
+      createPlugin(plugin, { env: { KUBECONFIG: '/nonexistent/config' } }),
       400,
     )
     expect(missing.detail).toContain('/nonexistent/config')
@@ -123,10 +124,10 @@ contexts: [{name: ctx, context: {cluster: c, user: u, namespace: ns-from-kubecon
 current-context: ctx
 `,
     )
-    const r = (await createPlugin(definition, { env: { KUBECONFIG: file } })) as KubernetesRegistry
+    const r = (await createPlugin(plugin, { env: { KUBECONFIG: file } })) as KubernetesRegistry
     expect(r.namespace).toBe('ns-from-kubeconfig')
     const err = await expectMicroError(
-      createPlugin(definition, { options: { context: 'nope' }, env: { KUBECONFIG: file } }),
+      createPlugin(plugin, { options: { context: 'nope' }, env: { KUBECONFIG: file } }),
       400,
     )
     expect(err.detail).toMatch(/no context nope \(it has: ctx\)/)
