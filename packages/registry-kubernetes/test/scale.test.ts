@@ -30,13 +30,16 @@ async function pool(n: number, parallel: number, work: (i: number) => Promise<vo
 
 describe.runIf(up)(`${PODS} pods`, () => {
   const registries: KubernetesRegistry[] = []
+  const cluster = new Cluster(SHARED)
+  let namespace = ''
   afterAll(async () => {
-    for (const r of registries) await r.close()
+    for (const r of registries) await r?.close()
+    // The shared API server outlives the run: do not leave a thousand pods in it.
+    if (namespace) await cluster.core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 })
   })
 
   it(`${PODS} registrations are found by one lookup, listed, and watched`, { timeout: 600_000 }, async () => {
-    const cluster = new Cluster(SHARED)
-    const namespace = await cluster.namespace('micro-scale')
+    namespace = await cluster.namespace('micro-scale')
     const name = `scale-${suffix()}`
     const node = (i: number) => ({
       id: `${name}-${String(i).padStart(4, '0')}`,
