@@ -18,6 +18,8 @@ import type {
 import { silentLogger } from '@micro-ts/core'
 import {
   backoff,
+  decodeServiceJson,
+  encodeServiceJson,
   type LongTimer,
   serviceNotFound,
   setLongTimeout,
@@ -26,7 +28,6 @@ import {
 } from '@micro-ts/core/plugin'
 import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel'
 import { Etcd3, type Watcher as EtcdWatch, type IKeyValue, type IOptions, type Lease } from 'etcd3'
-import { decodeService, encodeService } from './codec.js'
 import { errors, errorText, isConnectionError, toMicroError } from './errors.js'
 import { mergeRecords } from './merge.js'
 import { type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
@@ -207,7 +208,7 @@ export class EtcdRegistry implements Registry {
     try {
       for await (const page of pages) {
         for (const kv of page) {
-          const service = decodeService(kv.value.toString())
+          const service = decodeServiceJson(kv.value.toString())
           if (service && (name === undefined || service.name === name)) out.push(service)
         }
       }
@@ -271,7 +272,7 @@ export class EtcdRegistry implements Registry {
    */
   private async registerNode(service: Service, node: Node, ttlMs: number): Promise<void> {
     const key = nodeKey(service.name, node.id)
-    const value = encodeService(service, node)
+    const value = encodeServiceJson(service, [node])
     const ttl = ttlMs > 0 ? Math.max(1, Math.ceil(ttlMs / 1000)) : 0
     const hash = createHash('sha256').update(value).update(`\0${ttl}`).digest('hex')
     await this.locked(key, async () => {
@@ -475,7 +476,7 @@ class PrefixWatch {
 
   private emit(action: WatchEvent['action'], kv: IKeyValue): void {
     if (this.cancelled) return
-    const service = decodeService(kv.value.toString())
+    const service = decodeServiceJson(kv.value.toString())
     if (service) this.onEvent({ action, service })
   }
 
