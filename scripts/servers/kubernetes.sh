@@ -31,7 +31,7 @@ STAGING_VERSION=v0.37.2
 # The etcd that kubernetes v1.37.2 pins.
 ETCD_VERSION=v3.7.0
 # Bump when the way the binaries are built changes, so a stale cache is never reused.
-RECIPE=1
+RECIPE=2
 KEY="${KUBE_VERSION}-etcd-${ETCD_VERSION}-r${RECIPE}"
 CACHE_ROOT=${MICRO_CACHE_DIR:-$HOME/.cache/micro-ts}
 CACHE_DIR="$CACHE_ROOT/kubernetes-$KEY"
@@ -101,7 +101,12 @@ build() {
     # go get may move kubernetes or etcd; the versions asked for are the ones this key names.
     grep -q "k8s.io/kubernetes $KUBE_VERSION" go.mod || die "go get moved k8s.io/kubernetes off $KUBE_VERSION"
     grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" go.mod || die "go get moved etcd off $ETCD_VERSION"
-    go build -trimpath -ldflags "-s -w" -o "$CACHE_DIR/bin.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+    # What `make` would stamp: without it the server reports v0.0.0-master.
+    local minor=${KUBE_VERSION#v1.}
+    minor=${minor%%.*}
+    local stamp="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1"
+    stamp="$stamp -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+    go build -trimpath -ldflags "-s -w $stamp" -o "$CACHE_DIR/bin.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
     go build -trimpath -ldflags "-s -w" -o "$CACHE_DIR/bin.tmp/etcd" go.etcd.io/etcd/server/v3 >&2
   ) || die "building the binaries failed (see above)"
   rm -rf "$BIN_DIR"
