@@ -60,13 +60,18 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
    */
   async json(): Promise<unknown> {
     const type = this.headers['content-type']
-    if (type && !isJsonType(type)) {
+    const form =
+      type !== undefined && type.split(';')[0].trim().toLowerCase() === 'application/x-www-form-urlencoded'
+    if (type && !form && !isJsonType(type)) {
       throw gatewayErrors.unsupportedMediaType(`content type ${type} is not accepted: send application/json`)
     }
     const bytes = await this.body()
     if (bytes.length === 0) return {}
+    const text = bytes.toString('utf8')
+    // `curl -d '{...}'` says form-urlencoded: JSON is read as JSON, a real form as an object of strings.
+    if (form && !/^\s*[[{]/.test(text)) return Object.fromEntries(new URLSearchParams(text))
     try {
-      return JSON.parse(bytes.toString('utf8'))
+      return JSON.parse(text)
     } catch (e) {
       throw gatewayErrors.badRequest(`the request body is not JSON: ${(e as Error).message}`)
     }
