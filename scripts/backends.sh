@@ -19,9 +19,9 @@ WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
 # Where each suite finds its backend (the plugins' test helpers read these; these are also their defaults).
 MICRO_TEST_ETCD_ADDRESS=${MICRO_TEST_ETCD_ADDRESS:-127.0.0.1:2379}
-MICRO_TEST_POSTGRES_URL=${MICRO_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}
-MYSQL_TEST_ADDRESS=${MYSQL_TEST_ADDRESS:-mysql://root@127.0.0.1:3306/test}
-MICRO_TEST_REDIS_URL=${MICRO_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+MICRO_TEST_POSTGRES_ADDRESS=${MICRO_TEST_POSTGRES_ADDRESS:-postgresql://postgres@127.0.0.1:5432/test}
+MICRO_TEST_MYSQL_ADDRESS=${MICRO_TEST_MYSQL_ADDRESS:-mysql://root@127.0.0.1:3306/test}
+MICRO_TEST_REDIS_ADDRESS=${MICRO_TEST_REDIS_ADDRESS:-redis://127.0.0.1:6379}
 MICRO_TEST_RABBITMQ_ADDRESS=${MICRO_TEST_RABBITMQ_ADDRESS:-amqp://guest:guest@127.0.0.1:5672}
 MICRO_TEST_NATS_ADDRESS=${MICRO_TEST_NATS_ADDRESS:-127.0.0.1:4222}
 
@@ -105,10 +105,10 @@ start_etcd() {
 }
 
 # ---- PostgreSQL (trust auth on loopback, database `test`) ------------------------------------
-pg_ok() { psql "$MICRO_TEST_POSTGRES_URL" -Atqc 'SELECT 1' >/dev/null 2>&1; }
-pg_server_ok() { pg_isready -q -h "$(host_of "$MICRO_TEST_POSTGRES_URL")" -p "$(port_of "$MICRO_TEST_POSTGRES_URL")" 2>/dev/null; }
+pg_ok() { psql "$MICRO_TEST_POSTGRES_ADDRESS" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+pg_server_ok() { pg_isready -q -h "$(host_of "$MICRO_TEST_POSTGRES_ADDRESS")" -p "$(port_of "$MICRO_TEST_POSTGRES_ADDRESS")" 2>/dev/null; }
 start_postgres() {
-  pg_ok && { log "PostgreSQL already answers at $MICRO_TEST_POSTGRES_URL"; return; }
+  pg_ok && { log "PostgreSQL already answers at $MICRO_TEST_POSTGRES_ADDRESS"; return; }
   ensure_packages postgresql postgresql-client
   if ! pg_server_ok; then
     local version
@@ -125,7 +125,7 @@ start_postgres() {
     as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
     as_root su postgres -c "psql -qc 'SELECT pg_reload_conf()'" >/dev/null || die "could not reload PostgreSQL's configuration"
   fi
-  local db=${MICRO_TEST_POSTGRES_URL##*/}
+  local db=${MICRO_TEST_POSTGRES_ADDRESS##*/}
   db=${db%%\?*}
   if ! pg_ok; then
     log "creating database $db"
@@ -136,13 +136,13 @@ start_postgres() {
 
 # ---- MariaDB (root with an empty password, database `test`) ----------------------------------
 mariadb_ok() {
-  mariadb -h "$(host_of "$MYSQL_TEST_ADDRESS")" -P "$(port_of "$MYSQL_TEST_ADDRESS")" -uroot -e 'SELECT 1' >/dev/null 2>&1
+  mariadb -h "$(host_of "$MICRO_TEST_MYSQL_ADDRESS")" -P "$(port_of "$MICRO_TEST_MYSQL_ADDRESS")" -uroot -e 'SELECT 1' >/dev/null 2>&1
 }
-mariadb_server_ok() { mariadb-admin -h "$(host_of "$MYSQL_TEST_ADDRESS")" -P "$(port_of "$MYSQL_TEST_ADDRESS")" -uroot ping >/dev/null 2>&1; }
+mariadb_server_ok() { mariadb-admin -h "$(host_of "$MICRO_TEST_MYSQL_ADDRESS")" -P "$(port_of "$MICRO_TEST_MYSQL_ADDRESS")" -uroot ping >/dev/null 2>&1; }
 start_mariadb() {
-  local db=${MYSQL_TEST_ADDRESS##*/}
+  local db=${MICRO_TEST_MYSQL_ADDRESS##*/}
   if mariadb_ok; then
-    log "MariaDB already answers at $MYSQL_TEST_ADDRESS"
+    log "MariaDB already answers at $MICRO_TEST_MYSQL_ADDRESS"
   else
     ensure_packages mariadb-server mariadb-client
     if ! mariadb_server_ok; then
@@ -159,18 +159,18 @@ start_mariadb() {
     fi
     wait_for MariaDB mariadb_ok
   fi
-  mariadb -h "$(host_of "$MYSQL_TEST_ADDRESS")" -P "$(port_of "$MYSQL_TEST_ADDRESS")" -uroot -e "CREATE DATABASE IF NOT EXISTS \`$db\`" ||
+  mariadb -h "$(host_of "$MICRO_TEST_MYSQL_ADDRESS")" -P "$(port_of "$MICRO_TEST_MYSQL_ADDRESS")" -uroot -e "CREATE DATABASE IF NOT EXISTS \`$db\`" ||
     die "could not create database $db"
 }
 
 # ---- Redis (nothing on disk) --------------------------------------------------------------
-redis_ok() { [ "$(redis-cli -u "$MICRO_TEST_REDIS_URL" ping 2>/dev/null)" = PONG ]; }
+redis_ok() { [ "$(redis-cli -u "$MICRO_TEST_REDIS_ADDRESS" ping 2>/dev/null)" = PONG ]; }
 start_redis() {
-  redis_ok && { log "Redis already answers at $MICRO_TEST_REDIS_URL"; return; }
+  redis_ok && { log "Redis already answers at $MICRO_TEST_REDIS_ADDRESS"; return; }
   ensure_packages redis-server redis-tools
   as_root mkdir -p /var/lib/redis /var/log/redis
-  log "starting Redis on port $(port_of "$MICRO_TEST_REDIS_URL")"
-  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$(port_of "$MICRO_TEST_REDIS_URL")" \
+  log "starting Redis on port $(port_of "$MICRO_TEST_REDIS_ADDRESS")"
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$(port_of "$MICRO_TEST_REDIS_ADDRESS")" \
     --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log >&2 || die "redis-server did not start"
   wait_for Redis redis_ok
 }
@@ -264,9 +264,9 @@ done
 log "every backend answers"
 cat <<EOF
 export MICRO_TEST_ETCD_ADDRESS=$MICRO_TEST_ETCD_ADDRESS
-export MICRO_TEST_POSTGRES_URL=$MICRO_TEST_POSTGRES_URL
-export MYSQL_TEST_ADDRESS=$MYSQL_TEST_ADDRESS
-export MICRO_TEST_REDIS_URL=$MICRO_TEST_REDIS_URL
+export MICRO_TEST_POSTGRES_ADDRESS=$MICRO_TEST_POSTGRES_ADDRESS
+export MICRO_TEST_MYSQL_ADDRESS=$MICRO_TEST_MYSQL_ADDRESS
+export MICRO_TEST_REDIS_ADDRESS=$MICRO_TEST_REDIS_ADDRESS
 export MICRO_TEST_RABBITMQ_ADDRESS=$MICRO_TEST_RABBITMQ_ADDRESS
 export MICRO_TEST_NATS_ADDRESS=$MICRO_TEST_NATS_ADDRESS
 EOF

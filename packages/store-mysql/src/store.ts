@@ -398,7 +398,9 @@ export class MySQLStore implements Store {
     const code = errorCode(err)
     const text = errorText(err)
     const where = this.resolvedOptions.displayAddress
-    if (UNREACHABLE.has(code)) return errors.unavailable(`cannot reach ${where}: ${text}`, err)
+    // Also when the TLS handshake fails (mysql2's code; Node's verification codes).
+    if (UNREACHABLE.has(code) || code === 'HANDSHAKE_SSL_ERROR' || /CERT|^ERR_(TLS|SSL)_/.test(code))
+      return errors.unavailable(`cannot reach ${where}: ${text}`, err)
     if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_NOT_SUPPORTED_AUTH_MODE')
       return errors.unauthorized(`authentication failed at ${where}: ${text}`, err)
     if (code.endsWith('ACCESS_DENIED_ERROR'))

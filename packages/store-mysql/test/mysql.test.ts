@@ -1,25 +1,20 @@
-import { MicroError, silentLogger } from '@micro-ts/core'
+/**
+ * MySQL/MariaDB behaviour beyond the conformance suite, on the shared server: the layout, odd
+ * keys and names, byte order, size limits, expiry on the server's clock and both sweeps, bad
+ * input, credentials and privileges, unreachable and hanging servers, killed connections.
+ */
+import { RUN_ID, silentServer } from '@micro-ts/conformance/testing'
+import { silentLogger } from '@micro-ts/core'
 import { createPlugin } from '@micro-ts/core/plugin'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import plugin, { createMySQLStore, type MySQLStore } from '../src/index.js'
-import { ADDRESS, admin, inCI, PrivateMariaDB, runId, serverReachable, silentServer } from './helpers.js'
+import { ADDRESS, admin, bytes, sharedMySQL, storeError, text } from './helpers.js'
 
-const reachable = await serverReachable()
-const run = runId()
+const reachable = await sharedMySQL()
+const run = RUN_ID
 const DB = `micro_test_${run}`
-const bytes = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
 
-async function microError(p: Promise<unknown>): Promise<MicroError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(MicroError)
-  return err as MicroError
-}
-
-describe.skipIf(!reachable)('mysql store', () => {
+describe.runIf(reachable)('mysql store', () => {
   let store: MySQLStore
 
   beforeAll(async () => {
@@ -64,7 +59,7 @@ describe.skipIf(!reachable)('mysql store', () => {
   })
 
   it('reading a missing key is a 404 "not found"; deleting it is not an error', async () => {
-    const err = await microError(store.read('nope'))
+    const err = await storeError(store.read('nope'))
     expect(err.code).toBe(404)
     expect(err.detail).toBe('not found')
     await store.delete('nope')
@@ -140,7 +135,7 @@ describe.skipIf(!reachable)('mysql store', () => {
       store.read('k'.repeat(256)),
       store.delete('k'.repeat(256)),
     ]) {
-      const err = await microError(p)
+      const err = await storeError(p)
       expect(err.code).toBe(400)
       expect(err.detail).toMatch(/at most 255 bytes/)
     }
@@ -163,7 +158,7 @@ describe.skipIf(!reachable)('mysql store', () => {
       store.list({ table: 'trailing ' }),
       store.read(42 as unknown as string),
     ]
-    for (const p of cases) expect((await microError(p)).code).toBe(400)
+    for (const p of cases) await storeError(p, 400)
     await store.write({ key: 'still-ok', value: bytes('yes') })
     expect(text((await store.read('still-ok'))[0].value)).toBe('yes')
   })
@@ -194,7 +189,7 @@ describe.skipIf(!reachable)('mysql store', () => {
 
   it('refuses a value larger than max_allowed_packet with a 413', async () => {
     const [{ max }] = await admin<{ max: number }[]>('SELECT @@max_allowed_packet AS max')
-    const err = await microError(store.write({ key: 'huge', value: new Uint8Array(Number(max) + 1) }))
+    const err = await storeError(store.write({ key: 'huge', value: new Uint8Array(Number(max) + 1) }))
     expect(err.code).toBe(413)
     expect(err.detail).toMatch(/max_allowed_packet/)
   })
@@ -240,7 +235,7 @@ describe.skipIf(!reachable)('mysql store', () => {
       await store.write({ key: 'ttl/long', value: bytes('x'), expiry: 60_000 })
       expect(await store.list({ prefix: 'ttl/s' })).toEqual(['ttl/short', 'ttl/short2'])
       await new Promise((r) => setTimeout(r, 300))
-      expect((await microError(store.read('ttl/short'))).code).toBe(404)
+      await storeError(store.read('ttl/short'), 404)
       expect(await store.list({ prefix: 'ttl/s' })).toEqual([])
       expect(await store.read('ttl/s', { prefix: true })).toEqual([])
       const count = async (key: string) =>
@@ -268,9 +263,9 @@ describe.skipIf(!reachable)('mysql store', () => {
     it('a TTL of zero or less deletes the key', async () => {
       await store.write({ key: 'ttl/zero', value: bytes('x') })
       await store.write({ key: 'ttl/zero', value: bytes('y'), expiry: 0 })
-      expect((await microError(store.read('ttl/zero'))).code).toBe(404)
+      await storeError(store.read('ttl/zero'), 404)
       await store.write({ key: 'ttl/neg', value: bytes('y') }, { ttl: -5 })
-      expect((await microError(store.read('ttl/neg'))).code).toBe(404)
+      await storeError(store.read('ttl/neg'), 404)
     })
 
     it('an overwrite without expiry clears the old one', async () => {
@@ -291,11 +286,11 @@ describe.skipIf(!reachable)('mysql store', () => {
   it('fails with 503 after close', async () => {
     const s = createMySQLStore({ address: ADDRESS, database: DB, sweepInterval: 0 })
     await s.close()
-    expect((await microError(s.read('x'))).code).toBe(503)
+    await storeError(s.read('x'), 503)
   })
 })
 
-describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
+describe.runIf(reachable)('mysql store: connections and credentials', () => {
   const user = `micro_t_${run}`.slice(0, 32)
 
   beforeAll(async () => {
@@ -321,7 +316,7 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
       // The database in the address is the default one.
       expect(await admin<unknown[]>(`SELECT 1 FROM \`${DB}_own\`.micro`)).toHaveLength(1)
       // A database the user may not touch: 403, not a crash.
-      const err = await microError(s.list({ database: `${DB}_forbidden` }))
+      const err = await storeError(s.list({ database: `${DB}_forbidden` }))
       expect(err.code).toBe(403)
     } finally {
       await s.close()
@@ -331,7 +326,7 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
   it('a wrong password is a 401 naming the server, without the password', async () => {
     const s = createMySQLStore({ address: `mysql://${user}:wrong-pass@${host}/${DB}_own`, sweepInterval: 0 })
     try {
-      const err = await microError(s.connect())
+      const err = await storeError(s.connect())
       expect(err.code).toBe(401)
       expect(err.detail).toContain(host)
       expect(err.detail).not.toContain('wrong-pass')
@@ -342,7 +337,7 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
 
   it('an unreachable address is a 503 within the connect timeout, from the plugin too', async () => {
     const started = Date.now()
-    const err = await microError(
+    const err = await storeError(
       createPlugin(plugin, {
         addresses: ['mysql://root@127.0.0.1:1/test'],
         options: { connectTimeout: '2000' },
@@ -364,7 +359,7 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
     })
     try {
       const started = Date.now()
-      const err = await microError(s.write({ key: 'k', value: bytes('x') }))
+      const err = await storeError(s.write({ key: 'k', value: bytes('x') }))
       expect(err.code).toBe(503)
       expect(err.detail).toMatch(/cannot reach/)
       expect(Date.now() - started).toBeLessThan(5000)
@@ -380,7 +375,7 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
       [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
       [{}, { MICRO_STORE_MYSQL_MAX_CONNECTIONS: '0' }, /from MICRO_STORE_MYSQL_MAX_CONNECTIONS/],
     ] as const) {
-      const err = await microError(createPlugin(plugin, { options, env, logger: silentLogger }))
+      const err = await storeError(createPlugin(plugin, { options, env, logger: silentLogger }))
       expect(err.code).toBe(400)
       expect(err.detail).toMatch(message)
     }
@@ -406,55 +401,4 @@ describe.skipIf(!reachable)('mysql store: connections and credentials', () => {
       await s.close()
     }
   })
-})
-
-if (reachable && !PrivateMariaDB.available()) {
-  const why = 'mariadbd/mariadb-install-db not installed: cannot start a private server for the crash test'
-  if (inCI()) it('crash test prerequisites', () => expect.fail(`${why} (CI is set: no skipping)`))
-  else console.warn(`\n!!! SKIPPING the MySQL crash/restart test: ${why}\n`)
-}
-
-describe.skipIf(!reachable || !PrivateMariaDB.available())('mysql store: server restart', () => {
-  it('recovers by itself after a crash and restart, with every acknowledged write kept', async () => {
-    const server = await PrivateMariaDB.create()
-    try {
-      await server.start()
-      const s = createMySQLStore({ address: server.address, connectTimeout: 1000, sweepInterval: 0 })
-      try {
-        const acked: string[] = []
-        let i = 0
-        let stop = false
-        let failures = 0
-        const loop = (async () => {
-          while (!stop) {
-            const key = `w${String(i++).padStart(5, '0')}`
-            try {
-              await s.write({ key, value: bytes(key) })
-              acked.push(key)
-            } catch (err) {
-              expect(err).toBeInstanceOf(MicroError)
-              expect((err as MicroError).code).toBe(503)
-              failures++
-              await new Promise((r) => setTimeout(r, 50))
-            }
-          }
-        })()
-        await expect.poll(() => acked.length, { timeout: 10_000 }).toBeGreaterThan(20)
-        await server.kill()
-        await new Promise((r) => setTimeout(r, 500))
-        await server.start()
-        const before = acked.length
-        await expect.poll(() => acked.length, { timeout: 15_000 }).toBeGreaterThan(before + 20)
-        stop = true
-        await loop
-        expect(failures).toBeGreaterThan(0)
-        const keys = new Set(await s.list())
-        for (const key of acked) expect(keys.has(key)).toBe(true)
-      } finally {
-        await s.close()
-      }
-    } finally {
-      await server.destroy()
-    }
-  }, 60_000)
 })

@@ -407,7 +407,14 @@ export class PostgresStore implements Store {
     let at = true
     if (code === '28P01' || code === '28000') make = errors.unauthorized
     else if (code === '42501') make = errors.forbidden
-    else if (isConnectionError(err) || code === '3D000' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    else if (
+      isConnectionError(err) ||
+      code === '3D000' ||
+      code === 'ENOTFOUND' ||
+      code === 'EAI_AGAIN' ||
+      // The server's certificate is not trusted (Node's TLS verification codes): retrying will not help.
+      /CERT|^ERR_(TLS|SSL)_/.test(code)
+    )
       make = errors.unavailable
     else {
       at = false

@@ -1,38 +1,29 @@
 /**
- * PostgreSQL-specific behaviour beyond the conformance suite: go-micro's layout, identifier and
- * LIKE safety, SQL-side expiry and sweeping, bad input, bad addresses, credentials, and a private
- * server that is stopped and started under the store.
+ * PostgreSQL-specific behaviour beyond the conformance suite, on the shared server: go-micro's
+ * layout, identifier and LIKE safety, SQL-side expiry and sweeping, bad input, unreachable and
+ * hanging servers, and the plugin through core's loader.
  */
 import { execFile } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { isMicroError, type MicroError, type Store, silentLogger } from '@micro-ts/core'
-import { createPlugin } from '@micro-ts/core/plugin'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import plugin, {
-  createPostgresStore,
-  escapeLike,
-  identifier,
-  type PostgresStoreOptions,
-} from '../src/index.js'
 import {
-  freePort,
-  POSTGRES_URL,
-  PrivatePostgres,
-  privateServerUnavailable,
-  rawQuery,
-  reachable,
+  deadAddress,
+  eventually,
+  RUN_ID,
+  recordingLogger,
   silentServer,
-} from './helpers.js'
+  sleep,
+} from '@micro-ts/conformance/testing'
+import { createPlugin } from '@micro-ts/core/plugin'
+import { afterAll, describe, expect, it } from 'vitest'
+import plugin, { escapeLike, identifier } from '../src/index.js'
+import { POSTGRES_URL, rawQuery, sharedPostgres, storeError, text, useStores, utf8 } from './helpers.js'
 
-const run = randomUUID().slice(0, 8)
 /** Schemas this file creates all start with this, and are dropped at the end. */
-const SCHEMA = `pgt_${run}`
-const up = await reachable(POSTGRES_URL, 'store-postgres')
-const utf8 = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const SCHEMA = `pgt_${RUN_ID}`
+const up = await sharedPostgres()
+const store = useStores({ address: POSTGRES_URL })
 
 let counter = 0
 /** A database name of its own for one test. */
@@ -40,29 +31,6 @@ function db(label: string): string {
   counter++
   return `${SCHEMA}_${label}_${counter}`
 }
-
-const open: Store[] = []
-function store(options: PostgresStoreOptions = {}): ReturnType<typeof createPostgresStore> {
-  const s = createPostgresStore({ address: POSTGRES_URL, sweepInterval: 0, ...options })
-  open.push(s)
-  return s
-}
-
-async function rejection(p: Promise<unknown>): Promise<MicroError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err, 'expected a rejection').toBeDefined()
-  expect(isMicroError(err), String(err)).toBe(true)
-  const e = err as MicroError
-  expect(e.id).toBe('go.micro.store')
-  return e
-}
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()))
-})
 
 afterAll(async () => {
   if (!up) return
@@ -92,7 +60,7 @@ describe('identifiers and LIKE patterns', () => {
   })
 })
 
-describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
+describe.runIf(up)('store-postgres against PostgreSQL', () => {
   describe("go-micro's layout", () => {
     it('one schema per database, one table per table, with go-micro columns and indexes', async () => {
       const database = db('layout')
@@ -178,7 +146,7 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
       const s = store({ database })
       await s.write({ key: 'a', value: utf8('1') })
       await rawQuery(POSTGRES_URL, `DROP SCHEMA ${identifier(database)} CASCADE`)
-      await rejection(s.read('a')).then((e) => expect(e.code).toBe(404))
+      await storeError(s.read('a'), 404)
       await s.write({ key: 'b', value: utf8('2') })
       expect(await s.list()).toEqual(['b'])
     })
@@ -278,7 +246,7 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
           )
         )[0].n
       expect(await count()).toBe(2)
-      expect((await rejection(s.read('gone'))).code).toBe(404)
+      await storeError(s.read('gone'), 404)
       expect(await count()).toBe(1)
       expect(await s.list()).toEqual(['stays'])
       expect(await count()).toBe(0)
@@ -297,32 +265,24 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
       const timerDb = db('sweep_timer')
       const timed = store({ database: timerDb, sweepInterval: 100 })
       for (let i = 0; i < 3; i++) await timed.write({ key: `k${i}`, value: utf8('x') }, { ttl: 50 })
-      const deadline = Date.now() + 5000
-      let left = -1
-      while (Date.now() < deadline) {
-        const [{ n }] = await rawQuery<{ n: number }>(
-          POSTGRES_URL,
-          `SELECT count(*)::int AS n FROM ${identifier(timerDb)}."micro"`,
-        )
-        left = n
-        if (left === 0) break
-        await sleep(100)
-      }
-      expect(left).toBe(0)
+      await eventually(async () => {
+        const rows = await rawQuery(POSTGRES_URL, `SELECT key FROM ${identifier(timerDb)}."micro"`)
+        expect(rows).toEqual([])
+      }, 5000)
     })
 
     it('an infinite TTL means no expiry; a TTL beyond the timestamp range is a 400', async () => {
       const s = store({ database: db('range') })
       await s.write({ key: 'forever', value: utf8('x') }, { ttl: Number.POSITIVE_INFINITY })
       expect((await s.read('forever'))[0].expiry).toBeUndefined()
-      expect((await rejection(s.write({ key: 'far', value: utf8('x') }, { ttl: 1e300 }))).code).toBe(400)
+      await storeError(s.write({ key: 'far', value: utf8('x') }, { ttl: 1e300 }), 400)
     })
 
     it('an already-expired write removes what was there', async () => {
       const s = store({ database: db('expired-write') })
       await s.write({ key: 'k', value: utf8('x') })
       await s.write({ key: 'k', value: utf8('y'), expiry: 0 })
-      expect((await rejection(s.read('k'))).code).toBe(404)
+      await storeError(s.read('k'), 404)
     })
   })
 
@@ -347,7 +307,7 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
         ['NaN ttl', () => s.write({ key: 'm', value: utf8('x') }, { ttl: Number.NaN })],
         ['invalid Date', () => s.write({ key: 'm', value: utf8('x') }, { expiry: new Date('nope') })],
       ]
-      for (const [what, call] of bad) expect((await rejection(call())).code, what).toBe(400)
+      for (const [what, call] of bad) expect((await storeError(call)).code, what).toBe(400)
       await s.write({ key: 'ok', value: utf8('x') })
       expect(await s.list()).toEqual(['ok'])
     })
@@ -355,14 +315,13 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
 
   describe('connections', () => {
     it('an address where nothing listens fails with a 503 within the connect timeout', async () => {
-      const port = await freePort()
-      const s = store({ address: `postgresql://user:supersecret@127.0.0.1:${port}/db`, connectTimeout: 1000 })
+      const dead = await deadAddress()
+      const s = store({ address: `postgresql://user:supersecret@${dead}/db`, connectTimeout: 1000 })
       const started = Date.now()
-      const e = await rejection(s.write({ key: 'k', value: utf8('x') }))
-      expect(e.code).toBe(503)
+      const e = await storeError(s.write({ key: 'k', value: utf8('x') }), 503)
       expect(Date.now() - started).toBeLessThan(1000 + 1500)
       expect(e.detail).toContain('ECONNREFUSED')
-      expect(e.detail).toContain(`127.0.0.1:${port}`)
+      expect(e.detail).toContain(dead)
       expect(e.detail).not.toContain('supersecret')
     })
 
@@ -374,8 +333,7 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
           connectTimeout: 1000,
         })
         const started = Date.now()
-        const e = await rejection(s.read('k'))
-        expect(e.code).toBe(503)
+        await storeError(s.read('k'), 503)
         expect(Date.now() - started).toBeLessThan(1000 + 1500)
       } finally {
         await silent.close()
@@ -384,12 +342,11 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
 
     it('a database that does not exist is a clear 503 at once', async () => {
       const url = new URL(POSTGRES_URL)
-      url.pathname = `/no_such_db_${run}`
+      url.pathname = `/no_such_db_${RUN_ID}`
       const s = store({ address: url.href, connectTimeout: 5000 })
       const started = Date.now()
-      const e = await rejection(s.list())
-      expect(e.code).toBe(503)
-      expect(e.detail).toContain(`no_such_db_${run}`)
+      const e = await storeError(s.list(), 503)
+      expect(e.detail).toContain(`no_such_db_${RUN_ID}`)
       expect(Date.now() - started).toBeLessThan(4000)
     })
 
@@ -398,34 +355,34 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
       await s.write({ key: 'k', value: utf8('x') })
       await s.close()
       await s.close()
-      expect((await rejection(s.read('k'))).code).toBe(503)
+      await storeError(s.read('k'), 503)
     })
   })
 
   describe('plugin', () => {
     it('through the loader: the first address, options given as strings; an unknown option or a bad value is a 400', async () => {
-      const warnings: unknown[] = []
-      const logger = { ...silentLogger, warn: (o: unknown) => warnings.push(o), child: () => logger }
-      const s = (await createPlugin(plugin, {
-        addresses: [POSTGRES_URL, 'second:1'],
-        options: { connectTimeout: '3000', maxConnections: '2' },
-        env: {},
-        logger,
-        database: `${SCHEMA}_plugin`,
-      })) as Store
-      open.push(s)
+      const logger = recordingLogger()
+      const s = store.track(
+        await createPlugin(plugin, {
+          addresses: [POSTGRES_URL, 'second:1'],
+          options: { connectTimeout: '3000', maxConnections: '2' },
+          env: {},
+          logger,
+          database: `${SCHEMA}_plugin`,
+        }),
+      )
       await s.write({ key: 'k', value: utf8('x') })
       expect(await s.list({ database: `${SCHEMA}_plugin` })).toContain('k')
       await s.delete('k')
-      expect(warnings).toHaveLength(1) // the second address
+      expect(logger.at('warn').map((l) => l.msg)).toEqual(['postgres store: using the first address only'])
       for (const [options, env, message] of [
         [{ colour: 'blue' }, {}, /unknown option colour; accepted: address, database/],
         [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
         [{}, { MICRO_STORE_POSTGRES_MAX_CONNECTIONS: 'many' }, /from MICRO_STORE_POSTGRES_MAX_CONNECTIONS/],
       ] as const) {
-        const e = await rejection(createPlugin(plugin, { options, env, logger }))
-        expect(e.code).toBe(400)
-        expect(e.detail).toMatch(message)
+        expect((await storeError(createPlugin(plugin, { options, env, logger }), 400)).detail).toMatch(
+          message,
+        )
       }
     })
 
@@ -459,126 +416,3 @@ describe.skipIf(!up)('store-postgres against PostgreSQL', () => {
     })
   })
 })
-
-const noPrivate = privateServerUnavailable()
-if (noPrivate) {
-  if (process.env.CI) throw new Error(`store-postgres restart tests cannot run: ${noPrivate} (CI is set)`)
-  console.warn(`\n!!! SKIPPING store-postgres private-server tests: ${noPrivate}\n`)
-}
-
-describe.skipIf(Boolean(noPrivate))(
-  'store-postgres against its own PostgreSQL (restarts, credentials)',
-  () => {
-    let server: PrivatePostgres
-
-    beforeAll(async () => {
-      server = await PrivatePostgres.create()
-      await rawQuery(server.url(), `CREATE ROLE alice LOGIN PASSWORD 'p@ss:w/rd %1'`)
-      await rawQuery(server.url(), 'GRANT CREATE ON DATABASE postgres TO alice')
-    }, 60_000)
-
-    afterAll(async () => {
-      await server?.destroy()
-    })
-
-    it('credentials come from the address URL; a wrong password is a 401 at once', async () => {
-      const good = store({ address: server.url('alice', 'p@ss:w/rd %1'), database: 'alices' })
-      await good.write({ key: 'k', value: utf8('x') })
-      const [{ owner }] = await rawQuery<{ owner: string }>(
-        server.url(),
-        `SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'alices'`,
-      )
-      expect(owner).toBe('alice')
-
-      const bad = store({ address: server.url('alice', 'wrong'), connectTimeout: 5000 })
-      const started = Date.now()
-      const e = await rejection(bad.read('k'))
-      expect(e.code).toBe(401)
-      expect(e.detail).toContain('password authentication failed')
-      expect(e.detail).not.toContain(':wrong@')
-      expect(Date.now() - started).toBeLessThan(4000)
-    })
-
-    it('a role granted only the table (no CREATE on the database) can use a table that exists', async () => {
-      const admin = store({ address: server.url(), database: 'granted' })
-      await admin.write({ key: 'k', value: utf8('1') })
-      await rawQuery(server.url(), `CREATE ROLE bob LOGIN PASSWORD 'bob-pw'`)
-      await rawQuery(server.url(), 'GRANT USAGE ON SCHEMA granted TO bob')
-      await rawQuery(server.url(), 'GRANT SELECT, INSERT, UPDATE, DELETE ON granted.micro TO bob')
-      const bob = store({ address: server.url('bob', 'bob-pw'), database: 'granted' })
-      expect(text((await bob.read('k'))[0].value)).toBe('1')
-      await bob.write({ key: 'k2', value: utf8('2') }, { ttl: 60_000 })
-      expect(await bob.list()).toEqual(['k', 'k2'])
-      // A table bob may not create is a clear error, not a hang.
-      const denied = await rejection(bob.write({ key: 'k', value: utf8('x') }, { table: 'other' }))
-      expect(denied.code).toBe(403)
-      expect(denied.detail).toContain('permission denied')
-    })
-
-    it('the pool never opens more than maxConnections connections', async () => {
-      const s = store({ address: server.url(), database: 'pool', maxConnections: 3 })
-      await Promise.all(Array.from({ length: 60 }, (_, i) => s.write({ key: `k${i}`, value: utf8('x') })))
-      const [{ n }] = await rawQuery<{ n: number }>(
-        server.url(),
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'micro-ts store'`,
-      )
-      expect(n).toBeGreaterThan(0)
-      expect(n).toBeLessThanOrEqual(3)
-    })
-
-    it('the same store works again after the server restarts (its pooled connections died)', async () => {
-      const s = store({ address: server.url(), database: 'restart', connectTimeout: 10_000 })
-      await s.write({ key: 'before', value: utf8('1') })
-      await server.stop('fast')
-      await server.start()
-      expect(text((await s.read('before'))[0].value)).toBe('1')
-      await s.write({ key: 'after', value: utf8('2') })
-      expect(await s.list()).toEqual(['after', 'before'])
-    })
-
-    it('while the server is down calls fail with a 503 within the connect timeout, then recover by themselves', async () => {
-      const s = store({ address: server.url(), database: 'outage', connectTimeout: 800 })
-      await s.write({ key: 'k', value: utf8('1') })
-      await server.stop('immediate')
-      try {
-        const started = Date.now()
-        const e = await rejection(s.read('k'))
-        expect(e.code).toBe(503)
-        expect(Date.now() - started).toBeLessThan(800 + 1500)
-      } finally {
-        await server.start()
-      }
-      expect(text((await s.read('k'))[0].value)).toBe('1')
-    })
-
-    it('a steady write loop survives a crash and restart: every acknowledged write is there afterwards', async () => {
-      const s = store({ address: server.url(), database: 'loop', connectTimeout: 15_000 })
-      const acknowledged: string[] = []
-      const failures: unknown[] = []
-      let stop = false
-      const loop = (async () => {
-        for (let i = 0; !stop; i++) {
-          const key = `k${String(i).padStart(5, '0')}`
-          try {
-            await s.write({ key, value: utf8(key) })
-            acknowledged.push(key)
-          } catch (err) {
-            failures.push(err)
-          }
-        }
-      })()
-      await sleep(300)
-      await server.stop('immediate')
-      await sleep(500)
-      await server.start()
-      const resumedAt = acknowledged.length
-      await sleep(500)
-      stop = true
-      await loop
-      expect(acknowledged.length).toBeGreaterThan(resumedAt)
-      for (const f of failures) expect(isMicroError(f) && (f as MicroError).code, String(f)).toBe(503)
-      const stored = new Set(await s.list())
-      expect(acknowledged.filter((k) => !stored.has(k))).toEqual([])
-    }, 60_000)
-  },
-)

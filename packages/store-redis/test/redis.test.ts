@@ -1,42 +1,22 @@
 /**
- * Redis-specific behaviour beyond the conformance suite: the key layout and envelope, glob
- * safety, SCAN (never KEYS), key prefixes, bad input, bad addresses, credentials, and private
- * servers that crash and come back under the store.
+ * Redis-specific behaviour beyond the conformance suite, on the shared server: the key layout and
+ * envelope, glob safety, key prefixes, ordering, multi-step SCANs, expiry, bad input, unreachable
+ * and hanging servers, and the plugin through core's loader.
  */
 import { execFile } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { isMicroError, MicroError, type Store, silentLogger } from '@micro-ts/core'
+import { deadAddress, RUN_ID, recordingLogger, silentServer } from '@micro-ts/conformance/testing'
+import { MicroError } from '@micro-ts/core'
 import { createPlugin } from '@micro-ts/core/plugin'
-import type { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import plugin, {
-  createRedisStore,
-  decodeEnvelope,
-  encodeEnvelope,
-  encodeName,
-  escapeGlob,
-  type RedisStoreOptions,
-} from '../src/index.js'
-import {
-  deleteMatching,
-  freePort,
-  PrivateRedis,
-  privateServerUnavailable,
-  REDIS_URL,
-  rawClient,
-  reachable,
-  silentServer,
-} from './helpers.js'
+import { afterAll, describe, expect, it } from 'vitest'
+import plugin, { decodeEnvelope, encodeEnvelope, encodeName, escapeGlob } from '../src/index.js'
+import { deleteMatching, REDIS_URL, sharedRedis, storeError, text, useStores, utf8 } from './helpers.js'
 
-const run = randomUUID().slice(0, 8)
 /** Every key this file writes on the shared server starts with this, and is deleted at the end. */
-const PREFIX = `micro-redis-test-${run}:`
-const up = await reachable(REDIS_URL, 'store-redis')
-const utf8 = (s: string) => new TextEncoder().encode(s)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const PREFIX = `micro-redis-test-${RUN_ID}:`
+const up = await sharedRedis()
 
 let counter = 0
 /** A key prefix of its own for one test, under the file's prefix. */
@@ -45,37 +25,8 @@ function prefix(label: string): string {
   return `${PREFIX}${label}-${counter}:`
 }
 
-const open: Store[] = []
-function store(options: RedisStoreOptions = {}): ReturnType<typeof createRedisStore> {
-  const s = createRedisStore({ address: REDIS_URL, keyPrefix: prefix('store'), ...options })
-  open.push(s)
-  return s
-}
-
-const raws: Redis[] = []
-async function raw(url = REDIS_URL): Promise<Redis> {
-  const client = rawClient(url)
-  raws.push(client)
-  await client.connect()
-  return client
-}
-
-async function rejection(p: Promise<unknown>): Promise<MicroError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err, 'expected a rejection').toBeDefined()
-  expect(isMicroError(err), String(err)).toBe(true)
-  const e = err as MicroError
-  expect(e.id).toBe('go.micro.store')
-  return e
-}
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()))
-  for (const c of raws.splice(0)) c.disconnect()
-})
+const store = useStores(() => ({ address: REDIS_URL, keyPrefix: prefix('store') }))
+const raw = (url = REDIS_URL) => store.raw(url)
 
 afterAll(async () => {
   if (up) await deleteMatching(REDIS_URL, `${escapeGlob(PREFIX)}*`)
@@ -103,7 +54,7 @@ describe('encodings', () => {
   })
 })
 
-describe.skipIf(!up)('store-redis against Redis', () => {
+describe.runIf(up)('store-redis against Redis', () => {
   describe('layout', () => {
     it('a record is one string under <keyPrefix><database>/<table>/<key>, with its TTL set by PX', async () => {
       const keyPrefix = prefix('layout')
@@ -164,7 +115,7 @@ describe.skipIf(!up)('store-redis against Redis', () => {
       const keyPrefix = prefix('foreign')
       const s = store({ keyPrefix })
       await (await raw()).set(`${keyPrefix}micro/micro/alien`, 'not an envelope')
-      expect((await rejection(s.read('alien'))).code).toBe(500)
+      await storeError(s.read('alien'), 500)
       await s.write({ key: 'mine', value: utf8('x') })
       expect(await s.list()).toEqual(['alien', 'mine'])
     })
@@ -261,12 +212,12 @@ describe.skipIf(!up)('store-redis against Redis', () => {
       await s.write({ key: 'forever', value: utf8('x') }, { ttl: Number.POSITIVE_INFINITY })
       expect((await s.read('forever'))[0].expiry).toBeUndefined()
       await s.write({ key: 'forever', value: utf8('y') }, { ttl: 0 })
-      expect((await rejection(s.read('forever'))).code).toBe(404)
+      await storeError(s.read('forever'), 404)
     })
 
     it('a TTL Redis cannot hold is a 400', async () => {
       const s = store()
-      expect((await rejection(s.write({ key: 'far', value: utf8('x') }, { ttl: 1e300 }))).code).toBe(400)
+      await storeError(s.write({ key: 'far', value: utf8('x') }, { ttl: 1e300 }), 400)
     })
   })
 
@@ -284,7 +235,7 @@ describe.skipIf(!up)('store-redis against Redis', () => {
         ['NaN ttl', () => s.write({ key: 'm', value: utf8('x') }, { ttl: Number.NaN })],
         ['empty key', () => s.write({ key: '', value: utf8('x') })],
       ]
-      for (const [what, call] of bad) expect((await rejection(call())).code, what).toBe(400)
+      for (const [what, call] of bad) expect((await storeError(call)).code, what).toBe(400)
       await s.write({ key: 'ok', value: utf8('x') })
       expect(await s.list()).toEqual(['ok'])
     })
@@ -292,14 +243,13 @@ describe.skipIf(!up)('store-redis against Redis', () => {
 
   describe('connections', () => {
     it('an address where nothing listens fails with a 503 within the connect timeout, password masked', async () => {
-      const port = await freePort()
-      const s = store({ address: `redis://user:supersecret@127.0.0.1:${port}`, connectTimeout: 1000 })
+      const dead = await deadAddress()
+      const s = store({ address: `redis://user:supersecret@${dead}`, connectTimeout: 1000 })
       const started = Date.now()
-      const e = await rejection(s.write({ key: 'k', value: utf8('x') }))
-      expect(e.code).toBe(503)
+      const e = await storeError(s.write({ key: 'k', value: utf8('x') }), 503)
       expect(Date.now() - started).toBeLessThan(1000 + 1500)
       expect(e.detail).toContain('ECONNREFUSED')
-      expect(e.detail).toContain(`127.0.0.1:${port}`)
+      expect(e.detail).toContain(dead)
       expect(e.detail).not.toContain('supersecret')
     })
 
@@ -308,7 +258,7 @@ describe.skipIf(!up)('store-redis against Redis', () => {
       try {
         const s = store({ address: `redis://127.0.0.1:${silent.port}`, connectTimeout: 1000 })
         const started = Date.now()
-        expect((await rejection(s.read('k'))).code).toBe(503)
+        await storeError(s.read('k'), 503)
         expect(Date.now() - started).toBeLessThan(1000 + 1500)
       } finally {
         await silent.close()
@@ -320,35 +270,35 @@ describe.skipIf(!up)('store-redis against Redis', () => {
       await s.write({ key: 'k', value: utf8('x') })
       await s.close()
       await s.close()
-      expect((await rejection(s.read('k'))).code).toBe(503)
+      await storeError(s.read('k'), 503)
       await store().close()
     })
   })
 
   describe('plugin', () => {
     it('through the loader: the first address, options given as strings; an unknown option or a bad value is a 400', async () => {
-      const warnings: unknown[] = []
-      const logger = { ...silentLogger, warn: (o: unknown) => warnings.push(o), child: () => logger }
-      const s = (await createPlugin(plugin, {
-        addresses: [REDIS_URL, 'second:1'],
-        options: { connectTimeout: '3000', scanCount: '10' },
-        env: { MICRO_STORE_REDIS_KEY_PREFIX: prefix('opts') },
-        logger,
-        database: 'plugin_db',
-      })) as Store
-      open.push(s)
+      const logger = recordingLogger()
+      const s = store.track(
+        await createPlugin(plugin, {
+          addresses: [REDIS_URL, 'second:1'],
+          options: { connectTimeout: '3000', scanCount: '10' },
+          env: { MICRO_STORE_REDIS_KEY_PREFIX: prefix('opts') },
+          logger,
+          database: 'plugin_db',
+        }),
+      )
       await s.write({ key: 'k', value: utf8('x') })
       expect(await s.list({ database: 'plugin_db' })).toContain('k')
       await s.delete('k')
-      expect(warnings).toHaveLength(1) // the second address
+      expect(logger.at('warn').map((l) => l.msg)).toEqual(['redis store: using the first address only'])
       for (const [options, env, message] of [
         [{ colour: 'blue' }, {}, /unknown option colour; accepted: address, database/],
         [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
         [{}, { MICRO_STORE_REDIS_SCAN_COUNT: '0' }, /from MICRO_STORE_REDIS_SCAN_COUNT/],
       ] as const) {
-        const e = await rejection(createPlugin(plugin, { options, env, logger }))
-        expect(e.code).toBe(400)
-        expect(e.detail).toMatch(message)
+        expect((await storeError(createPlugin(plugin, { options, env, logger }), 400)).detail).toMatch(
+          message,
+        )
       }
     })
 
@@ -383,150 +333,3 @@ describe.skipIf(!up)('store-redis against Redis', () => {
     })
   })
 })
-
-const noPrivate = privateServerUnavailable()
-if (noPrivate) {
-  if (process.env.CI) throw new Error(`store-redis restart tests cannot run: ${noPrivate} (CI is set)`)
-  console.warn(`\n!!! SKIPPING store-redis private-server tests: ${noPrivate}\n`)
-}
-
-describe.skipIf(Boolean(noPrivate))(
-  'store-redis against its own redis-server (restarts, credentials, SCAN)',
-  () => {
-    describe('credentials', () => {
-      let server: PrivateRedis
-      beforeAll(async () => {
-        server = await PrivateRedis.create(['--requirepass', 'p@ss:w/rd'])
-        const admin = rawClient(server.url(`:${encodeURIComponent('p@ss:w/rd')}`))
-        await admin.connect()
-        await admin.call('ACL', 'SETUSER', 'alice', 'on', '>alice-pw', '~*', '&*', '+@all')
-        admin.disconnect()
-      })
-      afterAll(async () => {
-        await server?.destroy()
-      })
-
-      it('a password, or a user and password, come from the address URL', async () => {
-        const withPassword = store({
-          address: server.url(`:${encodeURIComponent('p@ss:w/rd')}`),
-          keyPrefix: '',
-        })
-        await withPassword.write({ key: 'k', value: utf8('1') })
-        const asAlice = store({ address: server.url('alice:alice-pw'), keyPrefix: '' })
-        expect(text((await asAlice.read('k'))[0].value)).toBe('1')
-      })
-
-      it('a wrong or missing password is a 401 at once, the password masked', async () => {
-        for (const auth of ['alice:wrong-pw', '']) {
-          const s = store({ address: server.url(auth), connectTimeout: 5000 })
-          const started = Date.now()
-          const e = await rejection(s.read('k'))
-          expect(e.code, auth).toBe(401)
-          expect(e.detail).not.toContain('wrong-pw')
-          expect(Date.now() - started).toBeLessThan(4000)
-        }
-      })
-    })
-
-    describe('SCAN, never KEYS', () => {
-      let server: PrivateRedis
-      beforeAll(async () => {
-        server = await PrivateRedis.create()
-      })
-      afterAll(async () => {
-        await server?.destroy()
-      })
-
-      it('prefix and suffix reads and lists use SCAN and never KEYS', async () => {
-        const s = store({ address: server.url() })
-        for (let i = 0; i < 10; i++) await s.write({ key: `k${i}`, value: utf8('x') })
-        const r = await raw(server.url())
-        await r.config('RESETSTAT')
-        await s.list()
-        await s.list({ prefix: 'k', suffix: '1', limit: 1 })
-        await s.read('k', { prefix: true })
-        await s.read('1', { suffix: true })
-        const stats = (await r.info('commandstats')) as string
-        expect(stats).toMatch(/cmdstat_scan:calls=\d+/)
-        expect(stats).not.toMatch(/cmdstat_keys:/)
-      })
-    })
-
-    describe('restarts', () => {
-      let server: PrivateRedis
-      beforeAll(async () => {
-        // fsync on every write: what Redis acknowledged survives SIGKILL.
-        server = await PrivateRedis.create(['--appendonly', 'yes', '--appendfsync', 'always'])
-      })
-      afterAll(async () => {
-        await server?.destroy()
-      })
-
-      it('the same store works again after the server is killed and restarted', async () => {
-        const s = store({ address: server.url(), connectTimeout: 10_000 })
-        await s.write({ key: 'before', value: utf8('1') })
-        await server.stop()
-        await server.start()
-        expect(text((await s.read('before'))[0].value)).toBe('1')
-        await s.write({ key: 'after', value: utf8('2') })
-        expect(await s.list()).toEqual(['after', 'before'])
-      })
-
-      it('while the server is down calls fail with a 503 within the connect timeout, then recover by themselves', async () => {
-        const s = store({ address: server.url(), connectTimeout: 800 })
-        await s.write({ key: 'k', value: utf8('1') })
-        await server.stop()
-        try {
-          const started = Date.now()
-          expect((await rejection(s.read('k'))).code).toBe(503)
-          expect((await rejection(s.list())).code).toBe(503)
-          expect(Date.now() - started).toBeLessThan(2 * (800 + 1000))
-        } finally {
-          await server.start()
-        }
-        expect(text((await s.read('k'))[0].value)).toBe('1')
-      })
-
-      it('a call made during a short outage waits for the server and succeeds', async () => {
-        const s = store({ address: server.url(), connectTimeout: 10_000 })
-        await s.write({ key: 'k', value: utf8('1') })
-        await server.stop()
-        const pending = s.write({ key: 'during', value: utf8('2') })
-        await sleep(300)
-        await server.start()
-        await pending
-        expect(text((await s.read('during'))[0].value)).toBe('2')
-      })
-
-      it('a steady write loop survives a crash and restart: every acknowledged write is there afterwards', async () => {
-        const s = store({ address: server.url(), connectTimeout: 10_000 })
-        const acknowledged: string[] = []
-        const failures: unknown[] = []
-        let stop = false
-        const loop = (async () => {
-          for (let i = 0; !stop; i++) {
-            const key = `k${String(i).padStart(5, '0')}`
-            try {
-              await s.write({ key, value: utf8(key) }, { table: 'loop' })
-              acknowledged.push(key)
-            } catch (err) {
-              failures.push(err)
-            }
-          }
-        })()
-        await sleep(300)
-        await server.stop()
-        await sleep(500)
-        await server.start()
-        const resumedAt = acknowledged.length
-        await sleep(500)
-        stop = true
-        await loop
-        expect(acknowledged.length).toBeGreaterThan(resumedAt)
-        for (const f of failures) expect(isMicroError(f) && (f as MicroError).code, String(f)).toBe(503)
-        const stored = new Set(await s.list({ table: 'loop' }))
-        expect(acknowledged.filter((k) => !stored.has(k))).toEqual([])
-      }, 30_000)
-    })
-  },
-)
