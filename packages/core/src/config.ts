@@ -4,6 +4,7 @@
  */
 import { MicroError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
+import { SELECT_STRATEGIES } from './selector/selector.js'
 import type { SelectStrategy } from './selector/types.js'
 import { parseAddress } from './util/address.js'
 import { parseDuration } from './util/duration.js'
@@ -107,8 +108,8 @@ function healthAddress(env: Env, key: string): string | false | undefined {
 
 export function readEnv(env: Env = process.env): EnvSettings {
   const selector = str(env, 'MICRO_SELECTOR')
-  if (selector !== undefined && selector !== 'random' && selector !== 'roundrobin') {
-    throw new ConfigError(`MICRO_SELECTOR=${selector}: accepted values are random, roundrobin`)
+  if (selector !== undefined && !(SELECT_STRATEGIES as readonly string[]).includes(selector)) {
+    throw new ConfigError(`MICRO_SELECTOR=${selector}: accepted values are ${SELECT_STRATEGIES.join(', ')}`)
   }
   const logLevel = str(env, 'MICRO_LOG_LEVEL')?.toLowerCase()
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {

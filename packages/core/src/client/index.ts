@@ -1,2 +1,3 @@
+export { RetryBudget, type RetryBudgetOptions } from './budget.js'
 export { defaultBackoff, isDrainingError, RpcClient, type RpcClientOptions } from './rpc.js'
 export type * from './types.js'

@@ -4,6 +4,7 @@
  * failure, a draining server) unless the call says it is idempotent: go-micro retries timeouts
  * and so runs slow handlers several times, the complaint its users raise most.
  */
+import type { Span } from '@opentelemetry/api'
 import type { Broker } from '../broker/types.js'
 import { codecFor } from '../codec/index.js'
 import type { Codec } from '../codec/types.js'
@@ -11,12 +12,24 @@ import { MicroError, TransportError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { silentLogger } from '../logger.js'
 import type { Node } from '../registry/types.js'
-import type { Selector } from '../selector/types.js'
+import type { CallOutcome, Selector } from '../selector/types.js'
 import type { ClientStream, Transport, TransportMessage } from '../transport/types.js'
 import { abortReason, deadlineSignal } from '../util/abort.js'
 import { formatTimeoutHeader, getHeader, lowerCaseHeaders, TIMEOUT_HEADER } from '../util/headers.js'
 import { uuid } from '../util/id.js'
 import { sleep } from '../util/time.js'
+import {
+  activeTracer,
+  injectTrace,
+  recordMicroError,
+  recordOk,
+  setPeer,
+  startClientSpan,
+  startPublishSpan,
+  type TelemetryOptions,
+  withContext,
+} from '../telemetry.js'
+import { RetryBudget, type RetryBudgetOptions } from './budget.js'
 import type {
   BackoffFunc,
   CallFunc,
@@ -38,12 +51,19 @@ export interface RpcClientOptions {
   timeout?: number
   /** Default extra attempts (1). */
   retries?: number
+  /**
+   * Retries may add at most this share of the calls made over a window (default 20 % over
+   * 10 s, plus 10 a second); `false`: no budget, every failed call may retry `retries` times.
+   */
+  retryBudget?: RetryBudgetOptions | false
   backoff?: BackoffFunc
   contentType?: string
   wrappers?: CallWrapper[]
   logger?: Logger
   /** Resolves a content type to a codec (default: core's codecFor). */
   codecs?: (contentType: string) => Codec
+  /** Spans (on while an OpenTelemetry SDK is registered) and a metrics recorder. */
+  telemetry?: TelemetryOptions
 }
 
 /** go-micro's exponential backoff: attempt^e × 100 ms, capped (internal/util/backoff). */
@@ -78,10 +98,22 @@ function isNodeFailure(err: MicroError): boolean {
   return err instanceof TransportError || isDrainingError(err)
 }
 
+/** What a failed attempt says about its node, for the selector's load and ejection counts. */
+function outcomeOf(err: MicroError, call: CallState): CallOutcome {
+  if (call.userSignal?.aborted) return 'cancelled'
+  // A request too large for the transport is about the request, not the node.
+  if (err instanceof TransportError) return err.code === 413 ? 'answered' : 'down'
+  if (isDrainingError(err)) return 'down'
+  return [408, 502, 503, 504].includes(err.code) ? 'failed' : 'answered'
+}
+
 export class RpcClient implements Client {
-  private readonly opts: Required<Omit<RpcClientOptions, 'broker'>> & { broker?: Broker }
+  private readonly opts: Required<Omit<RpcClientOptions, 'broker' | 'retryBudget'>> & { broker?: Broker }
+  /** Shared by every call of this client; undefined when turned off. */
+  private readonly budget: RetryBudget | undefined
 
   constructor(options: RpcClientOptions) {
+    this.budget = options.retryBudget === false ? undefined : new RetryBudget(options.retryBudget)
     this.opts = {
       timeout: 30_000,
       retries: 1,
@@ -90,6 +122,7 @@ export class RpcClient implements Client {
       wrappers: [],
       logger: silentLogger,
       codecs: codecFor,
+      telemetry: {},
       // Fields given as undefined keep their defaults.
       ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as RpcClientOptions),
     }
@@ -100,6 +133,46 @@ export class RpcClient implements Client {
     endpoint: string,
     request: Req,
     options: CallOptions = {},
+  ): Promise<Res> {
+    const tracer = this.opts.telemetry.tracing === false ? undefined : activeTracer()
+    const metrics = this.opts.telemetry.metrics
+    if (!tracer && !metrics) return this.invoke(service, endpoint, request, options)
+    const started = performance.now()
+    metrics?.clientStarted(service, endpoint)
+    let traced: ReturnType<typeof startClientSpan> | undefined
+    let opts: TracedOptions = options
+    if (tracer) {
+      const address = options.address === undefined ? undefined : [options.address].flat()[0]
+      traced = startClientSpan(tracer, service, endpoint, this.opts.transport.name, address)
+      // The server's span becomes a child of this one (W3C traceparent among the headers).
+      const headers = { ...options.headers }
+      injectTrace(traced.ctx, headers)
+      opts = { ...options, headers, [SPAN]: traced.span }
+    }
+    try {
+      const ctx = traced?.ctx
+      const rsp = ctx
+        ? await withContext(ctx, () => this.invoke<Res, Req>(service, endpoint, request, opts))
+        : await this.invoke<Res, Req>(service, endpoint, request, opts)
+      if (traced) recordOk(traced.span)
+      metrics?.clientFinished(service, endpoint, 200, (performance.now() - started) / 1000)
+      return rsp
+    } catch (e) {
+      const err = MicroError.from(e, ERROR_ID)
+      if (traced) recordMicroError(traced.span, err)
+      metrics?.clientFinished(service, endpoint, err.code, (performance.now() - started) / 1000)
+      throw e
+    } finally {
+      traced?.span.end()
+    }
+  }
+
+  /** call() without spans or metrics. */
+  private async invoke<Res, Req>(
+    service: string,
+    endpoint: string,
+    request: Req,
+    options: CallOptions,
   ): Promise<Res> {
     const timeout = options.timeout ?? this.opts.timeout
     const retries = options.retries ?? this.opts.retries
@@ -124,21 +197,35 @@ export class RpcClient implements Client {
     let tried: Set<string> | undefined
     let lastError: MicroError | undefined
     try {
+      this.budget?.call()
       for (let i = 0; i <= retries; i++) {
-        if (i > 0) await sleep(backoff(i), callSignal(call))
+        if (i > 0) {
+          if (this.budget && !this.budget.retry()) {
+            this.opts.logger.debug(
+              { service, endpoint, err: lastError?.detail },
+              'retry budget spent: not retrying',
+            )
+            break
+          }
+          await sleep(backoff(i), callSignal(call))
+        }
         const node = addresses
           ? addressNode(addresses[i % addresses.length])
           : await this.pick(service, options, tried, lastError)
         if (!node) break
+        // A selector that counts load hears of the call's start and end; others of its failures.
+        const done = addresses ? undefined : this.opts.selector.begin?.(service, node)
         try {
           const rsp = direct
             ? await this.send(node, req, options, call)
             : await attempt(node, req, attemptOptions(options, call))
-          if (!addresses) this.opts.selector.mark(service, node)
+          if (done) done('answered')
+          else if (!addresses) this.opts.selector.mark(service, node)
           return rsp as Res
         } catch (e) {
           const err = callAborted(call) ?? MicroError.from(e, ERROR_ID)
-          if (!addresses && isNodeFailure(err)) this.opts.selector.mark(service, node, err)
+          if (done) done(outcomeOf(err, call))
+          else if (!addresses && isNodeFailure(err)) this.opts.selector.mark(service, node, err)
           tried ??= new Set()
           tried.add(node.id)
           lastError = err
@@ -198,6 +285,8 @@ export class RpcClient implements Client {
   ): Promise<unknown> {
     const codec = this.opts.codecs(req.contentType)
     const timeout = call ? call.deadline - Date.now() : options.timeout
+    const span = (options as TracedOptions)[SPAN]
+    if (span) setPeer(span, node.address)
     const message: TransportMessage = {
       headers: this.requestHeaders(req, timeout),
       body: codec.encode(req.body, options.requestType),
@@ -232,6 +321,25 @@ export class RpcClient implements Client {
     service: string,
     endpoint: string,
     options: CallOptions = {},
+  ): Promise<RpcStream<Req, Res>> {
+    const tracer = this.opts.telemetry.tracing === false ? undefined : activeTracer()
+    if (!tracer) return this.openStream(service, endpoint, options)
+    const { span, ctx } = startClientSpan(tracer, service, endpoint, this.opts.transport.name)
+    const headers = { ...options.headers }
+    injectTrace(ctx, headers)
+    try {
+      return new TracedStream(await this.openStream<Req, Res>(service, endpoint, { ...options, headers }), span)
+    } catch (e) {
+      recordMicroError(span, MicroError.from(e, ERROR_ID))
+      span.end()
+      throw e
+    }
+  }
+
+  private async openStream<Req, Res>(
+    service: string,
+    endpoint: string,
+    options: CallOptions,
   ): Promise<RpcStream<Req, Res>> {
     const contentType = options.contentType ?? this.opts.contentType
     const codec = this.opts.codecs(contentType)
@@ -268,10 +376,32 @@ export class RpcClient implements Client {
     const contentType = options.contentType ?? this.opts.contentType
     const codec = this.opts.codecs(contentType)
     // go-micro reads these with exact-case map lookups: keep its spelling.
-    await broker.publish(topic, {
-      headers: { ...options.headers, 'Content-Type': contentType, 'Micro-Topic': topic, 'Micro-Id': uuid() },
-      body: codec.encode(message, options.requestType),
-    })
+    const id = uuid()
+    const headers: Record<string, string> = {
+      ...options.headers,
+      'Content-Type': contentType,
+      'Micro-Topic': topic,
+      'Micro-Id': id,
+    }
+    const body = codec.encode(message, options.requestType)
+    const tracer = this.opts.telemetry.tracing === false ? undefined : activeTracer()
+    const metrics = this.opts.telemetry.metrics
+    if (!tracer && !metrics) return broker.publish(topic, { headers, body })
+    const started = performance.now()
+    // The subscriber's span becomes a child of this one: the trace context rides in the message headers.
+    const traced = tracer ? startPublishSpan(tracer, topic, broker.name, id, body.byteLength) : undefined
+    if (traced) injectTrace(traced.ctx, headers)
+    try {
+      await broker.publish(topic, { headers, body })
+      metrics?.published(topic, 200, (performance.now() - started) / 1000)
+    } catch (e) {
+      const err = MicroError.from(e, ERROR_ID)
+      if (traced) recordMicroError(traced.span, err)
+      metrics?.published(topic, err.code, (performance.now() - started) / 1000)
+      throw e
+    } finally {
+      traced?.span.end()
+    }
   }
 
   service<T extends object>(name: string, handler: string, defaults: CallOptions = {}): ServiceProxy<T> {
@@ -284,6 +414,10 @@ export class RpcClient implements Client {
     })
   }
 }
+
+/** Where send() finds the call's span (through wrappers that spread the options) to name the node. */
+const SPAN = Symbol('micro.span')
+type TracedOptions = CallOptions & { [SPAN]?: Span }
 
 /** One call's deadline and its AbortSignal, once made. */
 interface CallState {
@@ -364,6 +498,64 @@ class ClientRpcStream<Req, Res> implements RpcStream<Req, Res> {
 
   close(): Promise<void> {
     return this.raw.close()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Res> {
+    for (;;) {
+      const msg = await this.recv()
+      if (msg === undefined) return
+      yield msg
+    }
+  }
+}
+
+/** A client stream whose span ends with the stream: at its end, its first error, or close(). */
+class TracedStream<Req, Res> implements RpcStream<Req, Res> {
+  private open = true
+
+  constructor(
+    private readonly inner: RpcStream<Req, Res>,
+    private readonly span: Span,
+  ) {}
+
+  private end(err?: unknown): void {
+    if (!this.open) return
+    this.open = false
+    if (err === undefined) recordOk(this.span)
+    else recordMicroError(this.span, MicroError.from(err, ERROR_ID))
+    this.span.end()
+  }
+
+  async send(message: Req): Promise<void> {
+    try {
+      await this.inner.send(message)
+    } catch (e) {
+      this.end(e)
+      throw e
+    }
+  }
+
+  async recv(): Promise<Res | undefined> {
+    try {
+      const msg = await this.inner.recv()
+      if (msg === undefined) this.end()
+      return msg
+    } catch (e) {
+      this.end(e)
+      throw e
+    }
+  }
+
+  closeSend(): Promise<void> {
+    return this.inner.closeSend()
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.inner.close()
+    } finally {
+      this.end()
+    }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Res> {

@@ -1,3 +1,10 @@
 export { filterEndpoint, filterLabel, filterMetadata, filterVersion } from './filters.js'
-export { createSelector, RegistrySelector, SELECTOR_ERROR_ID, type SelectorOptions } from './selector.js'
+export type { EjectionOptions } from './health.js'
+export {
+  createSelector,
+  RegistrySelector,
+  SELECT_STRATEGIES,
+  SELECTOR_ERROR_ID,
+  type SelectorOptions,
+} from './selector.js'
 export type * from './types.js'

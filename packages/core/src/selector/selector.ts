@@ -1,9 +1,10 @@
 /**
  * The registry selector (go-micro's selector/default.go, with the parts go-micro leaves as no-ops
  * filled in): nodes come from a RegistryCache kept fresh by the registry's watch, are narrowed by
- * version, endpoint, node metadata, custom filters and `exclude`, and one is picked at random or
- * round robin. A node reported failed through `mark()` is set aside for a while: it is picked only
- * when every other candidate is set aside too, since a suspect node beats no node at all.
+ * version, endpoint, node metadata, custom filters and `exclude`, and one is picked at random,
+ * round robin, or by p2c (the less loaded of two random nodes). Nodes that went down or failed
+ * several calls in a row are set aside (outlier ejection, in health.ts) and picked only when every
+ * other candidate is set aside too, since a suspect node beats no node at all.
  */
 import { MicroError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
@@ -11,19 +12,27 @@ import { RegistryCache } from '../registry/cache.js'
 import type { Node, Registry, Service } from '../registry/types.js'
 import { copyServices, isNotFound } from '../registry/util.js'
 import { filterEndpoint, filterMetadata, filterVersion } from './filters.js'
-import type { SelectOptions, Selector, SelectStrategy } from './types.js'
+import { type EjectionOptions, NodeHealth } from './health.js'
+import type { CallOutcome, SelectOptions, Selector, SelectStrategy } from './types.js'
 
 /** The error id selector errors carry. */
 export const SELECTOR_ERROR_ID = 'go.micro.selector'
 
+/** Every strategy, in the order messages list them. */
+export const SELECT_STRATEGIES: readonly SelectStrategy[] = ['random', 'roundrobin', 'p2c']
+
 export interface SelectorOptions {
   registry: Registry
-  /** `random` (default) or `roundrobin`. */
+  /** `random` (default), `roundrobin` or `p2c`. */
   strategy?: SelectStrategy
   /** Registry cache TTL in ms (default 60 000, go-micro's); 0 asks the registry on every select. */
   cacheTtl?: number
-  /** How long a node that failed stays set aside, in ms (default 10 000). */
+  /** How long a node that failed stays set aside the first time, in ms (default 10 000; 0: never). Same as `ejection.baseMs`. */
   setAsideMs?: number
+  /** Outlier ejection: when a failing node is set aside and for how long; `false` turns it off. */
+  ejection?: EjectionOptions | false
+  /** p2c: how fast a latency sample is forgotten, ms (default 10 000): a node left alone that long looks e times faster. */
+  decayMs?: number
   logger?: Logger
 }
 
@@ -40,32 +49,31 @@ function lookupError(service: string, err: unknown): MicroError {
   )
 }
 
-/** Most set-aside marks kept; past it expired marks are swept and then the oldest go. */
-const MAX_MARKS = 10_000
-
 export class RegistrySelector implements Selector {
   readonly name: SelectStrategy
   private readonly cache: RegistryCache
   private readonly logger: Logger
-  private readonly setAsideMs: number
-  /** `service\0nodeId` → epoch ms until which the node is set aside. */
-  private readonly marks = new Map<string, number>()
+  private readonly health: NodeHealth
   /** Round-robin position per service. */
   private readonly cursors = new Map<string, number>()
 
   constructor(options: SelectorOptions) {
     if (!options?.registry) throw new TypeError('createSelector: `registry` is required')
     const strategy = options.strategy ?? 'random'
-    if (strategy !== 'random' && strategy !== 'roundrobin') {
+    if (!SELECT_STRATEGIES.includes(strategy)) {
       throw new MicroError(
         SELECTOR_ERROR_ID,
         400,
-        `unknown selector strategy "${strategy}" (use random or roundrobin)`,
+        `unknown selector strategy "${strategy}" (use ${SELECT_STRATEGIES.join(', ')})`,
       )
     }
     this.name = strategy
-    this.setAsideMs = Math.max(0, options.setAsideMs ?? 10_000)
     this.logger = options.logger ?? silentLogger
+    const ejection =
+      options.ejection === false
+        ? false
+        : { ...options.ejection, baseMs: options.ejection?.baseMs ?? options.setAsideMs }
+    this.health = new NodeHealth(ejection, Math.max(1, options.decayMs ?? 10_000), this.logger)
     this.cache = new RegistryCache(options.registry, { ttl: options.cacheTtl, logger: this.logger })
   }
 
@@ -120,53 +128,45 @@ export class RegistrySelector implements Selector {
       candidates = out
     }
     if (candidates.length === 0) throw new MicroError(SELECTOR_ERROR_ID, 503, 'none available')
-    if (this.marks.size === 0) return this.pick(service, candidates)
+    if (!this.health.anySetAside) return this.pick(service, candidates)
 
     const now = Date.now()
-    const healthy = candidates.filter((n) => !this.isSetAside(service, n.id, now))
+    const healthy = candidates.filter((n) => !this.health.isSetAside(service, n.id, now))
     return this.pick(service, healthy.length > 0 ? healthy : candidates)
   }
 
   mark(service: string, node: Node, error?: unknown): void {
     if (!node || typeof node.id !== 'string') return
-    // The common case, a success with nothing set aside: nothing to clear.
-    if ((error === undefined || error === null) && this.marks.size === 0) return
-    const key = `${service}\u0000${node.id}`
-    if (error === undefined || error === null) {
-      this.marks.delete(key)
-      return
+    this.health.mark(service, node.id, node.address, error !== undefined && error !== null)
+  }
+
+  begin(service: string, node: Node): (outcome: CallOutcome) => void {
+    const state = this.health.begin(service, node.id)
+    const started = performance.now()
+    let ended = false
+    return (outcome) => {
+      if (ended) return
+      ended = true
+      this.health.end(service, node.id, node.address, state, outcome, performance.now() - started)
     }
-    if (this.setAsideMs === 0) return
-    this.marks.delete(key)
-    this.marks.set(key, Date.now() + this.setAsideMs)
-    if (this.marks.size > MAX_MARKS) this.sweepMarks()
   }
 
   reset(service: string): void {
     this.cache.invalidate(service)
     this.cursors.delete(service)
-    const prefix = `${service}\u0000`
-    for (const key of [...this.marks.keys()]) if (key.startsWith(prefix)) this.marks.delete(key)
+    this.health.reset(service)
   }
 
   async close(): Promise<void> {
-    this.marks.clear()
+    this.health.clear()
     this.cursors.clear()
     await this.cache.close()
   }
 
-  private isSetAside(service: string, id: string, now: number): boolean {
-    const key = `${service}\u0000${id}`
-    const until = this.marks.get(key)
-    if (until === undefined) return false
-    if (until > now) return true
-    this.marks.delete(key)
-    return false
-  }
-
   /** One of `nodes` (which may be the cache's own array: not changed here). */
   private pick(service: string, nodes: readonly Node[]): Node {
-    if (this.name === 'random') return nodes[Math.floor(Math.random() * nodes.length)]
+    if (this.name === 'random' || nodes.length === 1) return nodes[Math.floor(Math.random() * nodes.length)]
+    if (this.name === 'p2c') return this.leastLoaded(service, nodes)
     // A stable order, so the rotation is even whatever order the registry answered in.
     const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     // Start at a random place, as go-micro does, so many clients do not all hit the first node first.
@@ -175,14 +175,31 @@ export class RegistrySelector implements Selector {
     return sorted[cursor % sorted.length]
   }
 
-  private sweepMarks(): void {
-    const now = Date.now()
-    for (const [key, until] of this.marks) if (until <= now) this.marks.delete(key)
-    while (this.marks.size > MAX_MARKS) this.marks.delete(this.marks.keys().next().value as string)
+  /**
+   * Power of two choices (as Finagle and Envoy balance): two distinct nodes at random, and the
+   * one whose latency EWMA times (calls in flight + 1) is lower. A node never timed is costed at
+   * the other's latency, so the two compare by calls in flight alone; idle nodes' latency decays,
+   * so a node that was slow is tried again after a while.
+   */
+  private leastLoaded(service: string, nodes: readonly Node[]): Node {
+    const i = Math.floor(Math.random() * nodes.length)
+    let j = Math.floor(Math.random() * (nodes.length - 1))
+    if (j >= i) j++
+    const a = nodes[i]
+    const b = nodes[j]
+    const sa = this.health.get(service, a.id)
+    const sb = this.health.get(service, b.id)
+    const now = performance.now()
+    const la = this.health.latency(sa, now)
+    const lb = this.health.latency(sb, now)
+    const ca = (la || lb || 1) * ((sa?.inflight ?? 0) + 1)
+    const cb = (lb || la || 1) * ((sb?.inflight ?? 0) + 1)
+    if (ca === cb) return Math.random() < 0.5 ? a : b
+    return ca < cb ? a : b
   }
 }
 
-/** A selector named after its strategy (`random` or `roundrobin`). */
+/** A selector named after its strategy (`random`, `roundrobin` or `p2c`). */
 export function createSelector(options: SelectorOptions): RegistrySelector {
   return new RegistrySelector(options)
 }

@@ -15,7 +15,22 @@ export interface SelectOptions {
   exclude?: Iterable<string>
 }
 
-export type SelectStrategy = 'random' | 'roundrobin'
+/**
+ * How a node is picked among the candidates: `random` (go-micro's default), `roundrobin`, or
+ * `p2c`, the least loaded of two picked at random, by an EWMA of latency times the calls in flight.
+ */
+export type SelectStrategy = 'random' | 'roundrobin' | 'p2c'
+
+/**
+ * How a call to a node ended, as the client reports it to `Selector.begin()`'s function:
+ * - `answered`: the node answered (a success, or an error about the request: it is alive);
+ * - `failed`: the node answered with a failure of its own (502, 503 or 504), which counts towards
+ *   setting it aside after several in a row;
+ * - `down`: the node could not be reached, lost the connection or refused the work while
+ *   draining: it is set aside at once;
+ * - `cancelled`: the caller gave up before the node answered: nothing is learnt.
+ */
+export type CallOutcome = 'answered' | 'failed' | 'down' | 'cancelled'
 
 export interface Selector {
   readonly name: string
@@ -27,6 +42,12 @@ export interface Selector {
   select(service: string, options?: SelectOptions): Promise<Node>
   /** Report the outcome of a call: an error sets the node aside for a while; success clears it. */
   mark(service: string, node: Node, error?: unknown): void
+  /**
+   * Optional: a call to `node` starts now. The function returned reports how it ended (once), and
+   * stands in for mark() for that call: load-aware strategies count the calls in flight and time
+   * them from here, and outlier ejection counts failures in a row.
+   */
+  begin?(service: string, node: Node): (outcome: CallOutcome) => void
   /** Forget what is cached or set aside for `service`. */
   reset(service: string): void
   close(): Promise<void>
