@@ -4,7 +4,7 @@
 # variables the test suites read. Idempotent: a backend that already answers is left alone.
 #
 #   bash scripts/backends.sh                 all of them
-#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul kubernetes)
+#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul kubernetes chromium)
 #   eval "$(bash scripts/backends.sh)"       ...and export the variables into this shell
 #
 # Progress goes to stderr, `export NAME=value` lines to stdout. Exit status is non-zero, with the
@@ -13,7 +13,7 @@ set -euo pipefail
 
 # `compose` is no server: Debian's docker-compose, which the conformance tests use to validate
 # conformance/docker-compose.yml statically (there is no Docker engine to run it here).
-ALL=(etcd postgres mariadb redis rabbitmq nats compose consul kubernetes)
+ALL=(etcd postgres mariadb redis rabbitmq nats compose consul kubernetes chromium)
 if [ $# -gt 0 ]; then WANTED=("$@"); else WANTED=("${ALL[@]}"); fi
 WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
@@ -246,6 +246,19 @@ start_kubernetes() {
 }
 # ---- end kubernetes ---------------------------------------------------------------------------
 
+# ---- chromium (a browser, not a server) -----------------------------------------------------
+# The dashboard's browser test drives Debian's chromium with playwright-core (a test tool's own
+# browser download cannot work here). Installed once; a chromium that starts is left alone.
+MICRO_TEST_CHROMIUM=${MICRO_TEST_CHROMIUM:-/usr/bin/chromium}
+chromium_ok() { [ -x "$MICRO_TEST_CHROMIUM" ] && "$MICRO_TEST_CHROMIUM" --headless --no-sandbox --version >/dev/null 2>&1; }
+ensure_chromium() {
+  chromium_ok && { log "chromium is installed ($MICRO_TEST_CHROMIUM)"; return; }
+  ensure_packages chromium fonts-dejavu-core
+  chromium_ok || die "chromium did not install at $MICRO_TEST_CHROMIUM"
+  log "chromium installed"
+}
+# ---- end chromium -----------------------------------------------------------------------------
+
 for backend in "${WANTED[@]}"; do
   case "$backend" in
   etcd) start_etcd ;;
@@ -257,6 +270,7 @@ for backend in "${WANTED[@]}"; do
   compose) ensure_compose ;;
   kubernetes) start_kubernetes ;;
   consul) start_consul ;;
+  chromium) ensure_chromium ;;
   *) die "unknown backend '$backend' (known: ${ALL[*]})" ;;
   esac
 done
