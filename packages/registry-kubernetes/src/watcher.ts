@@ -89,7 +89,8 @@ export class PodWatcher implements Watcher {
         onStop()
       },
     })
-    if (!this.queue.stopped) void this.run()
+    // Whatever goes wrong in the loop ends this watch with the error, never the process.
+    if (!this.queue.stopped) void this.run().catch((err: unknown) => this.fail(err))
   }
 
   stop(): void {
