@@ -4,7 +4,7 @@
  * opened before the restart reports changes made after it (resumed from its resourceVersion, or
  * listed again when the restarted server answers 410 Gone).
  */
-import { requireThat, sleep } from '@micro-ts/conformance/testing'
+import { recordingLogger, requireThat, sleep } from '@micro-ts/conformance/testing'
 import { createService, type Logger, type MicroService, silentLogger, type WatchEvent } from '@micro-ts/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKubernetesRegistry, type KubernetesRegistry } from '../src/index.js'
@@ -15,21 +15,6 @@ const ready = requireThat(
   binariesBuilt(),
   'kube-apiserver and etcd binaries (bash scripts/servers/kubernetes.sh build)',
 )
-
-/** A logger that keeps what the registry says, to tell which way a watch came back. */
-function recordingLogger(lines: string[]): Logger {
-  const keep = (_fields: unknown, message?: string) => {
-    if (message) lines.push(message)
-  }
-  return {
-    ...silentLogger,
-    debug: keep,
-    info: keep,
-    warn: keep,
-    error: keep,
-    child: () => recordingLogger(lines),
-  }
-}
 
 describe.runIf(ready)('a private kube-apiserver that restarts', () => {
   let pc: PrivateCluster
@@ -72,8 +57,8 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
     )
     await greeter.start()
 
-    const lines: string[] = []
-    const clientRegistry = await registry('client-0', recordingLogger(lines))
+    const log = recordingLogger()
+    const clientRegistry = await registry('client-0', log)
     const client = await service({ registry: clientRegistry })
     expect(await client.client.call('greeter', 'Greeter.Hello', { name: 'before' })).toEqual({
       greeting: 'Hello before',
@@ -128,7 +113,7 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
     expect(await client.client.call('late', 'Late.Ping', {})).toEqual({})
     // Which way the watch came back (both are correct): resumed, or listed again after 410.
     console.info(
-      `restart: ${ok} calls, 0 failures; watch ${lines.some((l) => l.includes('410')) ? 'listed again after 410 Gone' : 'resumed from its resourceVersion'}`,
+      `restart: ${ok} calls, 0 failures; watch ${log.messages().some((m) => m.includes('410')) ? 'listed again after 410 Gone' : 'resumed from its resourceVersion'}`,
     )
   })
 
@@ -153,8 +138,8 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
   })
 
   it('a watch whose resourceVersion the restarted server no longer has lists again (410) and reports what changed', async () => {
-    const lines: string[] = []
-    const r = await registry('relist-watcher-0', recordingLogger(lines))
+    const log = recordingLogger()
+    const r = await registry('relist-watcher-0', log)
     const leaving = await registry('relist-gone-0')
     await leaving.register({
       name: 'relisted',
@@ -180,6 +165,6 @@ describe.runIf(ready)('a private kube-apiserver that restarts', () => {
     expect(events.map((e) => `${e.action} ${e.service.nodes.map((n) => n.id)}`)).toEqual([
       'delete relisted-1',
     ])
-    expect(lines.filter((l) => l.includes('410'))).not.toEqual([])
+    expect(log.messages().filter((m) => m.includes('410'))).not.toEqual([])
   })
 })
