@@ -204,12 +204,8 @@ export function parseAddress(address: string): ParsedAddress {
     label: 'nats broker',
     errorId: errors.id,
     example: 'host:port or nats://[user:pass@]host:port',
+    hostOnly: true,
   })
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw errors.badOption(
-      `invalid address ${JSON.stringify(address)}: no path or query (expected host:port or nats://[user:pass@]host:port)`,
-    )
-  }
   const out: ParsedAddress = { server: `${url.hostname}:${url.port}`, tls: url.protocol === 'tls:' }
   const user = url.username ? decodeURIComponent(url.username) : ''
   const pass = url.password ? decodeURIComponent(url.password) : ''

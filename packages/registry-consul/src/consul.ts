@@ -15,7 +15,7 @@ import {
   type Watcher,
   type WatchOptions,
 } from '@micro-ts/core'
-import { serviceNotFound, validateService, WatchQueue } from '@micro-ts/core/plugin'
+import { KeyedLock, serviceNotFound, validateService, WatchQueue } from '@micro-ts/core/plugin'
 import { Agents, type ReadOptions } from './agents.js'
 import { type ConsulRegistryOptions, errors, type ResolvedConsulOptions, resolveOptions } from './options.js'
 import { registration, servicesFromEntries, versionsFromTags } from './records.js'
@@ -36,7 +36,7 @@ export class ConsulRegistry implements Registry {
   private readonly read: ReadOptions
   private readonly nodes = new Map<string, NodeEntry>()
   /** Per-node chains: a register and a deregister of one node never interleave. */
-  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly locks = new KeyedLock()
   private readonly watchers = new Set<WatchQueue>()
   private closed = false
 
@@ -172,7 +172,7 @@ export class ConsulRegistry implements Registry {
     if (this.closed) return
     this.closed = true
     for (const w of [...this.watchers]) w.stop()
-    await Promise.allSettled([...this.locks.values()])
+    await this.locks.idle()
     this.agents.close()
   }
 
@@ -219,14 +219,7 @@ export class ConsulRegistry implements Registry {
   }
 
   private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve()
-    const run = previous.then(fn, fn)
-    const tail = run.catch(() => {})
-    this.locks.set(key, tail)
-    void tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key)
-    })
-    return run
+    return this.locks.run(key, fn)
   }
 
   private assertOpen(op: string): void {

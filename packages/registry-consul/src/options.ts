@@ -142,12 +142,9 @@ export function parseAgentAddress(address: string, tls = false): AgentAddress {
     label: 'consul registry',
     errorId: errors.id,
     example: 'host:port or http(s)://host:port',
+    hostOnly: true,
+    noCredentials: true,
   })
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username) {
-    throw errors.badOption(
-      `invalid address ${JSON.stringify(address)}: only a host and port may be given (expected host:port or http(s)://host:port)`,
-    )
-  }
   const secure = url.protocol === 'https:'
   // URL drops a scheme's own default port (80/443) from `port`; an explicit one still counts.
   const explicit = /:(\d+)\/?$/.exec(address.trim())?.[1]

@@ -20,7 +20,9 @@ import {
   backoff,
   decodeServiceJson,
   encodeServiceJson,
+  KeyedLock,
   type LongTimer,
+  mergeServices,
   serviceNotFound,
   setLongTimeout,
   validateService,
@@ -29,7 +31,6 @@ import {
 import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel'
 import { Etcd3, type Watcher as EtcdWatch, type IKeyValue, type IOptions, type Lease } from 'etcd3'
 import { errors, errorText, isConnectionError, toMicroError } from './errors.js'
-import { mergeRecords } from './merge.js'
 import { type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
 import { scanPrefix } from './scan.js'
 
@@ -74,7 +75,7 @@ export class EtcdRegistry implements Registry {
   private readonly logger: Logger
   private readonly nodes = new Map<string, NodeEntry>()
   /** Per-key chains: register, deregister and re-registration of one node never interleave. */
-  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly locks = new KeyedLock()
   private readonly watchers = new Set<WatchQueue>()
   private closed = false
   /** Bytes per record in the last page read: the next lookup's first page is sized from it. */
@@ -173,14 +174,16 @@ export class EtcdRegistry implements Registry {
     this.assertOpen('getService')
     if (typeof name !== 'string' || name === '') throw serviceNotFound()
     // '/' → '-' folds `a/b` and `a-b` onto one prefix: keep only records of the exact name.
-    const services = mergeRecords(await this.records('getService', servicePrefix(name), name))
+    const services = mergeServices(await this.records('getService', servicePrefix(name), name), {
+      copy: false,
+    })
     if (services.length === 0) throw serviceNotFound()
     return services
   }
 
   async listServices(): Promise<Service[]> {
     this.assertOpen('listServices')
-    return mergeRecords(await this.records('listServices', PREFIX)).sort((a, b) =>
+    return mergeServices(await this.records('listServices', PREFIX), { copy: false }).sort((a, b) =>
       a.name === b.name ? a.version.localeCompare(b.version) : a.name.localeCompare(b.name),
     )
   }
@@ -257,7 +260,7 @@ export class EtcdRegistry implements Registry {
     }
     this.nodes.clear()
     // Let in-flight operations settle so none of them runs against a closed client.
-    await Promise.allSettled([...this.locks.values()])
+    await this.locks.idle()
     this.client.close()
   }
 
@@ -379,14 +382,7 @@ export class EtcdRegistry implements Registry {
   }
 
   private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve()
-    const run = previous.then(fn, fn)
-    const tail = run.catch(() => {})
-    this.locks.set(key, tail)
-    tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key)
-    })
-    return run
+    return this.locks.run(key, fn)
   }
 
   /**

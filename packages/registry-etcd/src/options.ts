@@ -127,12 +127,8 @@ export function parseAddress(address: string, tls = false): ParsedAddress {
     label: 'etcd registry',
     errorId: errors.id,
     example: 'host:port or http(s)://[user:pass@]host:port',
+    hostOnly: true,
   })
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw errors.badOption(
-      `invalid address ${JSON.stringify(address)}: no path or query (expected host:port or http(s)://[user:pass@]host:port)`,
-    )
-  }
   const secure = url.protocol === 'https:' || tls
   // No port left on the URL: the address named its scheme's own (http://h:80), which URL drops.
   const port = url.port || (url.protocol === 'https:' ? '443' : '80')

@@ -6,10 +6,10 @@
 
 import { recordingLogger } from '@micro-ts/conformance/testing'
 import type { Service } from '@micro-ts/core'
+import { mergeServices } from '@micro-ts/core/plugin'
 import { Etcd3 } from 'etcd3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createEtcdRegistry, type EtcdRegistry, nodeKey, servicePrefix } from '../src/index.js'
-import { mergeRecords } from '../src/merge.js'
 import { SHARED_ADDRESS, service, serviceName, sharedEtcd } from './helpers.js'
 
 const sharedUp = await sharedEtcd()
@@ -49,7 +49,7 @@ describe('merging one-node records', () => {
       const input = records('svc', count)
       let merged: Service[] = []
       const work = mapInsertions(() => {
-        merged = mergeRecords(input)
+        merged = mergeServices(input)
       })
       expect(merged).toHaveLength(1)
       expect(merged[0].nodes).toHaveLength(count)
@@ -67,7 +67,7 @@ describe('merging one-node records', () => {
     }
     const c: Service = { name: 's', version: '1', metadata: { v: 'c' }, nodes: [{ id: 'x', address: 'c:1' }] }
     const d: Service = { name: 's', version: '2', nodes: [{ id: 'z', address: 'd:1' }] }
-    expect(mergeRecords([a, b, c, d])).toStrictEqual([
+    expect(mergeServices([a, b, c, d])).toStrictEqual([
       {
         name: 's',
         version: '1',

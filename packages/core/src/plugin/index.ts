@@ -85,6 +85,7 @@ export {
   parseTimeoutHeader,
   TIMEOUT_HEADER,
 } from '../util/headers.js'
+export { KeyedLock } from '../util/keyed-lock.js'
 export {
   atDeadline,
   DeadlineSet,

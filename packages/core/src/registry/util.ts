@@ -67,25 +67,45 @@ export function copyServices(services: readonly Service[]): Service[] {
 
 /**
  * One Service per name+version with the nodes of all `records` merged (a later node with the same
- * id replaces an earlier one; the later record's endpoints and metadata win). Input order is kept.
- * This is what a registry that stores one record per node (etcd, consul, mDNS) returns from getService.
+ * id replaces an earlier one in its place; the later record's endpoints and metadata win). Input
+ * order is kept. This is what a registry that stores one record per node (etcd, consul, mDNS)
+ * returns from getService. One pass, linear in the nodes. `copy: false` hands out the records'
+ * own objects, for records decoded just now and kept nowhere else.
  */
-export function mergeServices(records: readonly Service[]): Service[] {
-  const byKey = new Map<string, Service>()
+export function mergeServices(records: Iterable<Service>, options: { copy?: boolean } = {}): Service[] {
+  const copy = options.copy !== false
+  const groups = new Map<
+    string,
+    {
+      last: Service
+      endpoints?: Service['endpoints']
+      metadata?: Service['metadata']
+      nodes: Map<string, Node>
+    }
+  >()
   for (const r of records) {
     const key = `${r.name}\u0000${r.version ?? ''}`
-    const cur = byKey.get(key)
-    if (!cur) {
-      byKey.set(key, copyService(r))
-      continue
+    let group = groups.get(key)
+    if (!group) {
+      group = { last: r, nodes: new Map() }
+      groups.set(key, group)
     }
-    const merged = copyService(r, [])
-    merged.nodes = upsertNodes(cur.nodes, r.nodes ?? [])
-    if (!merged.endpoints && cur.endpoints) merged.endpoints = cur.endpoints
-    if (!merged.metadata && cur.metadata) merged.metadata = cur.metadata
-    byKey.set(key, merged)
+    group.last = r
+    if (r.endpoints) group.endpoints = r.endpoints
+    if (r.metadata) group.metadata = r.metadata
+    for (const n of r.nodes ?? []) group.nodes.set(n.id, n)
   }
-  return [...byKey.values()]
+  return [...groups.values()].map((g) => {
+    const nodes = [...g.nodes.values()]
+    const out: Service = {
+      name: g.last.name,
+      version: g.last.version ?? '',
+      nodes: copy ? nodes.map(copyNode) : nodes,
+    }
+    if (g.metadata) out.metadata = copy ? { ...g.metadata } : g.metadata
+    if (g.endpoints) out.endpoints = copy ? g.endpoints.map(copyEndpoint) : g.endpoints
+    return out
+  })
 }
 
 /** `nodes` with `incoming` added; an incoming node replaces the node with its id. Copies. */

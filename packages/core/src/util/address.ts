@@ -137,6 +137,10 @@ export interface UrlOptions {
   errorId: string
   /** What a correct address looks like, for the error (`postgresql://user:password@host:port/db`). */
   example?: string
+  /** Refuse a path, query or fragment: the address names a server and nothing else. */
+  hostOnly?: boolean
+  /** Refuse credentials in the address (they belong in options). */
+  noCredentials?: boolean
 }
 
 /**
@@ -174,6 +178,10 @@ export function parseUrl(raw: string, options: UrlOptions): URL {
     throw bad(`the scheme must be ${options.schemes.map((s) => `${s}://`).join(' or ')}`)
   }
   if (!url.hostname) throw bad('no host')
+  if (options.hostOnly && ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)) {
+    throw bad('no path or query')
+  }
+  if (options.noCredentials && (url.username || url.password)) throw bad('no credentials in the address')
   // `new URL('http://h:80').port` is '' (a scheme's default port is dropped): keep a port the text names.
   if (!url.port && options.defaultPort && !hasExplicitPort(text)) url.port = String(options.defaultPort)
   return url
