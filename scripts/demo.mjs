@@ -8,7 +8,7 @@
 // listens on a Unix socket out here that forwards to the server's loopback port, and inside the
 // namespace the same port on 127.0.0.1 forwards to that socket (a path-named Unix socket is
 // reachable from any network namespace). All traffic stays on loopback; multicast stays inside.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -60,6 +60,19 @@ if (process.argv[2] === '--inside') {
 }
 
 const registry = process.env.MICRO_REGISTRY ?? 'mdns'
+if (registry === 'kubernetes') {
+  // The greeter runs as a pod of the Deployment on the apiserver scripts/backends.sh starts: a
+  // fresh namespace with its ServiceAccount, Role and a Running pod; demo-env.mjs prints the
+  // in-cluster environment (service host, token folder, pod name and namespace) as KEY=VALUE.
+  const env = execFileSync(process.execPath, [here('../examples/greeter/k8s/demo-env.mjs')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  for (const line of env.split('\n')) {
+    const i = line.indexOf('=')
+    if (i > 0) process.env[line.slice(0, i)] = line.slice(i + 1)
+  }
+}
 if (registry !== 'mdns') process.exit(await run(process.execPath, [demo]))
 
 // The loopback servers the chosen broker and store talk to. The ports are the plugins' defaults
