@@ -210,8 +210,33 @@ const oursToGo: RpcContender = {
   },
 }
 
+/** `@micro-ts/gateway` in front of our greeter; compare with `ours-http`, the direct call. */
+const gatewayHttp: RpcContender = {
+  name: 'gateway-http',
+  group: 'ours',
+  what: 'HTTP+JSON (undici Pool) → @micro-ts/gateway → our client (http transport, selector) → our service: compare with ours-http',
+  check: async () => undefined,
+  async start(env) {
+    const greeter = await startNodeServer(env, 'gateway-http greeter', 'ours', { transport: 'http' }, true)
+    const gateway = await startNodeServer(
+      env,
+      'gateway-http gateway',
+      'gateway',
+      { service: greeter.info.service as ServerConfig['service'] },
+      true,
+    ).catch(async (e) => {
+      await greeter.child.stop()
+      throw e
+    })
+    return withServers([gateway.child, greeter.child], () =>
+      startNodeDriver(env, 'gateway-http driver', 'gateway', { address: String(gateway.info.address) }, false),
+    )
+  },
+}
+
 export const RPC_CONTENDERS: RpcContender[] = [
   ...OUR_TRANSPORTS.map(ours),
+  gatewayHttp,
   raw(
     'raw-http',
     'raw-http',

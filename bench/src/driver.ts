@@ -8,7 +8,7 @@ import { LatencyLog, runLoad } from './load.js'
 import type { PayloadKind } from './payloads.js'
 import { configArg, die, send, serveCommands } from './protocol.js'
 
-const KINDS = ['ours', 'raw-http', 'raw-undici', 'raw-net', 'moleculer'] as const
+const KINDS = ['ours', 'raw-http', 'raw-undici', 'raw-net', 'moleculer', 'gateway'] as const
 
 async function main() {
   const kind = process.argv[2] as (typeof KINDS)[number]

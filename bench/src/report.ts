@@ -55,6 +55,7 @@ function fastestOurs(rows: RpcRow[], p: PayloadKind, c: number): RpcRow | undefi
       (r) =>
         r.group === 'ours' &&
         r.contender !== 'ours-to-go' &&
+        r.contender !== 'gateway-http' &&
         r.payload === p &&
         r.concurrency === c &&
         !r.errors,
@@ -98,6 +99,7 @@ export function computeRatios(
   }
   vs('ours-http', 'go-micro')
   vs('ours-to-go', 'go-micro')
+  vs('gateway-http', 'ours-http')
   perCell('ours-http ÷ raw-undici, p99 latency', (p, c) => {
     const a = rpcRow(rpc, 'ours-http', p, c)
     const b = rpcRow(rpc, 'raw-undici', p, c)
@@ -159,6 +161,11 @@ export function computeTargets(r: Omit<Results, 'targets' | 'ratios'>, ratios: R
     fastest?.cells[`greeter c=${hi}`],
     (v) => v > 1,
     fastest?.picked?.[`greeter c=${hi}`] ? ` (${fastest.picked[`greeter c=${hi}`]})` : '',
+  )
+  add(
+    `gateway ≥ 0.8× a direct call with our client over HTTP, calls/s at c=${hi} (greeter)`,
+    cell('gateway-http ÷ ours-http, calls/s', `greeter c=${hi}`),
+    (v) => v >= 0.8,
   )
   add(
     'broker-nats ≥ 0.8× raw nats, msgs/s (client.publish → service.subscribe, greeter)',

@@ -4,6 +4,8 @@ export interface ServerConfig {
   /** Our transport's name (`http`, `grpc`, ...). */
   transport?: string
   moleculer?: MoleculerSettings
+  /** The gateway: the greeter's registry record, to seed its memory registry. */
+  service?: import('@micro-ts/core').Service
 }
 
 export interface BenchServer {

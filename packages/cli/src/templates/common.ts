@@ -203,7 +203,7 @@ await service.run()
 }
 
 /** The part of every test that starts the service in-process on the embedded memory components. */
-export function testPreamble(ctx: TemplateContext, imports: string, setup: string): string {
+export function testPreamble(ctx: TemplateContext, imports: string, setup: string, afterStart = ''): string {
   return `import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createService, type MicroService } from '@micro-ts/core'
@@ -223,9 +223,11 @@ before(async () => {
   service = await createService({ name: '${ctx.name}', env })
 ${setup}
   await service.start()
-})
+${afterStart}})
 
-after(() => service.stop())
+after(async () => {
+${afterStart ? '  await gateway.close()\n' : ''}  await service.stop()
+})
 `
 }
 

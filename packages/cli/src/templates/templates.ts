@@ -286,13 +286,8 @@ process.once('SIGINT', stop)
       ctx,
       `import type { Gateway } from '@micro-ts/gateway'\nimport { makeGateway } from '../src/handler.js'\n\nclass Echo {\n  async Say(req: { text: string }) {\n    return { text: req.text }\n  }\n}\nlet gateway: Gateway\nlet url = ''\n`,
       `  service.handle(new Echo())`,
+      `  gateway = makeGateway(service)\n  url = \`http://\${await gateway.listen('127.0.0.1:0')}\`\n`,
     )}
-before(async () => {
-  gateway = makeGateway(service)
-  url = \`http://\${await gateway.listen('127.0.0.1:0')}\`
-})
-after(() => gateway.close())
-
 test('calls a service through the gateway', async () => {
   const res = await fetch(\`\${url}/api/${ctx.name}/Echo/Say\`, { method: 'POST', body: JSON.stringify({ text: 'hi' }) })
   assert.equal(res.status, 200)
