@@ -408,6 +408,15 @@ export class MySQLStore implements Store {
     if (code === 'ER_NET_PACKET_TOO_LARGE') return errors.tooLarge(text, err)
     if (code === 'ER_DATA_TOO_LONG' || code === 'ER_TOO_LONG_IDENT' || code === 'ER_WRONG_DB_NAME')
       return errors.badRequest(text, err)
+    if (/File name too long|errno: 36\b|Errcode: 36\b/.test(text)) {
+      // The server keeps each database in a directory and each table in files named after it,
+      // every character outside [A-Za-z0-9_] written in up to 5 bytes of a 255-byte file name, so
+      // a name within the 64-character limit can still be too long for it.
+      return errors.badRequest(
+        `the database or table name is too long for the server's file names (each character outside [A-Za-z0-9_] takes up to 5 of 255 bytes); use a shorter name: ${text}`,
+        err,
+      )
+    }
     if (LOCK_CONFLICT.has(code)) return errors.conflict(text, err)
     return errors.internal(text, err)
   }

@@ -178,6 +178,36 @@ describe.runIf(reachable)('mysql store', () => {
     expect(tables).toHaveLength(1)
   })
 
+  it('names of up to 64 characters work, and two that share their first 63 are two tables', async () => {
+    const [one, two] = [`${'t'.repeat(63)}1`, `${'t'.repeat(63)}2`]
+    await store.write({ key: 'k', value: bytes('1') }, { table: one })
+    await store.write({ key: 'k', value: bytes('2') }, { table: two })
+    expect(text((await store.read('k', { table: one }))[0].value)).toBe('1')
+    expect(text((await store.read('k', { table: two }))[0].value)).toBe('2')
+    const database = `${DB}_${'d'.repeat(64 - DB.length - 1)}`
+    expect(database).toHaveLength(64)
+    await store.write({ key: 'k', value: bytes('db') }, { database })
+    expect(text((await store.read('k', { database }))[0].value)).toBe('db')
+    await admin(`DROP DATABASE \`${database}\``)
+  })
+
+  it('a name over 64 characters, or one whose file name would be too long, is a clear 400', async () => {
+    for (const [scope, detail] of [
+      [{ table: 't'.repeat(65) }, /table name "t{65}" is longer than 64 characters/],
+      [{ database: 'd'.repeat(65) }, /database name "d{65}" is longer than 64 characters/],
+      // MySQL keeps each table in files named after it, each character outside [A-Za-z0-9_] in
+      // up to 5 bytes: these fit in 64 characters but not in a 255-byte file name.
+      [{ table: '中'.repeat(60) }, /too long for the server's file names/],
+      [{ table: '-'.repeat(51) }, /too long for the server's file names/],
+      [{ database: `${'中'.repeat(53)}${run}` }, /too long for the server's file names/],
+    ] as const) {
+      const e = await storeError(store.write({ key: 'k', value: bytes('x') }, scope), 400)
+      expect(e.detail, JSON.stringify(scope)).toMatch(detail)
+    }
+    await store.write({ key: 'still-ok', value: bytes('yes') })
+    expect(text((await store.read('still-ok'))[0].value)).toBe('yes')
+  })
+
   it('stores a 1 MiB value', async () => {
     const value = new Uint8Array(1024 * 1024)
     for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   type DeleteOptions,
   type ListOptions,
@@ -12,6 +13,7 @@ import {
 import {
   type Backoff,
   backoff,
+  boundedIdentifier,
   checkCount,
   checkKey,
   checkName,
@@ -30,18 +32,31 @@ const KEYS: KeyRules = { noNul: 'PostgreSQL text cannot hold them' }
 /** go-micro's store error for a missing key is exactly `not found`, without a label. */
 const notFound = () => pluginErrors('store').notFound('not found')
 
+/** PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes. */
+const MAX_IDENTIFIER_BYTES = 63
+
 /**
- * The one function that turns a database or table name into SQL. go-micro's mapping (every run
- * of characters outside `[a-zA-Z0-9]` becomes `_`), lowercased as PostgreSQL folds go-micro's
- * unquoted names, cut to PostgreSQL's 63-byte identifier limit, then double-quoted so reserved
- * words and leading digits are fine too.
+ * go-micro's mapping of a name (every run of characters outside `[a-zA-Z0-9]` becomes `_`),
+ * lowercased as PostgreSQL folds go-micro's unquoted names. That mapping sends every character
+ * outside ASCII to `_`, so `用户` and `订单` would be one table: a name with such characters keeps
+ * 8 hex digits of its SHA-256 after `__` (which the mapping of an ASCII name never holds), and
+ * stays apart from every other name.
+ */
+function mapName(name: string): string {
+  const mapped = name.replace(/[^a-zA-Z0-9]+/g, '_').toLowerCase()
+  if (!/[^\p{ASCII}]/u.test(name)) return mapped
+  return `${mapped}__${createHash('sha256').update(name).digest('hex').slice(0, 8)}`
+}
+
+/**
+ * The one function that turns a database or table name into SQL: go-micro's mapping (see
+ * {@link mapName}), fitted to PostgreSQL's 63-byte limit by the kit's `boundedIdentifier` (a
+ * longer name becomes its first 54 characters, `_` and 8 hex digits of its hash: stable, and
+ * distinct from every other long name, where PostgreSQL would cut two names sharing their first
+ * 63 bytes to one), then double-quoted so reserved words and leading digits are fine too.
  */
 export function identifier(name: string): string {
-  const safe = name
-    .replace(/[^a-zA-Z0-9]+/g, '_')
-    .toLowerCase()
-    .slice(0, 63)
-  return `"${safe}"`
+  return `"${boundedIdentifier(mapName(name), MAX_IDENTIFIER_BYTES)}"`
 }
 
 /** One store table: its quoted names, computed once. */
@@ -55,15 +70,22 @@ interface Target {
   expiryIndex: string
 }
 
+/**
+ * The table's names. Its constraint and indexes share the schema's namespace with tables, so
+ * their names hold a `:`, which no table name can after the mapping: a table may be called
+ * `micro_pkey` (go-micro's name for `micro`'s primary key) or `key_index_micro`. Each is bounded
+ * on its own, so a long table name never gives its index the table's own name.
+ */
 function target(database: string, table: string): Target {
-  const t = table.replace(/[^a-zA-Z0-9]+/g, '_')
+  const t = boundedIdentifier(mapName(table), MAX_IDENTIFIER_BYTES)
+  const derived = (kind: string) => `"${boundedIdentifier(`${kind}:${t}`, MAX_IDENTIFIER_BYTES)}"`
   return {
-    qualified: `${identifier(database)}.${identifier(table)}`,
+    qualified: `${identifier(database)}."${t}"`,
     schema: identifier(database),
-    pkey: identifier(`${t}_pkey`),
-    keyIndex: identifier(`key_index_${t}`),
-    metadataIndex: identifier(`metadata_index_${t}`),
-    expiryIndex: identifier(`expiry_index_${t}`),
+    pkey: derived('pkey'),
+    keyIndex: derived('key'),
+    metadataIndex: derived('metadata'),
+    expiryIndex: derived('expiry'),
   }
 }
 
@@ -315,6 +337,7 @@ export class PostgresStore implements Store {
         const result = await this.pool.query<R>(text, params)
         return result.rows
       } catch (err) {
+        if (err instanceof MicroError) throw err
         const code = (err as { code?: string }).code ?? ''
         if (MISSING_TABLE.has(code) && !recreated) {
           // Dropped behind our back: create it again, once.
@@ -350,10 +373,19 @@ export class PostgresStore implements Store {
     try {
       // An existing table is used as it is: CREATE SCHEMA checks its privilege before IF NOT EXISTS,
       // and an application role may only have been granted the table.
-      const found = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [
-        t.qualified,
-      ])
-      if (found.rows[0]?.found) return
+      const found = await client.query<{ kind: string | null }>(
+        'SELECT (SELECT relkind FROM pg_class WHERE oid = to_regclass($1))::text AS kind',
+        [t.qualified],
+      )
+      const kind = found.rows[0]?.kind
+      if (kind === 'r' || kind === 'p') return
+      if (kind) {
+        // Another kind of relation has the name (an index that an older layout named
+        // `<table>_pkey`, a view, a sequence): the store cannot use it, and must not replace it.
+        throw errors.conflict(
+          `${t.qualified} exists and is not a table (relkind ${kind}); use another table name`,
+        )
+      }
       await client.query('BEGIN')
       // `IF NOT EXISTS` alone still races on the catalog's unique indexes; the lock orders concurrent creators.
       await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK])

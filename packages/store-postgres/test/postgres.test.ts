@@ -44,14 +44,29 @@ afterAll(async () => {
 })
 
 describe('identifiers and LIKE patterns', () => {
-  it('identifier() maps names as go-micro does, lowercases, cuts to 63 bytes and quotes', () => {
+  it('identifier() maps ASCII names as go-micro does, lowercased and quoted', () => {
     expect(identifier('micro')).toBe('"micro"')
     expect(identifier('My-App.v2')).toBe('"my_app_v2"')
     expect(identifier('a--b..c')).toBe('"a_b_c"')
     expect(identifier('x"; DROP SCHEMA public; --')).toBe('"x_drop_schema_public_"')
-    expect(identifier('ünï')).toBe('"_n_"')
     expect(identifier('9lives')).toBe('"9lives"')
-    expect(identifier('a'.repeat(100))).toBe(`"${'a'.repeat(63)}"`)
+    expect(identifier('a'.repeat(63))).toBe(`"${'a'.repeat(63)}"`)
+  })
+
+  it('identifier() keeps long names and names outside ASCII distinct, stable and within 63 bytes', () => {
+    const long = [`${'a'.repeat(63)}b`, `${'a'.repeat(63)}c`, 'a'.repeat(100), 'a'.repeat(1000)]
+    const mapped = long.map(identifier)
+    expect(new Set(mapped).size).toBe(long.length)
+    for (const id of mapped) {
+      expect(id).toMatch(/^"a{54}_[0-9a-f]{8}"$/)
+      expect(Buffer.byteLength(id) - 2).toBe(63)
+    }
+    expect(long.map(identifier)).toEqual(mapped)
+    // go-micro maps both to `_n_`; here each keeps a hash of itself.
+    expect(identifier('ünï')).toMatch(/^"_n___[0-9a-f]{8}"$/)
+    expect(identifier('ünï')).not.toBe(identifier('änï'))
+    expect(identifier('用户')).not.toBe(identifier('订单'))
+    expect(Buffer.byteLength(identifier('用'.repeat(200))) - 2).toBeLessThanOrEqual(63)
   })
 
   it('escapeLike() escapes %, _ and backslash', () => {
@@ -90,10 +105,10 @@ describe.runIf(up)('store-postgres against PostgreSQL', () => {
         [schema],
       )
       const byName = Object.fromEntries(indexes.map((i) => [i.indexname, i.indexdef]))
-      expect(byName.records_pkey).toMatch(/UNIQUE INDEX .* USING btree \(key\)/)
-      expect(byName.key_index_records).toMatch(/USING btree \(key\)/)
-      expect(byName.metadata_index_records).toMatch(/USING gin \(metadata\)/)
-      expect(byName.expiry_index_records).toMatch(/USING btree \(expiry\) WHERE \(expiry IS NOT NULL\)/)
+      expect(byName['pkey:records']).toMatch(/UNIQUE INDEX .* USING btree \(key\)/)
+      expect(byName['key:records']).toMatch(/USING btree \(key\)/)
+      expect(byName['metadata:records']).toMatch(/USING gin \(metadata\)/)
+      expect(byName['expiry:records']).toMatch(/USING btree \(expiry\) WHERE \(expiry IS NOT NULL\)/)
 
       const [row] = await rawQuery(
         POSTGRES_URL,
@@ -156,6 +171,86 @@ describe.runIf(up)('store-postgres against PostgreSQL', () => {
       const stores = Array.from({ length: 8 }, () => store({ database, table: 'contended' }))
       await Promise.all(stores.map((s, i) => s.write({ key: `k${i}`, value: utf8(String(i)) })))
       expect(await stores[0].list()).toEqual(stores.map((_, i) => `k${i}`))
+    })
+  })
+
+  describe('long and odd names', () => {
+    const tables = (database: string) =>
+      rawQuery<{ table_name: string }>(
+        POSTGRES_URL,
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+        [identifier(database).slice(1, -1)],
+      )
+
+    it('a table name of 63 bytes or more works (its primary key, indexes and table no longer share a name)', async () => {
+      const database = db('long_table')
+      for (const length of [58, 59, 62, 63, 64, 100, 300]) {
+        const table = `t${'x'.repeat(length - 1)}`
+        const s = store({ database, table })
+        await s.write({ key: 'k', value: utf8(String(length)) })
+        expect(text((await s.read('k'))[0].value), `table of ${length}`).toBe(String(length))
+      }
+      const names = (await tables(database)).map((t) => t.table_name)
+      expect(names).toHaveLength(7)
+      for (const name of names) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63)
+    })
+
+    it('two long table names that share their first 63 bytes are two tables, each found again by a new store', async () => {
+      const database = db('long_pair')
+      const prefix = `t${'x'.repeat(70)}`
+      const a = store({ database, table: `${prefix}_a` })
+      const b = store({ database, table: `${prefix}_b` })
+      await a.write({ key: 'k', value: utf8('a') })
+      await b.write({ key: 'k', value: utf8('b') })
+      expect(text((await a.read('k'))[0].value)).toBe('a')
+      expect(text((await b.read('k'))[0].value)).toBe('b')
+      expect(await tables(database)).toHaveLength(2)
+      // Stable: another store (another process) maps the names to the same tables.
+      const again = store({ database })
+      expect(text((await again.read('k', { table: `${prefix}_b` }))[0].value)).toBe('b')
+    })
+
+    it('two long database names that share their first 63 bytes are two schemas', async () => {
+      const base = `${db('long_db')}${'x'.repeat(70)}`
+      const [one, two] = [`${base}_one`, `${base}_two`]
+      expect(one.slice(0, 63)).toBe(two.slice(0, 63))
+      await store({ database: one }).write({ key: 'k', value: utf8('1') })
+      await store({ database: two }).write({ key: 'k', value: utf8('2') })
+      expect(text((await store({ database: one }).read('k'))[0].value)).toBe('1')
+      expect(text((await store({ database: two }).read('k'))[0].value)).toBe('2')
+    })
+
+    it('names go-micro would map to one table stay apart when they differ outside ASCII', async () => {
+      const database = db('unicode')
+      const names = ['用户', '订单', 'ü', 'ä', 'ü1', 'ä1', 'café', 'cafe']
+      for (const table of names) await store({ database, table }).write({ key: 'k', value: utf8(table) })
+      for (const table of names)
+        expect(text((await store({ database, table }).read('k'))[0].value), table).toBe(table)
+      expect(await tables(database)).toHaveLength(names.length)
+    })
+
+    it('a table name taken by an index (go-micro names them <table>_pkey) is a clear 409, and nothing is replaced', async () => {
+      const database = db('taken')
+      const schema = identifier(database)
+      await rawQuery(POSTGRES_URL, `CREATE SCHEMA ${schema}`)
+      await rawQuery(
+        POSTGRES_URL,
+        `CREATE TABLE ${schema}.micro (key text NOT NULL, value bytea, metadata JSONB,
+           expiry timestamp with time zone, CONSTRAINT micro_pkey PRIMARY KEY (key))`,
+      )
+      const s = store({ database, table: 'micro_pkey' })
+      const e = await storeError(s.write({ key: 'k', value: utf8('x') }), 409)
+      expect(e.detail).toMatch(/"micro_pkey" exists and is not a table/)
+      await store({ database }).write({ key: 'k', value: utf8('still works') })
+      expect(text((await store({ database }).read('k'))[0].value)).toBe('still works')
+    })
+
+    it('a table named like another table’s primary key or index works beside it', async () => {
+      const database = db('collide')
+      const names = ['micro', 'micro_pkey', 'key_index_micro', 'metadata_index_micro', 'expiry_index_micro']
+      for (const table of [...names, ...names.slice().reverse()])
+        await store({ database, table }).write({ key: table, value: utf8(table) })
+      for (const table of names) expect(await store({ database, table }).list(), table).toEqual([table])
     })
   })
 

@@ -71,13 +71,18 @@ describe.runIf(up)('store-redis against Redis', () => {
       expect(await r.pttl(`${keyPrefix}db/tbl/plain`)).toBe(-1)
     })
 
-    it('databases and tables with / or % in their names never share keys', async () => {
+    it('databases and tables with /, %, or glob characters in their names never share keys', async () => {
       const s = store()
       const places = [
         { database: 'a/b', table: 'c' },
         { database: 'a', table: 'b/c' },
         { database: 'a%2Fb', table: 'c' },
         { database: 'a', table: 'b' },
+        // Glob characters in the names are escaped in SCAN's pattern like those of keys.
+        { database: 'a*', table: 'b' },
+        { database: 'a?', table: 'b' },
+        { database: 'a[b]', table: '*' },
+        { database: 'a\\', table: 'b' },
       ]
       for (const [i, place] of places.entries()) await s.write({ key: 'c/k', value: utf8(String(i)) }, place)
       for (const [i, place] of places.entries()) {
