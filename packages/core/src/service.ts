@@ -6,6 +6,7 @@
  * code, as go-micro's flags and variables do, so an operator changes them without a rebuild.
  */
 import type { Broker } from './broker/types.js'
+import type { RetryBudgetOptions } from './client/budget.js'
 import { RpcClient } from './client/rpc.js'
 import type { CallWrapper, Client } from './client/types.js'
 import { codecFor } from './codec/index.js'
@@ -14,7 +15,7 @@ import { type AnyPluginDefinition, builtInPlugins, createPlugin, resolvePlugin }
 import { createLogger, type LogFormat, type Logger, type LogLevel } from './logger.js'
 import type { PluginKind } from './plugin/definition.js'
 import type { Registry } from './registry/types.js'
-import { createSelector } from './selector/index.js'
+import { createSelector, type SelectorOptions } from './selector/index.js'
 import type { Selector, SelectStrategy } from './selector/types.js'
 import type { HealthCheck } from './server/health.js'
 import { RpcServer } from './server/rpc.js'
@@ -50,8 +51,11 @@ export interface ServiceOptions {
   broker?: Broker
   transport?: Transport
   store?: Store
-  /** A selector (used as is) or a strategy name (`MICRO_SELECTOR` wins over it; default `random`). */
-  selector?: Selector | SelectStrategy
+  /**
+   * A selector (used as is), a strategy name, or the selector's options (`strategy`, `ejection`,
+   * `cacheTtl`, `decayMs`); `MICRO_SELECTOR` wins over a strategy given here. Default `random`.
+   */
+  selector?: Selector | SelectStrategy | Omit<SelectorOptions, 'registry' | 'logger'>
   /** Registration lease in ms (`MICRO_REGISTER_TTL`, default 90 s). */
   registerTtl?: number
   /** Re-registration interval in ms (`MICRO_REGISTER_INTERVAL`, default 30 s). */
@@ -63,6 +67,8 @@ export interface ServiceOptions {
     timeout?: number
     /** Connections per node for a transport with a `poolSize` option (`MICRO_CLIENT_POOL_SIZE`). */
     poolSize?: number
+    /** Retries are at most 20 % of calls over 10 s (plus 10/s); tune it, or `false` to turn it off. */
+    retryBudget?: RetryBudgetOptions | false
     contentType?: string
   }
   wrappers?: {
@@ -182,15 +188,17 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   })) as Store
   if (!options.store) owned.push({ close: () => store.close() })
 
+  const given = options.selector
+  const selectorInstance = isSelector(given) ? given : undefined
   const selector =
-    typeof options.selector === 'object'
-      ? options.selector
-      : createSelector({
-          registry,
-          strategy: settings.selector.value,
-          logger: logger.child({ component: 'selector' }),
-        })
-  if (typeof options.selector !== 'object') owned.push(selector)
+    selectorInstance ??
+    createSelector({
+      registry,
+      ...(typeof given === 'object' ? given : {}),
+      strategy: settings.selector.value,
+      logger: logger.child({ component: 'selector' }),
+    })
+  if (!selectorInstance) owned.push(selector)
 
   const server = new RpcServer({
     name,
@@ -220,6 +228,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     retries: settings.retries.value,
     timeout: settings.timeout.value,
     contentType: options.client?.contentType,
+    retryBudget: options.client?.retryBudget,
     wrappers: options.wrappers?.call,
     logger: logger.child({ component: 'client' }),
   })
@@ -343,7 +352,9 @@ type Settings = ReturnType<typeof resolveSettings>
 
 function resolveSettings(options: ServiceOptions, env: EnvSettings) {
   const metadataKeys = Object.keys(env.server.metadata)
-  const strategy = typeof options.selector === 'string' ? options.selector : undefined
+  const given = options.selector
+  const strategy =
+    typeof given === 'string' ? given : given && !isSelector(given) ? given.strategy : undefined
   return {
     name: setting('MICRO_SERVER_NAME', env.server.name, options.name, 'go.micro.server'),
     version: setting('MICRO_SERVER_VERSION', env.server.version, options.version),
@@ -379,8 +390,7 @@ function describeSettings(settings: Settings, options: ServiceOptions): Record<s
   const out: Record<string, Setting<unknown>> = Object.fromEntries(
     Object.entries(settings).filter(([, s]) => s.value !== undefined),
   )
-  if (typeof options.selector === 'object')
-    out.selector = { value: options.selector.name, source: 'code (instance)' }
+  if (isSelector(options.selector)) out.selector = { value: options.selector.name, source: 'code (instance)' }
   if (options.logger) {
     delete out.logLevel
     delete out.logFormat
@@ -423,4 +433,9 @@ function healthListenAddress(
     // the server reports a bad address itself when it starts
   }
   return formatAddress(host, 0)
+}
+
+/** A Selector instance (as opposed to a strategy name or the selector's options). */
+function isSelector(x: ServiceOptions['selector']): x is Selector {
+  return typeof x === 'object' && x !== null && typeof (x as Selector).select === 'function'
 }
