@@ -399,18 +399,6 @@ describe.runIf(reachable)('mysql store: connections and credentials', () => {
     }
   })
 
-  it('an unknown option or a bad value is a 400 naming it, from code or the environment', async () => {
-    for (const [options, env, message] of [
-      [{ colour: 'blue' }, {}, /unknown option colour; accepted: address, database/],
-      [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
-      [{}, { MICRO_STORE_MYSQL_MAX_CONNECTIONS: '0' }, /from MICRO_STORE_MYSQL_MAX_CONNECTIONS/],
-    ] as const) {
-      const err = await storeError(createPlugin(plugin, { options, env, logger: silentLogger }))
-      expect(err.code).toBe(400)
-      expect(err.detail).toMatch(message)
-    }
-  })
-
   it('reconnects after the server kills its connections', async () => {
     const s = createMySQLStore({
       address: `mysql://${user}:right-pass@${host}/${DB}_own`,

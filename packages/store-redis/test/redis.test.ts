@@ -281,7 +281,7 @@ describe.runIf(up)('store-redis against Redis', () => {
   })
 
   describe('plugin', () => {
-    it('through the loader: the first address, options given as strings; an unknown option or a bad value is a 400', async () => {
+    it('through the loader: the first address (with a warning), options given as strings', async () => {
       const logger = recordingLogger()
       const s = store.track(
         await createPlugin(plugin, {
@@ -296,15 +296,6 @@ describe.runIf(up)('store-redis against Redis', () => {
       expect(await s.list({ database: 'plugin_db' })).toContain('k')
       await s.delete('k')
       expect(logger.at('warn').map((l) => l.msg)).toEqual(['redis store: using the first address only'])
-      for (const [options, env, message] of [
-        [{ colour: 'blue' }, {}, /unknown option colour; accepted: address, database/],
-        [{ connectTimeout: 'soon' }, {}, /option connectTimeout must be a duration/],
-        [{}, { MICRO_STORE_REDIS_SCAN_COUNT: '0' }, /from MICRO_STORE_REDIS_SCAN_COUNT/],
-      ] as const) {
-        expect((await storeError(createPlugin(plugin, { options, env, logger }), 400)).detail).toMatch(
-          message,
-        )
-      }
     })
 
     it('MICRO_STORE=redis works through core’s plugin loader, with MICRO_STORE_ADDRESS/DATABASE/TABLE', async () => {
