@@ -29,18 +29,24 @@ export function serviceEnv(registry: EtcdServer): Record<string, string> {
 }
 
 /** What the services' handlers saw, for the tests to check. */
-export const seen = { adminCalls: 0, aborted: 0 }
+export const seen = { adminCalls: 0, slowStarted: 0, aborted: 0 }
 
 const HelloRequest = z.object({ name: z.string().min(1), times: z.number().int().optional() })
 
 class Greeter {
   async Hello(req: z.output<typeof HelloRequest>, ctx: HandlerContext) {
-    return { greeting: `Hello ${req.name}`, tool: ctx.headers['mcp-tool-name'] ?? null }
+    const leaked = ctx.headers.authorization
+    return {
+      greeting: `Hello ${req.name}`,
+      tool: ctx.headers['mcp-tool-name'] ?? null,
+      ...(leaked ? { leaked } : {}),
+    }
   }
 
   /** Reports the deadline it was given, then sleeps `ms` unless the deadline or a cancel comes first. */
   async Slow(req: { ms: number }, ctx: HandlerContext) {
     const left = ctx.deadline === undefined ? -1 : ctx.deadline - Date.now()
+    seen.slowStarted++
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, req.ms)
       ctx.signal.addEventListener('abort', () => {
