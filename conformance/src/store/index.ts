@@ -31,7 +31,7 @@ export const STORE_CAPABILITIES: readonly StoreCapability[] = ['ttl', 'metadata'
 export interface StoreConformanceOptions extends CommonOptions {
   /**
    * The smallest TTL step the backend honours (etcd leases and Redis `EX` are whole seconds).
-   * With `seconds` the TTL cases use 1 s TTLs (default `milliseconds`: 300 ms).
+   * With `seconds` the TTL cases use 2 s TTLs (default `milliseconds`: 1 s).
    */
   ttlGranularity?: 'milliseconds' | 'seconds'
   /** How long after its expiry a record may still be returned, ms (default 1 000, or 2 000 with `seconds`). */
