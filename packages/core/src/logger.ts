@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { type DestinationStream, pino } from 'pino'
+import { traceFields } from './telemetry.js'
 
 /** The logging calls the framework makes; pino's logger satisfies it, and so can any other. */
 export interface Logger {
@@ -48,15 +49,21 @@ function prettyStream(): PrettyFactory | undefined {
 /**
  * The default logger: pino (fast, structured) on stderr at `level`, each line carrying `name`
  * (the service's name when createService makes it). Errors logged under `err` keep their stack.
+ * A line written inside a span (a handler, a call, a subscriber, when an OpenTelemetry SDK is
+ * registered) also carries `trace_id`, `span_id` and `trace_flags`.
  */
 export function createLogger(level: LogLevel = 'info', name = 'micro', options: LoggerOptions = {}): Logger {
   const out = options.destination
   const tty = out ? (out as { isTTY?: boolean }).isTTY === true : process.stderr.isTTY === true
   if ((options.format ?? (tty ? 'pretty' : 'json')) === 'pretty') {
     const pretty = prettyStream()
-    if (pretty) return pino({ name, level }, pretty({ destination: out ?? 2, sync: true, colorize: tty }))
+    if (pretty)
+      return pino(
+        { name, level, mixin: traceFields },
+        pretty({ destination: out ?? 2, sync: true, colorize: tty }),
+      )
   }
-  return pino({ name, level }, out ?? pino.destination(2))
+  return pino({ name, level, mixin: traceFields }, out ?? pino.destination(2))
 }
 
 /** A logger that drops everything (tests, libraries). */

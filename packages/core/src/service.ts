@@ -26,6 +26,7 @@ import type {
   SubscriberWrapper,
 } from './server/types.js'
 import type { Store } from './store/types.js'
+import { type TelemetryOptions, tracingDisabled } from './telemetry.js'
 import type { Transport } from './transport/types.js'
 import { formatAddress, parseAddress } from './util/address.js'
 
@@ -101,6 +102,13 @@ export interface ServiceOptions {
    * import, so a bundled service (esbuild, ncc) can select the plugins it bundled.
    */
   plugins?: readonly AnyPluginDefinition[]
+  /**
+   * Tracing and metrics. Spans are made whenever an OpenTelemetry SDK is registered (its
+   * `OTEL_*` variables configure it) unless `tracing: false` or `OTEL_SDK_DISABLED=true`;
+   * `metrics` (e.g. `prometheusMetrics()` of `@micro-ts/telemetry`) is served at `/metrics`
+   * beside the health paths.
+   */
+  telemetry?: TelemetryOptions
 }
 
 export interface Service {
@@ -200,6 +208,14 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     })
   if (!selectorInstance) owned.push(selector)
 
+  const telemetry: TelemetryOptions = {
+    tracing: options.telemetry?.tracing !== false && !tracingDisabled(rawEnv),
+    metrics: options.telemetry?.metrics,
+  }
+  telemetry.metrics?.bind?.({
+    name,
+    cacheStats: () => (selector as { stats?: () => CacheStats }).stats?.(),
+  })
   const server = new RpcServer({
     name,
     version: settings.version.value,
@@ -220,6 +236,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     drainTimeout: options.drainTimeout,
     healthAddress: healthListenAddress(settings.healthAddress.value, transport, settings.address.value),
     healthCheckTimeout: options.healthCheckTimeout,
+    telemetry,
   })
   const client = new RpcClient({
     transport,
@@ -231,6 +248,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     retryBudget: options.client?.retryBudget,
     wrappers: options.wrappers?.call,
     logger: logger.child({ component: 'client' }),
+    telemetry,
   })
 
   let started = false
@@ -327,6 +345,9 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   }
   return service
 }
+
+/** Registry cache figures, from a selector that keeps them. */
+type CacheStats = { services: number; nodes: number; watchRestarts: number } | undefined
 
 /** A setting's value and where it came from: a variable's name, `code` or `default`. */
 interface Setting<T> {

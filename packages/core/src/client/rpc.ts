@@ -13,11 +13,6 @@ import type { Logger } from '../logger.js'
 import { silentLogger } from '../logger.js'
 import type { Node } from '../registry/types.js'
 import type { CallOutcome, Selector } from '../selector/types.js'
-import type { ClientStream, Transport, TransportMessage } from '../transport/types.js'
-import { abortReason, deadlineSignal } from '../util/abort.js'
-import { formatTimeoutHeader, getHeader, lowerCaseHeaders, TIMEOUT_HEADER } from '../util/headers.js'
-import { uuid } from '../util/id.js'
-import { sleep } from '../util/time.js'
 import {
   activeTracer,
   injectTrace,
@@ -29,6 +24,11 @@ import {
   type TelemetryOptions,
   withContext,
 } from '../telemetry.js'
+import type { ClientStream, Transport, TransportMessage } from '../transport/types.js'
+import { abortReason, deadlineSignal } from '../util/abort.js'
+import { formatTimeoutHeader, getHeader, lowerCaseHeaders, TIMEOUT_HEADER } from '../util/headers.js'
+import { uuid } from '../util/id.js'
+import { sleep } from '../util/time.js'
 import { RetryBudget, type RetryBudgetOptions } from './budget.js'
 import type {
   BackoffFunc,
@@ -328,7 +328,10 @@ export class RpcClient implements Client {
     const headers = { ...options.headers }
     injectTrace(ctx, headers)
     try {
-      return new TracedStream(await this.openStream<Req, Res>(service, endpoint, { ...options, headers }), span)
+      return new TracedStream(
+        await this.openStream<Req, Res>(service, endpoint, { ...options, headers }),
+        span,
+      )
     } catch (e) {
       recordMicroError(span, MicroError.from(e, ERROR_ID))
       span.end()

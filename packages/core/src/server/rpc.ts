@@ -3,6 +3,7 @@
  * a TTL and refreshes it, serves health endpoints, and shuts down gracefully:
  * deregister → stop accepting → drain in-flight → unsubscribe.
  */
+import type { Span, Tracer } from '@opentelemetry/api'
 import type { Broker, BrokerEvent, Subscription } from '../broker/types.js'
 import { codecFor } from '../codec/index.js'
 import type { Codec } from '../codec/types.js'
@@ -10,6 +11,16 @@ import { MicroError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { silentLogger } from '../logger.js'
 import type { Endpoint, Node, Registry, Service } from '../registry/types.js'
+import {
+  activeTracer,
+  type MetricsRecorder,
+  recordMicroError,
+  recordOk,
+  startProcessSpan,
+  startServerSpan,
+  type TelemetryOptions,
+  withContext,
+} from '../telemetry.js'
 import type {
   HttpResponse,
   Listener,
@@ -71,6 +82,11 @@ export interface RpcServerOptions {
   healthAddress?: string
   /** Longest a health check may take before it counts as down, ms (1 s). */
   healthCheckTimeout?: number
+  /**
+   * Spans (on while an OpenTelemetry SDK is registered) and a metrics recorder, whose text
+   * `GET /metrics` serves beside the health paths.
+   */
+  telemetry?: TelemetryOptions
 }
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped'
@@ -232,7 +248,15 @@ export class RpcServer {
         )
       }
       this.logger.info(
-        { address: this.healthListener.address, paths: ['/health', '/health/live', '/health/ready'] },
+        {
+          address: this.healthListener.address,
+          paths: [
+            '/health',
+            '/health/live',
+            '/health/ready',
+            ...(this.opts.telemetry?.metrics ? ['/metrics'] : []),
+          ],
+        },
         `health endpoints on http://${this.healthListener.address}/health`,
       )
     }
@@ -322,12 +346,46 @@ export class RpcServer {
       entry.topic,
       async (event: BrokerEvent) => {
         const headers = lowerCaseHeaders(event.message.headers)
-        const contentType = getHeader(headers, 'content-type') ?? 'application/json'
-        const body = this.codecs(contentType).decode(event.message.body, entry.options.type)
-        await fn({ topic: event.topic, headers, contentType, body }, { topic: event.topic, headers })
+        const deliver = async () => {
+          const contentType = getHeader(headers, 'content-type') ?? 'application/json'
+          const body = this.codecs(contentType).decode(event.message.body, entry.options.type)
+          await fn({ topic: event.topic, headers, contentType, body }, { topic: event.topic, headers })
+        }
+        const tracer = this.opts.telemetry?.tracing === false ? undefined : activeTracer()
+        const metrics = this.opts.telemetry?.metrics
+        if (!tracer && !metrics) return deliver()
+        return this.observeDelivery(event, entry, headers, deliver, tracer, metrics)
       },
       { queue: entry.options.queue },
     )
+  }
+
+  /** A delivery with its consumer span (child of the publisher's) and its metrics. */
+  private async observeDelivery(
+    event: BrokerEvent,
+    entry: SubscriberEntry,
+    headers: Record<string, string>,
+    deliver: () => Promise<void>,
+    tracer: Tracer | undefined,
+    metrics: MetricsRecorder | undefined,
+  ): Promise<void> {
+    const started = performance.now()
+    const queue = entry.options.queue ?? ''
+    const broker = this.opts.broker?.name ?? ''
+    const traced = tracer
+      ? startProcessSpan(tracer, event.topic, queue, broker, headers, event.message.body.byteLength)
+      : undefined
+    try {
+      await (traced ? withContext(traced.ctx, deliver) : deliver())
+      metrics?.delivered(event.topic, queue, 200, (performance.now() - started) / 1000)
+    } catch (e) {
+      const err = MicroError.from(e, ERROR_ID)
+      if (traced) recordMicroError(traced.span, err)
+      metrics?.delivered(event.topic, queue, err.code, (performance.now() - started) / 1000)
+      throw e
+    } finally {
+      traced?.span.end()
+    }
   }
 
   private lookup(headers: Record<string, string>): RegisteredEndpoint {
@@ -356,7 +414,53 @@ export class RpcServer {
     return new RequestScope(this.name, ep.name, headers, ctx, this.stopping)
   }
 
-  private async serveRequest(message: TransportMessage, rctx: RequestContext): Promise<TransportMessage> {
+  private serveRequest(message: TransportMessage, rctx: RequestContext): Promise<TransportMessage> {
+    const tracer = this.opts.telemetry?.tracing === false ? undefined : activeTracer()
+    const metrics = this.opts.telemetry?.metrics
+    if (!tracer && !metrics) return this.answer(message, rctx)
+    return this.observeRequest(message, rctx, tracer, metrics)
+  }
+
+  /**
+   * A request with its server span (child of the caller's when the headers carry a trace
+   * context; the handler runs inside it, so its calls and log lines are part of the trace) and
+   * its metrics, labelled `unknown` for an endpoint the server does not have.
+   */
+  private async observeRequest(
+    message: TransportMessage,
+    rctx: RequestContext,
+    tracer: Tracer | undefined,
+    metrics: MetricsRecorder | undefined,
+  ): Promise<TransportMessage> {
+    const headers = lowerCaseHeaders(message.headers)
+    const asked = getHeader(headers, 'micro-endpoint') ?? getHeader(headers, 'micro-method')
+    const known = asked !== undefined && this.endpoints.has(asked)
+    const endpoint = known ? asked : 'unknown'
+    const started = performance.now()
+    metrics?.serverStarted(this.name, endpoint)
+    const traced = tracer
+      ? startServerSpan(tracer, this.name, asked, known, headers, this.opts.transport.name, rctx.remote)
+      : undefined
+    let code = 200
+    try {
+      const lowered = { headers, body: message.body }
+      const answer = await (traced
+        ? withContext(traced.ctx, () => this.answer(lowered, rctx))
+        : this.answer(lowered, rctx))
+      const error = answer.headers['Micro-Error']
+      if (error !== undefined) {
+        const err = MicroError.parse(error)
+        code = err.code
+        if (traced) recordMicroError(traced.span, err, true)
+      } else if (traced) recordOk(traced.span)
+      return answer
+    } finally {
+      metrics?.serverFinished(this.name, endpoint, code, (performance.now() - started) / 1000)
+      traced?.span.end()
+    }
+  }
+
+  private async answer(message: TransportMessage, rctx: RequestContext): Promise<TransportMessage> {
     const headers = lowerCaseHeaders(message.headers)
     const contentType = headers['content-type'] || 'application/json'
     const reply: Record<string, string> = { 'Content-Type': contentType }
@@ -435,7 +539,25 @@ export class RpcServer {
     return fn
   }
 
-  private async serveStream(stream: ServerStream, rctx: RequestContext): Promise<void> {
+  private serveStream(stream: ServerStream, rctx: RequestContext): Promise<void> {
+    const tracer = this.opts.telemetry?.tracing === false ? undefined : activeTracer()
+    if (!tracer) return this.answerStream(stream, rctx)
+    const headers = lowerCaseHeaders(stream.headers)
+    const asked = getHeader(headers, 'micro-endpoint') ?? getHeader(headers, 'micro-method')
+    const known = asked !== undefined && this.endpoints.has(asked)
+    const { span, ctx } = startServerSpan(
+      tracer,
+      this.name,
+      asked,
+      known,
+      headers,
+      this.opts.transport.name,
+      rctx.remote,
+    )
+    return withContext(ctx, () => this.answerStream(new TracedServerStream(stream, span), rctx))
+  }
+
+  private async answerStream(stream: ServerStream, rctx: RequestContext): Promise<void> {
     const headers = lowerCaseHeaders(stream.headers)
     let ep: RegisteredEndpoint
     try {
@@ -461,6 +583,11 @@ export class RpcServer {
   }
 
   private async serveGet(path: string): Promise<HttpResponse | undefined> {
+    const metrics = this.opts.telemetry?.metrics
+    if (path === '/metrics' && metrics) {
+      const { contentType, body } = await metrics.scrape()
+      return { status: 200, headers: { 'Content-Type': contentType }, body: new TextEncoder().encode(body) }
+    }
     const info = { name: this.name, version: this.version, id: this.id, state: this._state }
     if (path === '/health/live') return healthResponse({ status: 'up', checks: [], info })
     if (path !== '/health' && path !== '/health/ready') return undefined
@@ -593,5 +720,41 @@ class ServerRpcStream<Req, Res> implements RpcServerStream<Req, Res> {
       if (msg === undefined) return
       yield msg
     }
+  }
+}
+
+/** A server stream whose span ends when the server closes it, with the error it closed with. */
+class TracedServerStream implements ServerStream {
+  constructor(
+    private readonly inner: ServerStream,
+    private readonly span: Span,
+  ) {}
+
+  get headers(): Record<string, string> {
+    return this.inner.headers
+  }
+
+  get signal(): AbortSignal {
+    return this.inner.signal
+  }
+
+  send(message: TransportMessage): Promise<void> {
+    return this.inner.send(message)
+  }
+
+  recv(): Promise<TransportMessage | undefined> {
+    return this.inner.recv()
+  }
+
+  private open = true
+
+  async close(error?: Error): Promise<void> {
+    if (this.open) {
+      this.open = false
+      if (error) recordMicroError(this.span, MicroError.from(error, ERROR_ID), true)
+      else recordOk(this.span)
+      this.span.end()
+    }
+    await this.inner.close(error)
   }
 }
