@@ -5,7 +5,7 @@
  */
 import { requireThat } from '@micro-ts/conformance/testing'
 import { EtcdServer } from '@micro-ts/conformance/testing/etcd'
-import { createService, type MicroService } from '@micro-ts/core'
+import { createService, type HandlerContext, type MicroService } from '@micro-ts/core'
 import etcd from '@micro-ts/registry-etcd'
 import { z } from 'zod'
 
@@ -30,6 +30,11 @@ class Greeter {
   async Hello(req: z.output<typeof HelloRequest>) {
     return { greeting: `Hello ${req.name}` }
   }
+
+  /** How long the call's deadline left it, ms. */
+  async Deadline(_req: unknown, ctx: HandlerContext) {
+    return { deadline_ms: ctx.deadline === undefined ? -1 : ctx.deadline - Date.now() }
+  }
 }
 
 /** A greeter node; every call makes another node of the same service. */
@@ -51,6 +56,7 @@ export async function startGreeter(
         response: z.object({ greeting: z.string() }),
         metadata: { description: 'Greets a person by name' },
       },
+      Deadline: { response: z.object({ deadline_ms: z.number() }) },
     },
   })
   await service.start()
