@@ -2,6 +2,7 @@
  * @micro-ts/store-mysql — a MySQL/MariaDB store for Micro for TypeScript (`MICRO_STORE=mysql`).
  */
 import { definePlugin } from '@micro-ts/core'
+import { storeOptionsFrom } from '@micro-ts/core/plugin'
 import { mysqlStoreOptions } from './options.js'
 import { MySQLStore } from './store.js'
 
@@ -28,17 +29,7 @@ export default definePlugin({
   capabilities: ['ttl', 'metadata', 'shared'],
   options: mysqlStoreOptions,
   async create(ctx) {
-    const options = ctx.options
-    if (ctx.addresses.length > 1) {
-      ctx.logger.warn({ addresses: ctx.addresses.length }, 'mysql store: using the first address only')
-    }
-    const store = new MySQLStore({
-      ...options,
-      address: ctx.addresses[0] ?? options.address,
-      database: ctx.database || options.database,
-      table: ctx.table || options.table,
-      logger: ctx.logger,
-    })
+    const store = new MySQLStore(storeOptionsFrom(ctx, 'mysql store'))
     try {
       await store.connect()
     } catch (err) {

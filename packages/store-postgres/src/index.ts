@@ -3,6 +3,7 @@
  * Selected with `MICRO_STORE=postgres`; `MICRO_STORE_ADDRESS` is a PostgreSQL URL.
  */
 import { definePlugin } from '@micro-ts/core'
+import { storeOptionsFrom } from '@micro-ts/core/plugin'
 import { postgresStoreOptions } from './options.js'
 import { createPostgresStore, type PostgresStore } from './postgres.js'
 
@@ -28,16 +29,6 @@ export default definePlugin({
   capabilities: ['ttl', 'metadata', 'shared'],
   options: postgresStoreOptions,
   create(ctx): PostgresStore {
-    const options = ctx.options
-    if (ctx.addresses.length > 1) {
-      ctx.logger.warn({ addresses: ctx.addresses.length }, 'postgres store: using the first address only')
-    }
-    return createPostgresStore({
-      ...options,
-      address: ctx.addresses[0] ?? options.address,
-      database: ctx.database || options.database,
-      table: ctx.table || options.table,
-      logger: ctx.logger,
-    })
+    return createPostgresStore(storeOptionsFrom(ctx, 'postgres store'))
   },
 })

@@ -3,6 +3,7 @@
  * Selected with `MICRO_STORE=redis`; `MICRO_STORE_ADDRESS` is a `redis://` URL.
  */
 import { definePlugin } from '@micro-ts/core'
+import { storeOptionsFrom } from '@micro-ts/core/plugin'
 import { redisStoreOptions } from './options.js'
 import { createRedisStore, type RedisStore } from './redis.js'
 
@@ -34,16 +35,6 @@ export default definePlugin({
   capabilities: ['ttl', 'metadata', 'shared'],
   options: redisStoreOptions,
   create(ctx): RedisStore {
-    const options = ctx.options
-    if (ctx.addresses.length > 1) {
-      ctx.logger.warn({ addresses: ctx.addresses.length }, 'redis store: using the first address only')
-    }
-    return createRedisStore({
-      ...options,
-      address: ctx.addresses[0] ?? options.address,
-      database: ctx.database || options.database,
-      table: ctx.table || options.table,
-      logger: ctx.logger,
-    })
+    return createRedisStore(storeOptionsFrom(ctx, 'redis store'))
   },
 })

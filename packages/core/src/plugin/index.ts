@@ -59,6 +59,8 @@ export {
   type KeyRules,
   resolveExpiry,
   STORE_ERROR_ID,
+  type StoreContext,
+  storeOptionsFrom,
 } from '../store/checks.js'
 export { abortReason, deadlineSignal, LazyAbort } from '../util/abort.js'
 // Addresses and URLs

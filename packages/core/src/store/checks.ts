@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { errors, type MicroError } from '../errors.js'
+import type { Logger } from '../logger.js'
 import type { StoreRecord, WriteOptions } from './types.js'
 
 /** The error id every store error carries (go-micro's store package). */
@@ -115,4 +116,34 @@ export function boundedIdentifier(name: string, maxBytes: number): string {
   let head = name.slice(0, maxBytes - hash.length - 1)
   while (Buffer.byteLength(head) > maxBytes - hash.length - 1) head = head.slice(0, -1)
   return `${head}_${hash}`
+}
+
+/** What a store plugin's `create()` receives, as far as its target goes. */
+export interface StoreContext<O> {
+  addresses: string[]
+  options: O
+  database?: string
+  table?: string
+  logger: Logger
+}
+
+/**
+ * A store plugin's options for its factory: `MICRO_STORE_ADDRESS` (the first address: a store
+ * talks to one server; more are logged and ignored), `MICRO_STORE_DATABASE` and
+ * `MICRO_STORE_TABLE` over the same options given in code, and the logger.
+ */
+export function storeOptionsFrom<O extends { address?: string; database?: string; table?: string }>(
+  ctx: StoreContext<O>,
+  label: string,
+): O & { logger: Logger } {
+  if (ctx.addresses.length > 1) {
+    ctx.logger.warn({ addresses: ctx.addresses.length }, `${label}: using the first address only`)
+  }
+  return {
+    ...ctx.options,
+    address: ctx.addresses[0] ?? ctx.options.address,
+    database: ctx.database || ctx.options.database,
+    table: ctx.table || ctx.options.table,
+    logger: ctx.logger,
+  }
 }
