@@ -9,7 +9,7 @@
 // namespace the same port on 127.0.0.1 forwards to that socket (a path-named Unix socket is
 // reachable from any network namespace). All traffic stays on loopback; multicast stays inside.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -74,6 +74,23 @@ if (registry === 'kubernetes') {
   }
 }
 if (registry !== 'mdns') process.exit(await run(process.execPath, [demo]))
+
+// The private namespace is made with Linux's `unshare`. A machine without it (macOS, Windows) is a
+// developer's own laptop, where mDNS multicast on the local network is what mDNS is for: say so,
+// and how to run the demo there, instead of failing on a missing command.
+const onPath = (cmd) =>
+  (process.env.PATH ?? '').split(path.delimiter).some((d) => d && existsSync(path.join(d, cmd)))
+if (process.env.MICRO_NETNS !== '1' && !onPath('unshare')) {
+  console.error(
+    `demo: there is no \`unshare\` on this machine (${process.platform}), so the demo cannot make the private ` +
+      'network namespace it uses on Linux to keep mDNS multicast off real networks.\n' +
+      'On your own laptop the mDNS default needs no namespace; run the demo directly:\n\n' +
+      '  node examples/greeter/dist/demo.js\n\n' +
+      'or pick a registry with a server: MICRO_REGISTRY=etcd MICRO_REGISTRY_ADDRESS=127.0.0.1:2379 pnpm demo\n' +
+      '(On Linux, `unshare` comes with util-linux.)',
+  )
+  process.exit(2)
+}
 
 // The loopback servers the chosen broker and store talk to. The ports are the plugins' defaults
 // (their READMEs) unless MICRO_<KIND>_ADDRESS names another.
