@@ -15,8 +15,8 @@ import {
   type PubSubRow,
   RPC_CONTENDERS,
   type RpcRow,
-  runPubSub,
-  runRpc,
+  runPubSubInterleaved,
+  runRpcInterleaved,
   runSelector,
   runSoak,
   type SelectorRow,
@@ -176,6 +176,8 @@ async function main(): Promise<number> {
     }
   }
 
+  // Every RPC contender that can run here, measured together in interleaved rounds.
+  const rpcJobs: typeof RPC_CONTENDERS = []
   for (const c of RPC_CONTENDERS) {
     if (!selected(`rpc/${c.name}`)) continue
     contenders.push({ scenario: 'rpc', name: c.name, what: c.what })
@@ -191,8 +193,15 @@ async function main(): Promise<number> {
       })
       continue
     }
-    await attempt('rpc', c.name, async () => {
-      rpc.push(...(await runRpc(env, c, settings, log)))
+    rpcJobs.push(c)
+  }
+  if (rpcJobs.length) {
+    await attempt('rpc', 'interleaved', async () => {
+      rpc.push(
+        ...(await runRpcInterleaved(env, rpcJobs, settings, log, (c, reason) =>
+          unavailable.push({ scenario: 'rpc', contender: c.name, status: 'failed', reason }),
+        )),
+      )
     })
   }
   if (selected('selector/ours-http')) {
@@ -200,15 +209,22 @@ async function main(): Promise<number> {
       selector.push(...(await runSelector(env, settings, log)))
     })
   }
-  for (const c of PUBSUB_CONTENDERS) {
-    if (!selected(`pubsub/${c.name}`)) continue
+  const pubsubJobs = PUBSUB_CONTENDERS.filter((c) => selected(`pubsub/${c.name}`))
+  for (const c of pubsubJobs) {
     contenders.push({ scenario: 'pubsub', name: c.name, what: c.what })
     if (env.natsMissing) {
-      unavailable.push({ scenario: 'pubsub', contender: c.name, status: 'skipped', reason: env.natsMissing })
-      continue
+      // Ours cannot be skipped quietly: a fresh clone has NATS from scripts/backends.sh.
+      const status = c.group === 'ours' ? 'failed' : 'skipped'
+      unavailable.push({ scenario: 'pubsub', contender: c.name, status, reason: env.natsMissing })
     }
-    await attempt('pubsub', c.name, async () => {
-      pubsub.push(...(await runPubSub(env, c, settings, log)))
+  }
+  if (pubsubJobs.length && !env.natsMissing) {
+    await attempt('pubsub', 'interleaved', async () => {
+      pubsub.push(
+        ...(await runPubSubInterleaved(env, pubsubJobs, settings, log, (c, reason) =>
+          unavailable.push({ scenario: 'pubsub', contender: c.name, status: 'failed', reason }),
+        )),
+      )
     })
   }
   for (const t of OUR_TRANSPORTS) {

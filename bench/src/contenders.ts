@@ -229,7 +229,13 @@ const gatewayHttp: RpcContender = {
       throw e
     })
     return withServers([gateway.child, greeter.child], () =>
-      startNodeDriver(env, 'gateway-http driver', 'gateway', { address: String(gateway.info.address) }, false),
+      startNodeDriver(
+        env,
+        'gateway-http driver',
+        'gateway',
+        { address: String(gateway.info.address) },
+        false,
+      ),
     )
   },
 }

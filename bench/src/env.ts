@@ -41,9 +41,19 @@ export function nodeFlags(env: BenchEnv, label: string, ours: boolean): string[]
   return flags
 }
 
+/** A command every Node child started from now on runs under (valgrind), by the child's name. */
+let nodeWrapper: ((name: string) => string[]) | undefined
+
+/** Run the Node children started from now on under `wrapper(name)` (`undefined`: directly again). */
+export function wrapNodeChildren(wrapper: ((name: string) => string[]) | undefined): void {
+  nodeWrapper = wrapper
+}
+
 /** Start a compiled Node child of this package (`server.js`, `driver.js`, `pubsub.js`). */
 export function nodeChild(name: string, script: string, args: string[], nodeFlags: string[] = []): Child {
-  return new Child(name, process.execPath, [...nodeFlags, join(distDir, script), ...args])
+  const command = [process.execPath, ...nodeFlags, join(distDir, script), ...args]
+  const wrapped = nodeWrapper ? [...nodeWrapper(name), ...command] : command
+  return new Child(name, wrapped[0], wrapped.slice(1))
 }
 
 export function goChild(name: string, program: string, args: string[]): Child {

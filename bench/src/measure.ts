@@ -8,11 +8,13 @@ import {
   type PubSubContender,
   RPC_CONTENDERS,
   type RpcContender,
+  type Started,
   startPubSub,
 } from './contenders.js'
 import type { BenchEnv } from './env.js'
 import type { PayloadKind } from './payloads.js'
 import { type Child, type Reply, RssSampler } from './proc.js'
+import { median } from './steady.js'
 
 export interface Settings {
   rounds: number
@@ -40,6 +42,14 @@ export interface RpcRow {
   firstError?: string
   /** Peak RSS of the server process(es) during the rounds, bytes. */
   serverRss: number
+  /** p99 latency of each round, ms (`p50`/`p99` are the medians of the rounds'). */
+  p99Rounds?: number[]
+  /** Peak server RSS of each round, bytes. */
+  rssRounds?: number[]
+  /** CPU time of the client process per call, each round, µs (from /proc). */
+  clientCpuUs?: number[]
+  /** CPU time of the server process(es) per call, each round, µs (from /proc). */
+  serverCpuUs?: number[]
 }
 
 export interface Unavailable {
@@ -60,6 +70,8 @@ export interface PubSubRow {
   lost: number
   /** Peak RSS of the subscriber process, bytes. */
   subscriberRss: number
+  /** CPU time of publisher + subscriber per message received, each round, µs (from /proc). */
+  cpuUs?: number[]
 }
 
 export interface SelectorRow {
@@ -84,15 +96,8 @@ export interface SoakRow {
   errors: number
 }
 
-/** The middle value (the mean of the two middle ones for an even count); 0 for none. */
-export const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0
-    ? 0
-    : s.length % 2
-      ? s[(s.length - 1) / 2]
-      : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
+export { median }
+
 const num = (r: Reply, k: string) => Number(r[k] ?? 0)
 
 export type Progress = (line: string) => void
@@ -101,55 +106,160 @@ async function stopAll(children: Child[]): Promise<void> {
   await Promise.all(children.map((c) => c.stop()))
 }
 
-/** One contender: start it, measure every (payload, concurrency) cell, stop it. */
-export async function runRpc(
+/** A contender of an interleaved cell, running: its processes, and whether it is still usable. */
+interface Running {
+  contender: RpcContender
+  started: Started
+  failed?: string
+}
+
+/** What one measured round of one contender gave. */
+interface RoundResult {
+  rate: number
+  calls: number
+  errors: number
+  firstError?: string
+  p50: number
+  p99: number
+  max: number
+  clientCpuUs: number
+  serverCpuUs: number
+  serverRss: number
+}
+
+/** Sum of the CPU ms of children that can be read (undefined if none can). */
+function cpuOf(children: Child[]): number {
+  let total = 0
+  for (const c of children) total += c.cpuMs() ?? 0
+  return total
+}
+
+/**
+ * One round of one contender: a short unmeasured run (connections closed while the other
+ * contenders ran are opened again, the JIT is warm again), then the measured run, with the CPU
+ * time of its driver and its server(s) read from /proc before and after and the servers' RSS
+ * sampled throughout.
+ */
+async function rpcRound(
+  r: Running,
+  payload: PayloadKind,
+  concurrency: number,
+  s: Settings,
+): Promise<RoundResult> {
+  const { driver, servers } = r.started
+  await driver.request('run', { payload, concurrency, durationMs: rewarmMs(s) })
+  await driver.request('reset')
+  const sampler = new RssSampler(servers)
+  const client0 = driver.cpuMs() ?? 0
+  const server0 = cpuOf(servers)
+  const res = await driver.request('run', { payload, concurrency, durationMs: s.roundMs })
+  const client1 = driver.cpuMs() ?? 0
+  const server1 = cpuOf(servers)
+  const serverRss = sampler.stop()
+  const stats = await driver.request('stats')
+  const calls = num(res, 'calls')
+  const perCall = (ms: number) => (calls > 0 ? (ms * 1000) / calls : Number.NaN)
+  return {
+    rate: (calls / num(res, 'elapsedMs')) * 1000,
+    calls,
+    errors: num(res, 'errors'),
+    firstError: res.firstError as string | undefined,
+    p50: num(stats, 'p50'),
+    p99: num(stats, 'p99'),
+    max: num(stats, 'max'),
+    clientCpuUs: perCall(client1 - client0),
+    serverCpuUs: perCall(server1 - server0),
+    serverRss,
+  }
+}
+
+/** The unmeasured run before each measured round. */
+export const rewarmMs = (s: Settings) => Math.min(300, s.warmupMs)
+
+/**
+ * Every selected RPC contender at once, interleaved: all are started, then for each
+ * (payload, concurrency) cell each one warms up, and the rounds go A B C A B C ... so every ratio
+ * can be taken round by round (see steady.ts). A contender that fails to start or dies is
+ * reported through `onFailed` and left out of the cells after that.
+ */
+export async function runRpcInterleaved(
   env: BenchEnv,
-  contender: RpcContender,
+  contenders: RpcContender[],
   s: Settings,
   progress: Progress,
+  onFailed: (contender: RpcContender, reason: string) => void,
 ): Promise<RpcRow[]> {
-  const { servers, driver } = await contender.start(env)
+  const running: Running[] = []
+  const fail = async (r: Running, e: unknown) => {
+    r.failed = (e as Error).message.split('\n')[0].slice(0, 400)
+    progress(`rpc ${r.contender.name}: FAILED: ${r.failed}`)
+    onFailed(r.contender, r.failed)
+    await stopAll([r.started.driver, ...r.started.servers])
+  }
   const rows: RpcRow[] = []
   try {
+    for (const contender of contenders) {
+      try {
+        running.push({ contender, started: await contender.start(env) })
+      } catch (e) {
+        const reason = (e as Error).message.split('\n')[0].slice(0, 400)
+        progress(`rpc ${contender.name}: FAILED to start: ${reason}`)
+        onFailed(contender, reason)
+      }
+    }
     for (const payload of s.payloads) {
       for (const concurrency of s.concurrency) {
-        await driver.request('run', { payload, concurrency, durationMs: s.warmupMs })
-        await driver.request('reset')
-        const sampler = new RssSampler(servers)
-        const rates: number[] = []
-        let errors = 0
-        let firstError: string | undefined
-        for (let r = 0; r < s.rounds; r++) {
-          const res = await driver.request('run', { payload, concurrency, durationMs: s.roundMs })
-          rates.push((num(res, 'calls') / num(res, 'elapsedMs')) * 1000)
-          errors += num(res, 'errors')
-          firstError ??= res.firstError as string | undefined
+        const live = () => running.filter((r) => !r.failed)
+        for (const r of live()) {
+          try {
+            await r.started.driver.request('run', { payload, concurrency, durationMs: s.warmupMs })
+          } catch (e) {
+            await fail(r, e)
+          }
         }
-        const serverRss = sampler.stop()
-        const stats = await driver.request('stats')
-        await driver.request('reset')
-        const row: RpcRow = {
-          contender: contender.name,
-          group: contender.group,
-          payload,
-          concurrency,
-          callsPerSec: median(rates),
-          rounds: rates,
-          p50: num(stats, 'p50'),
-          p99: num(stats, 'p99'),
-          max: num(stats, 'max'),
-          errors,
-          firstError,
-          serverRss,
+        const results = new Map<Running, RoundResult[]>()
+        for (let round = 0; round < s.rounds; round++) {
+          for (const r of live()) {
+            try {
+              const res = await rpcRound(r, payload, concurrency, s)
+              results.set(r, [...(results.get(r) ?? []), res])
+            } catch (e) {
+              await fail(r, e)
+            }
+          }
         }
-        rows.push(row)
-        progress(
-          `rpc ${contender.name} ${payload} c=${concurrency}: ${Math.round(row.callsPerSec)} calls/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, server ${(serverRss / 2 ** 20).toFixed(0)} MiB${errors ? `, ${errors} errors (${firstError})` : ''}`,
-        )
+        for (const r of live()) {
+          const rs = results.get(r) ?? []
+          if (rs.length === 0) continue
+          const errors = rs.reduce((n, x) => n + x.errors, 0)
+          const row: RpcRow = {
+            contender: r.contender.name,
+            group: r.contender.group,
+            payload,
+            concurrency,
+            callsPerSec: median(rs.map((x) => x.rate)),
+            rounds: rs.map((x) => x.rate),
+            p50: median(rs.map((x) => x.p50)),
+            p99: median(rs.map((x) => x.p99)),
+            p99Rounds: rs.map((x) => x.p99),
+            max: Math.max(...rs.map((x) => x.max)),
+            errors,
+            firstError: rs.find((x) => x.firstError)?.firstError,
+            serverRss: Math.max(...rs.map((x) => x.serverRss)),
+            rssRounds: rs.map((x) => x.serverRss),
+            clientCpuUs: rs.map((x) => x.clientCpuUs),
+            serverCpuUs: rs.map((x) => x.serverCpuUs),
+          }
+          rows.push(row)
+          const cpu = median(rs.map((x) => x.clientCpuUs + x.serverCpuUs))
+          progress(
+            `rpc ${row.contender} ${payload} c=${concurrency}: ${Math.round(row.callsPerSec)} calls/s (rounds ${row.rounds.map((v) => Math.round(v)).join(' ')}), p99 ${row.p99.toFixed(2)} ms, ${cpu.toFixed(0)} µs CPU per call, server ${(row.serverRss / 2 ** 20).toFixed(0)} MiB${errors ? `, ${errors} errors (${row.firstError})` : ''}`,
+          )
+        }
       }
     }
   } finally {
-    await stopAll([driver, ...servers])
+    await stopAll(running.filter((r) => !r.failed).flatMap((r) => [r.started.driver, ...r.started.servers]))
   }
   return rows
 }
@@ -211,61 +321,122 @@ export async function runSelector(env: BenchEnv, s: Settings, progress: Progress
   return rows
 }
 
-/** Publish for a round under the credit window; the subscriber's receive rate is the result. */
-export async function runPubSub(
+/** One pub/sub contender, running. */
+interface RunningPubSub {
+  contender: PubSubContender
+  publisher: Child
+  subscriber: Child
+  failed?: string
+}
+
+/**
+ * Publish for one round under the credit window; the subscriber's receive rate is the result,
+ * with the CPU time of both processes per message received.
+ */
+async function pubsubRound(r: RunningPubSub, payload: PayloadKind, durationMs: number, s: Settings) {
+  const { publisher, subscriber } = r
+  await subscriber.request('reset')
+  const cpu0 = cpuOf([publisher, subscriber])
+  const pub = await publisher.request('run', { payload, durationMs, window: s.window }, durationMs + 60_000)
+  const published = num(pub, 'published')
+  const sub = await subscriber.request('wait', { count: published, timeoutMs: 10_000 }, 30_000)
+  const cpu1 = cpuOf([publisher, subscriber])
+  const received = num(sub, 'received')
+  if (num(sub, 'bad') > 0) throw new Error(`${r.contender.name}: ${sub.bad} messages arrived altered`)
+  return {
+    published,
+    received,
+    rate: received > 0 ? (received / (num(sub, 'lastAt') - num(pub, 'startAt'))) * 1000 : 0,
+    cpuUs: received > 0 ? ((cpu1 - cpu0) * 1000) / received : Number.NaN,
+  }
+}
+
+/**
+ * Every selected pub/sub contender at once, interleaved as the RPC cells are: all started, then
+ * per payload a warm-up each and rounds A B C A B C ...
+ */
+export async function runPubSubInterleaved(
   env: BenchEnv,
-  contender: PubSubContender,
+  contenders: PubSubContender[],
   s: Settings,
   progress: Progress,
+  onFailed: (contender: PubSubContender, reason: string) => void,
 ): Promise<PubSubRow[]> {
-  const { publisher, subscriber } = await startPubSub(env, contender)
-  subscriber.onEvent((line) => {
-    if (line.event === 'progress') publisher.notify('credit', { received: line.received })
-  })
-  const rows: PubSubRow[] = []
-  const round = async (payload: PayloadKind, durationMs: number) => {
-    await subscriber.request('reset')
-    const pub = await publisher.request('run', { payload, durationMs, window: s.window }, durationMs + 60_000)
-    const published = num(pub, 'published')
-    const sub = await subscriber.request('wait', { count: published, timeoutMs: 10_000 }, 30_000)
-    const received = num(sub, 'received')
-    if (num(sub, 'bad') > 0) throw new Error(`${contender.name}: ${sub.bad} messages arrived altered`)
-    return {
-      published,
-      received,
-      rate: received > 0 ? (received / (num(sub, 'lastAt') - num(pub, 'startAt'))) * 1000 : 0,
-    }
+  const running: RunningPubSub[] = []
+  const fail = async (r: RunningPubSub, e: unknown) => {
+    r.failed = (e as Error).message.split('\n')[0].slice(0, 400)
+    progress(`pubsub ${r.contender.name}: FAILED: ${r.failed}`)
+    onFailed(r.contender, r.failed)
+    await stopAll([r.publisher, r.subscriber])
   }
+  const rows: PubSubRow[] = []
+  const live = () => running.filter((r) => !r.failed)
   try {
+    for (const contender of contenders) {
+      try {
+        const { publisher, subscriber } = await startPubSub(env, contender)
+        subscriber.onEvent((line) => {
+          if (line.event === 'progress') publisher.notify('credit', { received: line.received })
+        })
+        running.push({ contender, publisher, subscriber })
+      } catch (e) {
+        const reason = (e as Error).message.split('\n')[0].slice(0, 400)
+        progress(`pubsub ${contender.name}: FAILED to start: ${reason}`)
+        onFailed(contender, reason)
+      }
+    }
     for (const payload of s.payloads) {
-      await round(payload, s.warmupMs)
-      const sampler = new RssSampler([subscriber])
-      const rates: number[] = []
-      let published = 0
-      let lost = 0
-      for (let r = 0; r < s.rounds; r++) {
-        const res = await round(payload, s.roundMs)
-        rates.push(res.rate)
-        published += res.published
-        lost += res.published - res.received
+      for (const r of live()) {
+        try {
+          await pubsubRound(r, payload, s.warmupMs, s)
+        } catch (e) {
+          await fail(r, e)
+        }
       }
-      const row: PubSubRow = {
-        contender: contender.name,
-        group: contender.group,
-        payload,
-        msgsPerSec: median(rates),
-        rounds: rates,
-        published,
-        lost,
-        subscriberRss: sampler.stop(),
+      const acc = new Map<
+        RunningPubSub,
+        { rates: number[]; cpu: number[]; rss: number[]; published: number; lost: number }
+      >()
+      for (let round = 0; round < s.rounds; round++) {
+        for (const r of live()) {
+          try {
+            await pubsubRound(r, payload, rewarmMs(s), s)
+            const sampler = new RssSampler([r.subscriber])
+            const res = await pubsubRound(r, payload, s.roundMs, s)
+            const a = acc.get(r) ?? { rates: [], cpu: [], rss: [], published: 0, lost: 0 }
+            a.rates.push(res.rate)
+            a.cpu.push(res.cpuUs)
+            a.rss.push(sampler.stop())
+            a.published += res.published
+            a.lost += res.published - res.received
+            acc.set(r, a)
+          } catch (e) {
+            await fail(r, e)
+          }
+        }
       }
-      rows.push(row)
-      progress(
-        `pubsub ${contender.name} ${payload}: ${Math.round(row.msgsPerSec)} msgs/s${lost ? `, ${lost} lost` : ''}`,
-      )
+      for (const r of live()) {
+        const a = acc.get(r)
+        if (!a) continue
+        const row: PubSubRow = {
+          contender: r.contender.name,
+          group: r.contender.group,
+          payload,
+          msgsPerSec: median(a.rates),
+          rounds: a.rates,
+          published: a.published,
+          lost: a.lost,
+          subscriberRss: Math.max(...a.rss),
+          cpuUs: a.cpu,
+        }
+        rows.push(row)
+        progress(
+          `pubsub ${row.contender} ${payload}: ${Math.round(row.msgsPerSec)} msgs/s (rounds ${a.rates.map((v) => Math.round(v)).join(' ')}), ${median(a.cpu).toFixed(1)} µs CPU per message${a.lost ? `, ${a.lost} lost` : ''}`,
+        )
+      }
     }
   } finally {
-    await stopAll([publisher, subscriber])
+    await stopAll(live().flatMap((r) => [r.publisher, r.subscriber]))
   }
   return rows
 }

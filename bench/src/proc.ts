@@ -12,6 +12,9 @@ export type Reply = Record<string, unknown>
 
 const live = new Set<Child>()
 
+/** How long a child may take to print its ready line by default (raised for runs under valgrind). */
+export const childDefaults = { readyMs: 15_000 }
+
 export class Child {
   readonly name: string
   private readonly proc: ChildProcess
@@ -53,7 +56,7 @@ export class Child {
   }
 
   /** The first `{ready: true}` line (rejects if the child dies or takes longer than `timeoutMs`). */
-  ready(timeoutMs = 15_000): Promise<Reply> {
+  ready(timeoutMs = childDefaults.readyMs): Promise<Reply> {
     this.readyLine ??= new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(
@@ -125,6 +128,15 @@ export class Child {
     }
   }
 
+  /**
+   * CPU time the process has used so far (user + system, every thread), in milliseconds, from
+   * /proc (works for any child, Node or Go); undefined once it has exited.
+   */
+  cpuMs(): number | undefined {
+    if (this.exited !== undefined || !this.proc.pid) return undefined
+    return processCpuMs(this.proc.pid)
+  }
+
   /** Ask it to exit, close its stdin, then SIGTERM and finally SIGKILL if it lingers. */
   async stop(): Promise<void> {
     if (this.exited !== undefined) return
@@ -156,6 +168,21 @@ export class Child {
       return
     }
     for (const fn of [...this.listeners]) fn(line)
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`: 100 on Linux x86_64 and arm64). */
+const CLK_TCK = 100
+
+/** User + system CPU time of a process (all its threads), ms; undefined when it cannot be read. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces) start at `state`, field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+  } catch {
+    return undefined
   }
 }
 

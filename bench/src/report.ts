@@ -2,15 +2,32 @@
  * Turns measured rows into the ratios, the target verdicts and the Markdown tables that are
  * printed, written to results/latest.json and pasted into README.md.
  */
+import { OUR_TRANSPORTS } from './contenders.js'
 import type { Machine } from './env.js'
 import type { PubSubRow, RpcRow, SelectorRow, Settings, SoakRow, Unavailable } from './measure.js'
 import type { PayloadKind } from './payloads.js'
 import { type RegistryRow, registryTable } from './registry.js'
+import {
+  bothVerdict,
+  eitherVerdict,
+  formatRatio,
+  formatSpread,
+  pairedRatio,
+  type Spread,
+  spreadOf,
+  type Verdict,
+  verdictOf,
+} from './steady.js'
 
 export interface Ratio {
   label: string
-  /** Per cell (`greeter c=64`, ...): the ratio, or undefined when a side was not measured. */
+  /**
+   * Per cell (`greeter c=64`, ...): the median of the per-round ratios, or undefined when a side
+   * was not measured.
+   */
   cells: Record<string, number | undefined>
+  /** Per cell: the per-round ratios' median and range (see steady.ts). */
+  spreads?: Record<string, Spread | undefined>
   /** Which of our contenders the ratio used, per cell, when it picks the fastest. */
   picked?: Record<string, string>
 }
@@ -18,7 +35,20 @@ export interface Ratio {
 export interface Target {
   target: string
   measured: string
+  /** Met (true) or missed (false) when decided; undefined when undecided or not measured. */
   met: boolean | undefined
+  /** The steady method's verdict; a spread crossing the target is `undecided`. */
+  verdict?: Verdict
+}
+
+/** A target from its verdict (`met` follows it). */
+export function targetOf(target: string, measured: string, verdict: Verdict | undefined): Target {
+  return {
+    target,
+    measured: verdict === undefined && !measured ? 'not measured' : measured,
+    met: verdict === 'met' ? true : verdict === 'missed' ? false : undefined,
+    verdict,
+  }
 }
 
 export interface Results {
@@ -48,19 +78,20 @@ function rpcRow(rows: RpcRow[], name: string, p: PayloadKind, c: number): RpcRow
   return rows.find((x) => x.contender === name && x.payload === p && x.concurrency === c)
 }
 
-/** Our fastest contender in a cell (not ours-to-go: that one measures against a Go server). */
+/** Our transports' contenders: `ours-http`, `ours-grpc`, `ours-tcp`. */
+const TRANSPORT_ROWS = new Set(OUR_TRANSPORTS.map((t) => `ours-${t}`))
+
+/** Our fastest transport in a cell (by median calls/s; rows with errors do not count). */
 function fastestOurs(rows: RpcRow[], p: PayloadKind, c: number): RpcRow | undefined {
   return rows
-    .filter(
-      (r) =>
-        r.group === 'ours' &&
-        r.contender !== 'ours-to-go' &&
-        r.contender !== 'gateway-http' &&
-        r.payload === p &&
-        r.concurrency === c &&
-        !r.errors,
-    )
+    .filter((r) => TRANSPORT_ROWS.has(r.contender) && r.payload === p && r.concurrency === c && !r.errors)
     .sort((a, b) => b.callsPerSec - a.callsPerSec)[0]
+}
+
+/** CPU time per call of a row, client + server, each round (µs). */
+export function cpuRounds(q: RpcRow | undefined): number[] | undefined {
+  if (!q?.clientCpuUs || !q.serverCpuUs) return undefined
+  return q.clientCpuUs.map((c, i) => c + (q.serverCpuUs?.[i] ?? Number.NaN))
 }
 
 export function computeRatios(
@@ -70,12 +101,13 @@ export function computeRatios(
   s: Settings,
 ): Ratio[] {
   const ratios: Ratio[] = []
-  const perCell = (label: string, f: (p: PayloadKind, c: number) => [number | undefined, string?]) => {
-    const ratio: Ratio = { label, cells: {} }
+  const perCell = (label: string, f: (p: PayloadKind, c: number) => [Spread | undefined, string?]) => {
+    const ratio: Ratio = { label, cells: {}, spreads: {} }
     for (const p of s.payloads)
       for (const c of s.concurrency) {
-        const [value, picked] = f(p, c)
-        ratio.cells[cellKey(p, c)] = value
+        const [spread, picked] = f(p, c)
+        ratio.cells[cellKey(p, c)] = spread?.median
+        ratio.spreads![cellKey(p, c)] = spread
         if (picked) {
           ratio.picked ??= {}
           ratio.picked[cellKey(p, c)] = picked
@@ -83,14 +115,19 @@ export function computeRatios(
       }
     ratios.push(ratio)
   }
-  const rate = (a?: RpcRow, b?: RpcRow): [number | undefined] => [
-    a && b ? a.callsPerSec / b.callsPerSec : undefined,
+  // Round by round: round i of one contender against round i of the other, run seconds apart.
+  const rate = (a?: RpcRow, b?: RpcRow): [Spread | undefined] => [
+    a && b ? pairedRatio(a.rounds, b.rounds) : undefined,
   ]
   const vs = (ours: string, ref: string) =>
     perCell(`${ours} ÷ ${ref}, calls/s`, (p, c) => rate(rpcRow(rpc, ours, p, c), rpcRow(rpc, ref, p, c)))
   vs('ours-http', 'raw-undici')
   vs('ours-http', 'raw-http')
   vs('ours-http', 'raw-net')
+  perCell('fastest ours ÷ raw-net, calls/s', (p, c) => {
+    const best = fastestOurs(rpc, p, c)
+    return [...rate(best, rpcRow(rpc, 'raw-net', p, c)), best?.contender]
+  })
   for (const ref of ['moleculer-tcp', 'moleculer-nats']) {
     perCell(`fastest ours ÷ ${ref}, calls/s`, (p, c) => {
       const best = fastestOurs(rpc, p, c)
@@ -103,15 +140,26 @@ export function computeRatios(
   perCell('ours-http ÷ raw-undici, p99 latency', (p, c) => {
     const a = rpcRow(rpc, 'ours-http', p, c)
     const b = rpcRow(rpc, 'raw-undici', p, c)
-    return [a && b ? a.p99 / b.p99 : undefined]
+    return [a?.p99Rounds && b?.p99Rounds ? pairedRatio(a.p99Rounds, b.p99Rounds) : undefined]
   })
+  // CPU per call (client + server), which moves far less with the machine's load than calls/s.
+  const cpu = (ours: string, ref: string) =>
+    perCell(`${ours} ÷ ${ref}, CPU per call`, (p, c) => {
+      const a = cpuRounds(rpcRow(rpc, ours, p, c))
+      const b = cpuRounds(rpcRow(rpc, ref, p, c))
+      return [a && b ? pairedRatio(a, b) : undefined]
+    })
+  cpu('ours-http', 'raw-undici')
+  cpu('ours-tcp', 'raw-net')
 
   const pubsubRatio = (ours: string, ref: string) => {
-    const ratio: Ratio = { label: `pub/sub ${ours} ÷ ${ref}, msgs/s`, cells: {} }
+    const ratio: Ratio = { label: `pub/sub ${ours} ÷ ${ref}, msgs/s`, cells: {}, spreads: {} }
     for (const p of s.payloads) {
       const a = pubsub.find((r) => r.contender === ours && r.payload === p)
       const b = pubsub.find((r) => r.contender === ref && r.payload === p)
-      ratio.cells[PAYLOAD_LABEL[p]] = a && b ? a.msgsPerSec / b.msgsPerSec : undefined
+      const spread = a && b ? pairedRatio(a.rounds, b.rounds) : undefined
+      ratio.cells[PAYLOAD_LABEL[p]] = spread?.median
+      ratio.spreads![PAYLOAD_LABEL[p]] = spread
     }
     ratios.push(ratio)
   }
@@ -121,11 +169,13 @@ export function computeRatios(
   pubsubRatio('ours-nats', 'raw-nats-envelope')
   pubsubRatio('ours-nats', 'moleculer-nats')
 
-  const sel: Ratio = { label: 'selector: warm call ÷ call with address, calls/s', cells: {} }
+  const sel: Ratio = { label: 'selector: warm call ÷ call with address, calls/s', cells: {}, spreads: {} }
   for (const c of s.concurrency) {
     const a = selector.find((r) => r.mode === 'selector' && r.concurrency === c)
     const b = selector.find((r) => r.mode === 'address' && r.concurrency === c)
-    sel.cells[`greeter c=${c}`] = a && b ? a.callsPerSec / b.callsPerSec : undefined
+    const spread = a && b ? pairedRatio(a.rounds, b.rounds) : undefined
+    sel.cells[`greeter c=${c}`] = spread?.median
+    sel.spreads![`greeter c=${c}`] = spread
   }
   ratios.push(sel)
   return ratios
@@ -134,79 +184,114 @@ export function computeRatios(
 const x = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(2)}×`)
 
 export function computeTargets(r: Omit<Results, 'targets' | 'ratios'>, ratios: Ratio[]): Target[] {
-  const cell = (label: string, key: string) => ratios.find((q) => q.label === label)?.cells[key]
+  const spread = (label: string, key: string) => ratios.find((q) => q.label === label)?.spreads?.[key]
   const targets: Target[] = []
   const hi = Math.max(...r.settings.concurrency)
   const lo = Math.min(...r.settings.concurrency)
-  const add = (target: string, value: number | undefined, ok: (v: number) => boolean, extra = '') =>
-    targets.push({
-      target,
-      measured: value === undefined ? 'not measured' : `${x(value)}${extra}`,
-      met: value === undefined ? undefined : ok(value),
-    })
+  /** A ratio target: decided by the per-round spread of `label` in cell `key`. */
+  const add = (target: string, label: string, key: string, ok: (v: number) => boolean, extra = '') => {
+    const v = spread(label, key)
+    targets.push(targetOf(target, v ? `${formatRatio(v)}${extra}` : 'not measured', v && verdictOf(v, ok)))
+  }
+  const picked = (label: string, key: string) => {
+    const name = ratios.find((q) => q.label === label)?.picked?.[key]
+    return name ? ` (${name})` : ''
+  }
+  const g = `greeter c=${hi}`
 
   add(
-    `HTTP transport ≥ 0.8× raw undici, calls/s at c=${hi} (greeter)`,
-    cell('ours-http ÷ raw-undici, calls/s', `greeter c=${hi}`),
+    `fastest transport ≥ 0.8× raw net, calls/s at c=${hi} (greeter)`,
+    'fastest ours ÷ raw-net, calls/s',
+    g,
     (v) => v >= 0.8,
+    picked('fastest ours ÷ raw-net, calls/s', g),
   )
+  add(
+    `fastest transport ≥ 2× Moleculer TCP, calls/s at c=${hi} (greeter)`,
+    'fastest ours ÷ moleculer-tcp, calls/s',
+    g,
+    (v) => v >= 2,
+    picked('fastest ours ÷ moleculer-tcp, calls/s', g),
+  )
+  {
+    // Either is enough: calls/s moves with the machine's load, CPU per call far less.
+    const rate = spread('ours-http ÷ raw-undici, calls/s', g)
+    const cpu = spread('ours-http ÷ raw-undici, CPU per call', g)
+    const vr = rate && verdictOf(rate, (v) => v >= 0.95)
+    const vc = cpu && verdictOf(cpu, (v) => v <= 1.1)
+    targets.push(
+      targetOf(
+        `HTTP transport ≥ 0.95× raw undici calls/s, or ≤ 1.1× its CPU per call, at c=${hi} (greeter)`,
+        rate || cpu
+          ? `calls/s ${formatRatio(rate)} (${vr ?? '–'}); CPU ${formatRatio(cpu)} (${vc ?? '–'})`
+          : '',
+        eitherVerdict(vr, vc),
+      ),
+    )
+  }
   add(
     `HTTP transport p99 at c=${lo} ≤ 1.5× raw undici (greeter)`,
-    cell('ours-http ÷ raw-undici, p99 latency', `greeter c=${lo}`),
+    'ours-http ÷ raw-undici, p99 latency',
+    `greeter c=${lo}`,
     (v) => v <= 1.5,
-  )
-  const fastest = ratios.find((q) => q.label === 'fastest ours ÷ moleculer-tcp, calls/s')
-  add(
-    `fastest ours ahead of Moleculer TCP, calls/s at c=${hi} (greeter)`,
-    fastest?.cells[`greeter c=${hi}`],
-    (v) => v > 1,
-    fastest?.picked?.[`greeter c=${hi}`] ? ` (${fastest.picked[`greeter c=${hi}`]})` : '',
   )
   add(
     `gateway ≥ 0.8× a direct call with our client over HTTP, calls/s at c=${hi} (greeter)`,
-    cell('gateway-http ÷ ours-http, calls/s', `greeter c=${hi}`),
+    'gateway-http ÷ ours-http, calls/s',
+    g,
     (v) => v >= 0.8,
   )
   add(
-    'broker-nats ≥ 0.8× raw nats, msgs/s (client.publish → service.subscribe, greeter)',
-    cell('pub/sub ours-nats ÷ raw-nats, msgs/s', 'greeter'),
-    (v) => v >= 0.8,
+    'broker-nats ≥ 1.0× raw nats, msgs/s (client.publish → service.subscribe, greeter)',
+    'pub/sub ours-nats ÷ raw-nats, msgs/s',
+    'greeter',
+    (v) => v >= 1,
   )
-  const selLo = cell('selector: warm call ÷ call with address, calls/s', `greeter c=${lo}`)
-  const selHi = cell('selector: warm call ÷ call with address, calls/s', `greeter c=${hi}`)
-  targets.push({
-    target: 'selector: warm call ≥ 0.95× the same call with address',
-    measured:
-      selLo === undefined && selHi === undefined
-        ? 'not measured'
-        : `c=${lo} ${x(selLo)}, c=${hi} ${x(selHi)}`,
-    met: selLo === undefined || selHi === undefined ? undefined : selLo >= 0.95 && selHi >= 0.95,
-  })
-  // One row per transport of ours, so a miss names the transport it belongs to.
-  const peaks = new Map<string, number>()
-  const note = (contender: string, rss: number) =>
-    peaks.set(contender, Math.max(peaks.get(contender) ?? 0, rss))
-  for (const q of r.rpc)
-    if (q.group === 'ours' && q.contender !== 'ours-to-go') note(q.contender, q.serverRss)
-  for (const q of r.soak) note(q.contender, q.peakRss)
-  if (peaks.size === 0)
-    targets.push({ target: 'our server RSS under load ≤ 120 MiB', measured: 'not measured', met: undefined })
-  for (const [contender, peak] of peaks) {
-    targets.push({
-      target: `our server RSS under load ≤ 120 MiB (${contender})`,
-      measured: `peak ${(peak / MiB).toFixed(0)} MiB`,
-      met: peak <= 120 * MiB,
-    })
+  add(
+    'broker-nats ≥ 0.9× raw nats, msgs/s (client.publish → service.subscribe, 16 KiB)',
+    'pub/sub ours-nats ÷ raw-nats, msgs/s',
+    '16 KiB',
+    (v) => v >= 0.9,
+  )
+  {
+    const sl = spread('selector: warm call ÷ call with address, calls/s', `greeter c=${lo}`)
+    const sh = spread('selector: warm call ÷ call with address, calls/s', g)
+    const ok = (v: number) => v >= 0.95
+    targets.push(
+      targetOf(
+        'selector: warm call ≥ 0.95× the same call with address',
+        sl || sh ? `c=${lo} ${formatRatio(sl)}, c=${hi} ${formatRatio(sh)}` : '',
+        sl && sh ? bothVerdict([verdictOf(sl, ok), verdictOf(sh, ok)]) : undefined,
+      ),
+    )
+  }
+  // One row per transport of ours, so a miss names the transport it belongs to. The spread is
+  // the peak RSS of each measured round (every cell) and of each memory-run checkpoint.
+  for (const name of TRANSPORT_ROWS) {
+    const peaks = [
+      ...r.rpc.filter((q) => q.contender === name).flatMap((q) => q.rssRounds ?? [q.serverRss]),
+      ...r.soak.filter((q) => q.contender === name).flatMap((q) => q.rss),
+    ].filter((v) => v > 0)
+    const v = spreadOf(peaks.map((b) => b / MiB))
+    targets.push(
+      targetOf(
+        `server RSS under load ≤ 100 MiB (${name})`,
+        v ? `peak per round ${formatSpread(v, (m) => m.toFixed(0))} MiB, highest ${v.max.toFixed(0)}` : '',
+        v && verdictOf(v, (m) => m <= 100),
+      ),
+    )
   }
   for (const soak of r.soak) {
     const n = soak.calls.at(-1) ?? 0
     const heapGrowth = (soak.heapAfterGc.at(-1) ?? 0) - (soak.heapAfterGc[0] ?? 0)
     const rssGrowth = (soak.rss.at(-1) ?? 0) - (soak.rss[0] ?? 0)
-    targets.push({
-      target: `no memory growth over 100,000 calls (${soak.contender}; heap after GC grows < 1 MiB)`,
-      measured: `${n.toLocaleString('en-US')} calls: heap after GC ${heapGrowth >= 0 ? '+' : ''}${(heapGrowth / MiB).toFixed(2)} MiB, RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / MiB).toFixed(1)} MiB (from the first checkpoint at ${(soak.calls[0] ?? 0).toLocaleString('en-US')})`,
-      met: soak.errors > 0 ? false : n >= 100_000 ? heapGrowth < MiB : undefined,
-    })
+    targets.push(
+      targetOf(
+        `no memory growth over 100,000 calls (${soak.contender}; heap after GC grows < 1 MiB)`,
+        `${n.toLocaleString('en-US')} calls: heap after GC ${heapGrowth >= 0 ? '+' : ''}${(heapGrowth / MiB).toFixed(2)} MiB, RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / MiB).toFixed(1)} MiB (from the first checkpoint at ${(soak.calls[0] ?? 0).toLocaleString('en-US')})`,
+        soak.errors > 0 ? 'missed' : n >= 100_000 ? (heapGrowth < MiB ? 'met' : 'missed') : undefined,
+      ),
+    )
   }
   return targets
 }
@@ -269,6 +354,8 @@ export function renderMarkdown(r: Results): string {
       out.push(`\n### RPC, ${PAYLOAD_LABEL[p]} payload\n`, table(head, rows))
     }
   }
+
+  if (r.rpc.some((q) => q.clientCpuUs?.length)) out.push(...cpuTables(r))
 
   if (r.selector.length) {
     const rows = r.selector.map((q) => [
@@ -341,9 +428,15 @@ export function renderMarkdown(r: Results): string {
     const keys = key.split('|')
     const rows = family.map((q) => [
       q.label,
-      ...keys.map((k) => `${x(q.cells[k])}${q.picked?.[k] ? ` (${q.picked[k]})` : ''}`),
+      ...keys.map(
+        (k) =>
+          `${q.spreads?.[k] ? formatRatio(q.spreads[k]) : x(q.cells[k])}${q.picked?.[k] ? ` ${q.picked[k]}` : ''}`,
+      ),
     ])
-    out.push(first ? '\n### Ratios (same run)\n' : '', table(['ratio', ...keys], rows))
+    out.push(
+      first ? '\n### Ratios (same run: median of the per-round ratios, their range in brackets)\n' : '',
+      table(['ratio', ...keys], rows),
+    )
     first = false
   }
 
@@ -351,10 +444,49 @@ export function renderMarkdown(r: Results): string {
     const rows = r.targets.map((t) => [
       t.target,
       t.measured,
-      t.met === undefined ? '–' : t.met ? 'met' : '**missed**',
+      t.verdict === 'undecided' ? '*undecided*' : t.met === undefined ? '–' : t.met ? 'met' : '**missed**',
     ])
     out.push('\n### Targets\n', table(['target', 'measured', 'verdict'], rows))
   }
   if (notes.length) out.push('\nNotes:\n', ...notes.map((n) => `- ${n}`))
   return `${out.join('\n')}\n`
+}
+
+/**
+ * CPU per 10,000 calls, ms (client / server, median of the rounds), and the total's per-round
+ * ratio to raw undici and raw net: one table per payload.
+ */
+function cpuTables(r: Results): string[] {
+  const out: string[] = []
+  const per10k = (us: number) => ((us * 10_000) / 1000).toFixed(0)
+  for (const p of r.settings.payloads) {
+    const head = ['contender']
+    for (const c of r.settings.concurrency)
+      head.push(`c=${c} client / server`, `c=${c} ÷ raw-undici`, `c=${c} ÷ raw-net`)
+    const names = [...new Set(r.rpc.map((q) => q.contender))]
+    const rows = names.map((name) => {
+      const cells = [name]
+      for (const c of r.settings.concurrency) {
+        const q = rpcRow(r.rpc, name, p, c)
+        const total = cpuRounds(q)
+        if (!q?.clientCpuUs || !q.serverCpuUs || !total) {
+          cells.push('–', '–', '–')
+          continue
+        }
+        const vs = (ref: string) => {
+          const b = cpuRounds(rpcRow(r.rpc, ref, p, c))
+          return name === ref ? '1×' : b ? formatRatio(pairedRatio(total, b)) : '–'
+        }
+        const cm = spreadOf(q.clientCpuUs)?.median ?? Number.NaN
+        const sm = spreadOf(q.serverCpuUs)?.median ?? Number.NaN
+        cells.push(`${per10k(cm)} / ${per10k(sm)}`, vs('raw-undici'), vs('raw-net'))
+      }
+      return cells
+    })
+    out.push(
+      `\n### CPU per 10,000 calls, ${PAYLOAD_LABEL[p]} (ms of client / server CPU from /proc, median of the rounds; ratios of client + server, per round)\n`,
+      table(head, rows),
+    )
+  }
+  return out
 }
