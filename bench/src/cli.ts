@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { CALLGRIND_CONTENDERS, type CallgrindRow, callgrindMissing, runCallgrind } from './callgrind.js'
 import { OUR_TRANSPORTS } from './contenders.js'
 import { type BenchEnv, benchDir, buildGo, describeMachine, newRunId, probe } from './env.js'
 import {
@@ -43,6 +44,7 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
   pubsub/<contender>   ${PUBSUB_CONTENDERS.map((c) => c.name).join(', ')}
   soak/ours-<transport> 100,000 calls at c=64, server memory at checkpoints
   registry/<contender> ${REGISTRY_CONTENDERS.map((c) => c.name).join(', ')}: etcd getService of 10 to 10,000 nodes
+  callgrind/<contender> ${CALLGRIND_CONTENDERS.join(', ')}: instructions per greeter call at c=1 (valgrind)
 
 Options:
   --filter a,b        run only jobs whose name contains a or b (repeatable; bare words work too)
@@ -53,6 +55,8 @@ Options:
   --payload greeter,big
   --soak-calls n      calls in the memory run (default 100000)
   --window n          pub/sub messages in flight (default 1024)
+  --callgrind-calls n calls per counted window under callgrind (default 1000; 3 windows)
+  --callgrind-warmup n uncounted calls before them (default 3000)
   --quick             2 rounds × 1000 ms, 500 ms warm-up, 20000 soak calls
   --profile           run every Node process with --cpu-prof (results/profiles/<contender>-<role>.*.cpuprofile)
   --out file          JSON output (default results/latest.json; the tables go beside it as .md)
@@ -91,6 +95,8 @@ function settingsFrom(values: Record<string, string | boolean | string[] | undef
     payloads: payloads.length ? (payloads as PayloadKind[]) : ['greeter', 'big'],
     soakCalls: n('soak-calls', quick ? 20_000 : 100_000),
     window: n('window', 1024),
+    callgrindCalls: n('callgrind-calls', quick ? 300 : 1000),
+    callgrindWarmup: n('callgrind-warmup', quick ? 500 : 3000),
   }
 }
 
@@ -106,6 +112,8 @@ async function main(): Promise<number> {
       payload: { type: 'string', multiple: true },
       'soak-calls': { type: 'string' },
       window: { type: 'string' },
+      'callgrind-calls': { type: 'string' },
+      'callgrind-warmup': { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
       out: { type: 'string' },
@@ -125,6 +133,7 @@ async function main(): Promise<number> {
     ...PUBSUB_CONTENDERS.map((c) => `pubsub/${c.name}`),
     ...OUR_TRANSPORTS.map((t) => `soak/ours-${t}`),
     ...REGISTRY_CONTENDERS.map((c) => `registry/${c.name}`),
+    ...CALLGRIND_CONTENDERS.map((c) => `callgrind/${c}`),
   ]
   const selected = (job: string) => filters.length === 0 || filters.some((f) => job.includes(f))
   if (values.list) {
@@ -255,6 +264,31 @@ async function main(): Promise<number> {
     })
   }
 
+  // Last: the slowest scenario, and the one that needs no quiet machine.
+  const callgrind: CallgrindRow[] = []
+  const callgrindJobs = RPC_CONTENDERS.filter(
+    (c) => CALLGRIND_CONTENDERS.includes(c.name) && selected(`callgrind/${c.name}`),
+  )
+  if (callgrindJobs.length) {
+    const missing = callgrindMissing()
+    for (const c of callgrindJobs) {
+      if (missing)
+        unavailable.push({ scenario: 'callgrind', contender: c.name, status: 'failed', reason: missing })
+    }
+    if (!missing) {
+      callgrind.push(
+        ...(await runCallgrind(
+          env,
+          callgrindJobs,
+          { calls: settings.callgrindCalls ?? 1000, warmup: settings.callgrindWarmup ?? 3000 },
+          log,
+          (c, reason) =>
+            unavailable.push({ scenario: 'callgrind', contender: c.name, status: 'failed', reason }),
+        )),
+      )
+    }
+  }
+
   const partial = {
     startedAt: new Date(started).toISOString(),
     durationSec: (Date.now() - started) / 1000,
@@ -267,6 +301,7 @@ async function main(): Promise<number> {
     pubsub,
     soak,
     registry,
+    callgrind,
     unavailable,
   }
   const ratios = computeRatios(rpc, pubsub, selector, settings)

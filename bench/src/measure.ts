@@ -25,6 +25,9 @@ export interface Settings {
   soakCalls: number
   /** Pub/sub: most messages published but not yet received. */
   window: number
+  /** Callgrind: calls per counted window, and uncounted calls before them. */
+  callgrindCalls?: number
+  callgrindWarmup?: number
 }
 
 export interface RpcRow {

@@ -2,6 +2,7 @@
  * Turns measured rows into the ratios, the target verdicts and the Markdown tables that are
  * printed, written to results/latest.json and pasted into README.md.
  */
+import type { CallgrindRow } from './callgrind.js'
 import { OUR_TRANSPORTS } from './contenders.js'
 import type { Machine } from './env.js'
 import type { PubSubRow, RpcRow, SelectorRow, Settings, SoakRow, Unavailable } from './measure.js'
@@ -64,6 +65,8 @@ export interface Results {
   soak: SoakRow[]
   /** Registry lookups (absent in results written before the scenario existed). */
   registry?: RegistryRow[]
+  /** Instructions per greeter call under callgrind. */
+  callgrind?: CallgrindRow[]
   unavailable: Unavailable[]
   ratios: Ratio[]
   targets: Target[]
@@ -357,6 +360,8 @@ export function renderMarkdown(r: Results): string {
 
   if (r.rpc.some((q) => q.clientCpuUs?.length)) out.push(...cpuTables(r))
 
+  if (r.callgrind?.length) out.push(...callgrindTable(r.callgrind))
+
   if (r.selector.length) {
     const rows = r.selector.map((q) => [
       q.mode === 'selector' ? 'warm call (selector)' : 'call with address',
@@ -489,4 +494,34 @@ function cpuTables(r: Results): string[] {
     )
   }
   return out
+}
+
+/** Instructions per greeter call at c=1 (callgrind), and the total's ratio to raw undici and raw net. */
+function callgrindTable(rows: CallgrindRow[]): string[] {
+  const total = (q: CallgrindRow) => q.clientIr + q.serverIr
+  const ref = (name: string) => rows.find((q) => q.contender === name)
+  const thousands = (v: number) => Math.round(v / 1000).toLocaleString('en-US')
+  const body = rows.map((q) => {
+    const vs = (name: string) => {
+      const b = ref(name)
+      return b ? `${(total(q) / total(b)).toFixed(2)}×` : '–'
+    }
+    const w = spreadOf(q.windows)
+    return [
+      q.contender,
+      thousands(q.clientIr),
+      thousands(q.serverIr),
+      w ? formatSpread(w, thousands) : thousands(total(q)),
+      vs('raw-undici'),
+      vs('raw-net'),
+    ]
+  })
+  const calls = rows[0]
+  return [
+    `\n### Instructions per call, greeter at c=1 (callgrind; ${calls.warmup.toLocaleString('en-US')} calls uncounted, then ${calls.windows.length} windows of ${calls.calls.toLocaleString('en-US')}: median window, range in brackets)\n`,
+    table(
+      ['contender', 'client k instr', 'server k instr', 'total k instr', '÷ raw-undici', '÷ raw-net'],
+      body,
+    ),
+  ]
 }
