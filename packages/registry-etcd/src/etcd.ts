@@ -15,8 +15,9 @@ import type {
   Watcher,
   WatchOptions,
 } from '@micro-ts/core'
-import { silentLogger } from '@micro-ts/core'
+import { isMicroError, silentLogger } from '@micro-ts/core'
 import {
+  abortReason,
   backoff,
   decodeServiceJson,
   encodeServiceJson,
@@ -246,6 +247,24 @@ export class EtcdRegistry implements Registry {
   }
 
   /**
+   * What /health/ready asks: resolves once etcd answers a linearizable read of one key (counted,
+   * not fetched), which only a member that reaches the cluster's leader can answer. A 503 when no
+   * member answers within `requestTimeout` and after close(); the signal's 408/499 when it fires.
+   */
+  async ping(signal?: AbortSignal): Promise<void> {
+    this.assertOpen('ping')
+    try {
+      await this.deadline('ping', () => this.client.get(PREFIX).exists(), signal)
+    } catch (err) {
+      if (signal?.aborted) throw abortReason(signal, errors.id)
+      const { hosts, requestTimeout } = this.options
+      // deadline() makes a MicroError only of its own timeout; the rest is etcd3's.
+      const why = isMicroError(err) ? `no answer within ${requestTimeout}ms` : errorText(err)
+      throw errors.unavailable(`ping: etcd at ${hosts.join(', ')} did not answer: ${why}`, err)
+    }
+  }
+
+  /**
    * Stops watchers, keep-alives and re-registrations and closes the connection. Leases are
    * released, not revoked: nodes not deregistered disappear when their TTL runs out.
    */
@@ -386,12 +405,15 @@ export class EtcdRegistry implements Registry {
   }
 
   /**
-   * Run one etcd operation with a hard deadline (a 408 when it passes); other failures are
-   * passed on as etcd3 raised them.
+   * Run one etcd operation with a hard deadline (a 408 when it passes) and, when given, a signal
+   * (its 408/499 when it fires; etcd3 cannot cancel a call, which then ends at its own deadline);
+   * other failures are passed on as etcd3 raised them.
    */
-  private async deadline<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  private async deadline<T>(op: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const { requestTimeout, hosts } = this.options
+    if (signal?.aborted) throw abortReason(signal, errors.id)
     let timer: LongTimer | undefined
+    let onAbort: (() => void) | undefined
     const promise = fn()
     const late = new Promise<never>((_, reject) => {
       timer = setLongTimeout(
@@ -401,6 +423,8 @@ export class EtcdRegistry implements Registry {
           ),
         requestTimeout,
       )
+      onAbort = () => reject(abortReason(signal!, errors.id))
+      signal?.addEventListener('abort', onAbort, { once: true })
     })
     try {
       return await Promise.race([promise, late])
@@ -409,6 +433,7 @@ export class EtcdRegistry implements Registry {
       throw err
     } finally {
       timer?.clear()
+      if (onAbort) signal?.removeEventListener('abort', onAbort)
     }
   }
 

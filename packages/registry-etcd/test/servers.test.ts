@@ -239,3 +239,61 @@ describe.runIf(binary)(
     })
   },
 )
+
+describe.runIf(binary)('ping (what /health/ready asks)', () => {
+  let server: EtcdServer
+  // SIGSTOP by PID: etcd keeps its connections and answers nothing (signal() waits for an exit).
+  const suspend = (sig: 'SIGSTOP' | 'SIGCONT') => process.kill(server.pid!, sig)
+  beforeAll(async () => {
+    server = await EtcdServer.start()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('answers while etcd answers; a stopped or killed etcd and a closed registry are a 503', async () => {
+    const r = createEtcdRegistry({ addresses: [server.address], requestTimeout: 500 })
+    try {
+      await r.ping()
+      suspend('SIGSTOP')
+      try {
+        const silent = await expectMicroError(r.ping(), 503)
+        expect(silent.id).toBe('go.micro.registry')
+        expect(silent.detail).toMatch(
+          /^etcd registry: ping: etcd at .* did not answer: no answer within 500ms/,
+        )
+      } finally {
+        suspend('SIGCONT')
+      }
+      await eventually(() => r.ping(), 10_000)
+      await server.kill()
+      await expectMicroError(r.ping(), 503)
+      await server.start()
+      await eventually(() => r.ping(), 10_000)
+    } finally {
+      await r.close()
+    }
+    await expectMicroError(r.ping(), 503)
+  })
+
+  it('gives up when its signal fires: 499 for a cancellation, 408 for a deadline', async () => {
+    const r = createEtcdRegistry({ addresses: [server.address], requestTimeout: 10_000 })
+    try {
+      const aborted = new AbortController()
+      aborted.abort()
+      expect((await expectMicroError(r.ping(aborted.signal), 499)).id).toBe('go.micro.registry')
+      suspend('SIGSTOP')
+      try {
+        const cancel = new AbortController()
+        const pending = r.ping(cancel.signal)
+        cancel.abort()
+        await expectMicroError(pending, 499)
+        await expectMicroError(r.ping(AbortSignal.timeout(200)), 408)
+      } finally {
+        suspend('SIGCONT')
+      }
+    } finally {
+      await r.close()
+    }
+  })
+})
