@@ -1,0 +1,3 @@
+module github.com/micro-ts/micro-ts/faults/netem
+
+go 1.22
