@@ -212,10 +212,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     tracing: options.telemetry?.tracing !== false && !tracingDisabled(rawEnv),
     metrics: options.telemetry?.metrics,
   }
-  telemetry.metrics?.bind?.({
-    name,
-    cacheStats: () => (selector as { stats?: () => CacheStats }).stats?.(),
-  })
+  telemetry.metrics?.bind?.({ name, cacheStats: () => selector.stats?.() })
   const server = new RpcServer({
     name,
     version: settings.version.value,
@@ -345,9 +342,6 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   }
   return service
 }
-
-/** Registry cache figures, from a selector that keeps them. */
-type CacheStats = { services: number; nodes: number; watchRestarts: number } | undefined
 
 /** A setting's value and where it came from: a variable's name, `code` or `default`. */
 interface Setting<T> {

@@ -14,6 +14,16 @@ import { sleep } from '../util/time.js'
 import type { Node, RegisterOptions, Registry, Service, WatchEvent, Watcher, WatchOptions } from './types.js'
 import { copyService, copyServices, isNotFound, removeNodes, upsertNodes } from './util.js'
 
+/** A registry cache's figures at one moment. */
+export interface CacheStats {
+  /** Service names cached. */
+  services: number
+  /** Nodes of every cached service version. */
+  nodes: number
+  /** Times the watch was started again after it ended or failed. */
+  watchRestarts: number
+}
+
 export interface CacheOptions {
   /** How long a looked-up entry is served without asking the registry again, in ms (default 60 000; 0: always ask). */
   ttl?: number
@@ -56,6 +66,8 @@ export class RegistryCache implements Registry {
   private readonly abort = new AbortController()
   private watching = false
   private closed = false
+  /** Times the watch was started again after it ended or failed (a metric). */
+  private watchRestarts = 0
   /** `service\0id\0address` of the bad nodes already warned about. */
   private readonly warned = new Set<string>()
 
@@ -95,6 +107,13 @@ export class RegistryCache implements Registry {
   private refresh(name: string): Promise<readonly Service[]> {
     if (!this.closed && this.useWatch && this.ttl > 0) this.startWatch()
     return this.lookup(name)
+  }
+
+  /** What the cache holds now, for metrics: services, their nodes, and watch restarts so far. */
+  stats(): CacheStats {
+    let nodes = 0
+    for (const e of this.entries.values()) for (const s of e.services) nodes += s.nodes?.length ?? 0
+    return { services: this.entries.size, nodes, watchRestarts: this.watchRestarts }
   }
 
   /** Drop what is cached for `name`, so the next getService asks the registry. */
@@ -255,6 +274,7 @@ export class RegistryCache implements Registry {
       // Events may have been missed while no watch ran: entries stay usable but are no longer fresh.
       for (const e of this.entries.values()) e.freshUntil = 0
       attempt++
+      this.watchRestarts++
       // Resolves early (rejects, ignored) when the cache closes.
       await sleep(WATCH_RETRY(attempt), this.abort.signal).catch(() => {})
     }

@@ -1,4 +1,4 @@
-export { type CacheOptions, createRegistryCache, RegistryCache } from './cache.js'
+export { type CacheOptions, type CacheStats, createRegistryCache, RegistryCache } from './cache.js'
 export {
   createMdnsRegistry,
   decodeTxt as decodeMdnsTxt,

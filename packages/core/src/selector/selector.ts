@@ -8,7 +8,7 @@
  */
 import { MicroError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
-import { RegistryCache } from '../registry/cache.js'
+import { type CacheStats, RegistryCache } from '../registry/cache.js'
 import type { Node, Registry, Service } from '../registry/types.js'
 import { copyServices, isNotFound } from '../registry/util.js'
 import { filterEndpoint, filterMetadata, filterVersion } from './filters.js'
@@ -149,6 +149,10 @@ export class RegistrySelector implements Selector {
       ended = true
       this.health.end(service, node.id, node.address, state, outcome, performance.now() - started)
     }
+  }
+
+  stats(): CacheStats {
+    return this.cache.stats()
   }
 
   reset(service: string): void {

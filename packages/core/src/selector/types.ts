@@ -50,5 +50,7 @@ export interface Selector {
   begin?(service: string, node: Node): (outcome: CallOutcome) => void
   /** Forget what is cached or set aside for `service`. */
   reset(service: string): void
+  /** Optional: the registry cache's figures (services, nodes, watch restarts), for metrics. */
+  stats?(): { services: number; nodes: number; watchRestarts: number }
   close(): Promise<void>
 }

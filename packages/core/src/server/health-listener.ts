@@ -13,10 +13,13 @@ export interface HealthListener {
   close(): Promise<void>
 }
 
-/** Paths served; anything else is a 404. */
+/** The health paths (the server may answer more, such as `/metrics`; what it does not answer is a 404). */
 export const HEALTH_PATHS = ['/health', '/health/live', '/health/ready'] as const
 
-/** Listen on `address` (`host:port`, `:port` for every interface) and answer GET/HEAD on the health paths. */
+/**
+ * Listen on `address` (`host:port`, `:port` for every interface) and answer GET/HEAD with what
+ * `serve(path)` gives: the health paths, and `/metrics` when the service has a recorder.
+ */
 export async function listenHealth(
   address: string,
   serve: (path: string) => Promise<HttpResponse | undefined>,
@@ -26,10 +29,6 @@ export async function listenHealth(
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n')
-      return
-    }
-    if (!(HEALTH_PATHS as readonly string[]).includes(path)) {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n')
       return
     }
     serve(path).then(
