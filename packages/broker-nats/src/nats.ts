@@ -15,7 +15,14 @@ import {
   type Subscription,
   silentLogger,
 } from '@micro-ts/core'
-import { checkHandler, checkMessage, checkSignal, encodeBrokerEnvelope, sleep } from '@micro-ts/core/plugin'
+import {
+  abortReason,
+  checkHandler,
+  checkMessage,
+  checkSignal,
+  encodeBrokerEnvelope,
+  sleep,
+} from '@micro-ts/core/plugin'
 import { type ConnectionOptions, connect, type NatsConnection } from 'nats'
 import { CORE_CAPABILITIES, modeCapabilities, type NatsCapability } from './capabilities.js'
 import { type ActiveSubscription, subscribeCore } from './core.js'
@@ -33,6 +40,8 @@ export class NatsBroker implements Broker {
   private nc?: NatsConnection
   private js?: JetStream
   private connecting?: Promise<void>
+  /** Between a disconnect and the reconnect: nothing answers on `nc` meanwhile. */
+  private reconnecting = false
   private readonly subscriptions = new Set<ActiveSubscription>()
   /** Topics publish() has already found valid (bounded; see checkPublishTopic). */
   private readonly publishTopics = new Set<string>()
@@ -110,14 +119,44 @@ export class NatsBroker implements Broker {
   }
 
   private watchStatus(nc: NatsConnection): void {
+    this.reconnecting = false
     ;(async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect')
+        if (this.nc !== nc) break
+        if (s.type === 'disconnect') {
+          this.reconnecting = true
           this.logger.warn({ server: s.data }, 'nats broker: disconnected; reconnecting')
-        else if (s.type === 'reconnect') this.logger.info({ server: s.data }, 'nats broker: reconnected')
-        else if (s.type === 'error') this.logger.error({ err: String(s.data) }, 'nats broker: async error')
+        } else if (s.type === 'reconnect') {
+          this.reconnecting = false
+          this.logger.info({ server: s.data }, 'nats broker: reconnected')
+        } else if (s.type === 'error') this.logger.error({ err: String(s.data) }, 'nats broker: async error')
       }
     })().catch(() => {})
+  }
+
+  /**
+   * What /health/ready asks: one PING/PONG round trip with the server (`flush()`). A 503 before
+   * connect and after disconnect, at once while the connection is reconnecting (a flush would wait
+   * for the next server), and when no PONG comes within `connectTimeout`; the signal's 408/499
+   * when it fires.
+   */
+  async ping(signal?: AbortSignal): Promise<void> {
+    const nc = this.connection('ping')
+    if (this.reconnecting)
+      throw errors.unavailable(`ping: reconnecting to ${this.options.servers.join(', ')}`)
+    checkSignal(signal)
+    const { connectTimeout } = this.options
+    try {
+      await Promise.race([
+        nc.flush(),
+        sleep(connectTimeout, signal).then(() => {
+          throw new Error(`no answer within ${connectTimeout}ms`)
+        }),
+      ])
+    } catch (err) {
+      if (signal?.aborted) throw abortReason(signal, errors.id)
+      throw errors.unavailable(`ping: NATS at ${nc.getServer()} did not answer: ${errorText(err)}`, err)
+    }
   }
 
   /** Ends every subscription (letting running handlers finish and ack), flushes, and closes. */

@@ -110,6 +110,44 @@ describe.runIf(binary)('private servers: restarts, credentials, TLS, JetStream m
     await eventually(() => expect(got).toEqual(['over tls']), 10_000)
   })
 
+  it('ping: a 503 before connect, while reconnecting (at once) and after disconnect; answers while connected', async () => {
+    const s = await server({ jetstream: false })
+    // A ping that waited for the server to come back would outlast the test.
+    const b = broker({ addresses: [s.address], connectTimeout: 60_000 })
+    expect((await expectMicroError(b.ping(), 503)).id).toBe('go.micro.broker')
+    await b.connect()
+    await b.ping()
+    await s.kill()
+    await eventually(async () => {
+      expect((await expectMicroError(b.ping(), 503)).detail).toMatch(/^nats broker: ping: reconnecting to /)
+    }, 10_000)
+    await s.start()
+    await eventually(() => b.ping(), 15_000)
+    await b.disconnect()
+    await expectMicroError(b.ping(), 503)
+  })
+
+  it('ping: a server that stops answering is a 503 after connectTimeout; a fired signal gives up with its 499/408', async () => {
+    const s = await server({ jetstream: false })
+    const b = broker({ addresses: [s.address], connectTimeout: 300 })
+    await b.connect()
+    await b.ping()
+    // SIGSTOP by PID: the connection stays open and nothing answers.
+    process.kill(s.pid!, 'SIGSTOP')
+    try {
+      const silent = await expectMicroError(b.ping(), 503)
+      expect(silent.detail).toMatch(/^nats broker: ping: NATS at .* did not answer: no answer within 300ms/)
+      const cancel = new AbortController()
+      const pending = b.ping(cancel.signal)
+      cancel.abort()
+      await expectMicroError(pending, 499)
+      await expectMicroError(b.ping(AbortSignal.timeout(50)), 408)
+    } finally {
+      process.kill(s.pid!, 'SIGCONT')
+    }
+    await eventually(() => b.ping(), 10_000)
+  })
+
   it('JetStream mode against a server without JetStream is a clear 503', async () => {
     const s = await server({ jetstream: false })
     const b = broker({ addresses: [s.address], jetstream: true })
