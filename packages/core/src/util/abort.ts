@@ -1,5 +1,5 @@
 import { MicroError } from '../errors.js'
-import { atDeadline, type LongTimer, setLongTimeout } from './time.js'
+import { deadlines, type Expiring, setLongTimeout } from './time.js'
 
 /**
  * One signal that fires on the first of `signals` or after `timeoutMs`.
@@ -48,6 +48,19 @@ export function abortReason(signal: AbortSignal, id = 'go.micro.client'): MicroE
   return new MicroError(id, 499, r instanceof Error ? r.message || 'request canceled' : 'request canceled')
 }
 
+/** A LazyAbort's deadline in the shared DeadlineSet (one object per deadline, no closure). */
+class AbortDeadline implements Expiring {
+  constructor(
+    readonly expiresAt: number,
+    private readonly target: LazyAbort,
+    private readonly reason: () => MicroError,
+  ) {}
+
+  expire(): void {
+    this.target.abort(this.reason())
+  }
+}
+
 /**
  * An abort that costs nothing until someone asks for its AbortSignal: most requests finish
  * without anyone listening, and Node's AbortController/AbortSignal.any are among the largest
@@ -58,7 +71,7 @@ export class LazyAbort {
   private controller?: AbortController
   private listeners?: ((reason: MicroError) => void)[]
   private _reason?: MicroError
-  private expiry?: LongTimer
+  private expiry?: AbortDeadline
 
   /** The MicroError it was aborted with, if it was. */
   get reason(): MicroError | undefined {
@@ -100,13 +113,15 @@ export class LazyAbort {
    */
   abortAt(deadline: number, reason: () => MicroError): void {
     if (this._reason) return
-    this.expiry?.clear()
-    this.expiry = atDeadline(deadline, () => this.abort(reason()))
+    if (this.expiry) deadlines.delete(this.expiry)
+    this.expiry = new AbortDeadline(deadline, this, reason)
+    deadlines.add(this.expiry)
   }
 
   /** Drop the deadline set by abortAt (the work finished). */
   clearDeadline(): void {
-    this.expiry?.clear()
+    if (!this.expiry) return
+    deadlines.delete(this.expiry)
     this.expiry = undefined
   }
 

@@ -119,10 +119,12 @@ export class DeadlineSet {
     this.timer.arm(entry.expiresAt)
   }
 
-  /** Forget `entry` (its request finished); the timer is left as it is and finds nothing due for it. */
+  /**
+   * Forget `entry` (its request finished). The timer is left as it is: when it fires it finds
+   * nothing due and re-arms for what is left, if anything (a timer per request is what this avoids).
+   */
   delete(entry: Expiring): void {
     this.entries.delete(entry)
-    if (this.entries.size === 0) this.timer.stop()
   }
 
   private sweep(now: number): number {

@@ -70,6 +70,7 @@ export class ReadBudget {
 
   /** Let waiting readers in, in order, while they fit. */
   private wake(): void {
+    if (this.waiting.size === 0) return
     for (const [reader, bytes] of this.waiting) {
       if (bytes === 0 ? this.held > this.limit : !this.fits(bytes)) return
       this.held += bytes

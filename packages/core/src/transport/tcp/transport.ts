@@ -25,12 +25,25 @@ export interface TcpTransportOptions {
   poolSize?: number
   /** Dial timeout in ms, up to the server's preface (go-micro's DefaultDialTimeout, 5 s). */
   connectTimeout?: number
-  /** A client connection nobody used for this many ms is closed (default 60 s). */
+  /**
+   * A connection with nothing in flight for this many ms is closed, both ends (default 60 s); a
+   * listener also counts a frame that stalls half-sent as nothing.
+   */
   idleTimeout?: number
   /** Largest response body or stream message the client accepts, in bytes (default 64 MiB). */
   maxResponseSize?: number
   /** TCP keep-alive probes start after this many ms of silence, both ends (default 30 s). */
   keepAlive?: number
+  /** Listener: most client connections held at once; more are closed as they arrive (default 1,024). */
+  maxConnections?: number
+  /** Listener: most streams one connection may have open; more are refused with 429 (default 256). */
+  maxStreams?: number
+  /**
+   * Listener: most bytes held that no handler has taken (frames still arriving, request bodies in
+   * flight, unread stream messages), across connections (default 64 MiB); past it, connections
+   * are read only as bytes are freed.
+   */
+  maxBuffered?: number
   logger?: Logger
 }
 
