@@ -35,6 +35,7 @@ import {
   runRegistry,
 } from './registry.js'
 import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
+import { runStores, STORE_CONTENDERS, type StoreRow, storeTargets } from './stores.js'
 
 const HELP = `usage: pnpm bench [options] [filter...]
 
@@ -44,6 +45,7 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
   pubsub/<contender>   ${PUBSUB_CONTENDERS.map((c) => c.name).join(', ')}
   soak/ours-<transport> 100,000 calls at c=64, server memory at checkpoints
   registry/<contender> ${REGISTRY_CONTENDERS.map((c) => c.name).join(', ')}: etcd getService of 10 to 10,000 nodes
+  store/<contender>    ${STORE_CONTENDERS.map((c) => c.name).join(', ')}: read, write, list by prefix, 1 KiB values
   callgrind/<contender> ${CALLGRIND_CONTENDERS.join(', ')}: instructions per greeter call at c=1 (valgrind)
 
 Options:
@@ -133,6 +135,7 @@ async function main(): Promise<number> {
     ...PUBSUB_CONTENDERS.map((c) => `pubsub/${c.name}`),
     ...OUR_TRANSPORTS.map((t) => `soak/ours-${t}`),
     ...REGISTRY_CONTENDERS.map((c) => `registry/${c.name}`),
+    ...STORE_CONTENDERS.map((c) => `store/${c.name}`),
     ...CALLGRIND_CONTENDERS.map((c) => `callgrind/${c}`),
   ]
   const selected = (job: string) => filters.length === 0 || filters.some((f) => job.includes(f))
@@ -264,6 +267,25 @@ async function main(): Promise<number> {
     })
   }
 
+  const stores: StoreRow[] = []
+  const storeJobs = STORE_CONTENDERS.filter((c) => selected(`store/${c.name}`))
+  for (const c of storeJobs) contenders.push({ scenario: 'store', name: c.name, what: c.what })
+  if (storeJobs.length) {
+    await attempt('store', 'interleaved', async () => {
+      stores.push(
+        ...(await runStores(env, storeJobs, settings, log, (c, reason) =>
+          unavailable.push({
+            scenario: 'store',
+            contender: c.name,
+            // Ours cannot be skipped quietly: a fresh clone's machine runs these servers.
+            status: c.group === 'ours' ? 'failed' : 'skipped',
+            reason,
+          }),
+        )),
+      )
+    })
+  }
+
   // Last: the slowest scenario, and the one that needs no quiet machine.
   const callgrind: CallgrindRow[] = []
   const callgrindJobs = RPC_CONTENDERS.filter(
@@ -301,11 +323,16 @@ async function main(): Promise<number> {
     pubsub,
     soak,
     registry,
+    stores,
     callgrind,
     unavailable,
   }
   const ratios = computeRatios(rpc, pubsub, selector, settings)
-  const targets = [...computeTargets(partial, ratios), ...(registry.length ? registryTargets(registry) : [])]
+  const targets = [
+    ...computeTargets(partial, ratios),
+    ...(registry.length ? registryTargets(registry) : []),
+    ...storeTargets(stores),
+  ]
   const results: Results = { ...partial, ratios, targets }
   const out = values.out ?? join(benchDir, 'results', 'latest.json')
   mkdirSync(join(out, '..'), { recursive: true })

@@ -19,6 +19,7 @@ import {
   type Verdict,
   verdictOf,
 } from './steady.js'
+import { type StoreRow, storeTable } from './stores.js'
 
 export interface Ratio {
   label: string
@@ -67,6 +68,8 @@ export interface Results {
   registry?: RegistryRow[]
   /** Instructions per greeter call under callgrind. */
   callgrind?: CallgrindRow[]
+  /** Stores against their raw drivers. */
+  stores?: StoreRow[]
   unavailable: Unavailable[]
   ratios: Ratio[]
   targets: Target[]
@@ -419,6 +422,17 @@ export function renderMarkdown(r: Results): string {
       ])
     }
     out.push(`\n### ${reg.title}\n`, table(reg.head, reg.rows))
+  }
+
+  if (r.stores?.length || r.unavailable.some((u) => u.scenario === 'store')) {
+    const t = storeTable(r.stores ?? [])
+    for (const u of r.unavailable.filter((z) => z.scenario === 'store'))
+      t.rows.push([
+        u.contender,
+        `**${u.status.toUpperCase()}**: ${u.reason}`,
+        ...t.head.slice(2).map(() => ''),
+      ])
+    out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
   }
 
   // One table per family of ratios that share the same cells (RPC, pub/sub, selector).
