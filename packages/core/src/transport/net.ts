@@ -1,16 +1,15 @@
 /**
  * What the built-in transports (http, tcp) share on the client side, beside listener.ts (the
- * server side): the address a client dials, readable causes for socket errors, a call's deadline
- * and caller's signal (WatchedCall), the streams of a transport (ClientStreams), and closing
- * within a grace period. `http/` and `tcp/` are siblings that import from here, never from each
- * other; their options are declared in their own `options.ts` and checked by the plugin kit.
+ * server side): the skeleton of a transport (BuiltinTransport), a call's deadline and caller's
+ * signal (WatchedCall), the streams of a transport (ClientStreams), readable causes for socket
+ * errors, and closing within a grace period. `http/` and `tcp/` are siblings that import from
+ * here and from util/ (addresses: util/address.ts), never from each other; their options are
+ * declared in their own `options.ts` and checked by the plugin kit.
  */
-import { isIP } from 'node:net'
 import { MicroError, TransportError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
 import { type OptionSpecs, type OptionValues, option, parseOptions } from '../plugin/options.js'
 import { abortReason } from '../util/abort.js'
-import { dialTarget, type HostPort } from '../util/address.js'
 import { deadlines, type Expiring } from '../util/time.js'
 import type { ClientStream, Listener, ListenOptions, RequestOptions, TransportHandler } from './types.js'
 
@@ -37,33 +36,6 @@ export function socketCause(err: unknown): string {
   const e = err as (NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException }) | undefined
   const code = e?.code ?? e?.cause?.code ?? ''
   return `${CAUSES[code] ?? e?.message ?? String(err)}${code ? ` (${code})` : ''}`
-}
-
-/** A character no host name has, which URL parsers and sockets refuse with a bare TypeError. */
-function badHostChar(host: string): boolean {
-  for (let i = 0; i < host.length; i++) {
-    const c = host.charCodeAt(i)
-    if (c <= 0x20 || c === 0x7f || '<>\\^|%"`{}'.includes(host[i])) return true
-  }
-  return false
-}
-
-/**
- * The `host:port` a client dials for a node's `address`. An address that can never be dialled
- * (`[1:2:3]:1`, `:0`, `ho<st:80`) is a 400 TransportError marked not delivered, so the client
- * tries another node; never a TypeError from deeper down.
- */
-export function dialAddress(address: string, id: string): HostPort {
-  const target = dialTarget(address, id)
-  const host = target.host
-  const bad = host.includes(':') ? isIP(host) !== 6 : badHostChar(host)
-  if (bad) {
-    throw new TransportError(
-      `invalid address ${JSON.stringify(address)}: ${JSON.stringify(host)} is not ${host.includes(':') ? 'an IPv6 address' : 'a host name'}`,
-      { delivered: false, code: 400 },
-    )
-  }
-  return target
 }
 
 /** The transport is closed: nothing was sent (the caller may go elsewhere). */

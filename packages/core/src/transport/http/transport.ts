@@ -2,8 +2,8 @@ import { Pool } from 'undici'
 import { MicroError, TransportError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
-import { formatAddress } from '../../util/address.js'
-import { BuiltinTransport, CLOSE_GRACE_MS, dialAddress, hasDeadline, within } from '../net.js'
+import { dialTarget, formatAddress } from '../../util/address.js'
+import { BuiltinTransport, CLOSE_GRACE_MS, hasDeadline, within } from '../net.js'
 import type {
   ClientStream,
   ListenOptions,
@@ -100,7 +100,7 @@ export class HttpTransport
     return this.streams.open(address, options, () =>
       openStream({
         address,
-        ...dialAddress(address, ERROR_ID),
+        ...dialTarget(address, ERROR_ID),
         headers: requestHeaders(message.headers),
         body: message.body ?? new Uint8Array(0),
         connectTimeout: this.opts.connectTimeout,
@@ -128,7 +128,7 @@ export class HttpTransport
       return entry.pool
     }
     this.refuseWhenClosed()
-    const { host, port } = dialAddress(address, ERROR_ID)
+    const { host, port } = dialTarget(address, ERROR_ID)
     const origin = `http://${formatAddress(host, port)}`
     if (!URL.canParse(origin)) {
       throw new TransportError(`invalid address ${JSON.stringify(address)}: not a host:port`, {

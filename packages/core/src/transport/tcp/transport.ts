@@ -1,6 +1,7 @@
 import type { Logger } from '../../logger.js'
 import { abortReason } from '../../util/abort.js'
-import { BuiltinTransport, CLOSE_GRACE_MS, dialAddress, within } from '../net.js'
+import { dialTarget } from '../../util/address.js'
+import { BuiltinTransport, CLOSE_GRACE_MS, within } from '../net.js'
 import type {
   ClientStream,
   ListenOptions,
@@ -138,7 +139,7 @@ export class TcpTransport
   /** The pool for `address`, created on first use. */
   private pool(address: string): Pool {
     this.refuseWhenClosed()
-    const target = dialAddress(address, ERROR_ID)
+    const target = dialTarget(address, ERROR_ID)
     const pool = new Pool(
       address,
       {
