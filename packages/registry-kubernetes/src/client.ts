@@ -136,11 +136,14 @@ class AgentPool {
   }
 }
 
-/** A middleware that gives each request its own deadline (the generated client has none) and a pooled connection. */
-function perRequest(ms: number, pool: AgentPool) {
+/**
+ * A middleware that gives each request its own deadline (the generated client has none), the
+ * caller's signal beside it when there is one, and a pooled connection.
+ */
+function perRequest(ms: number, pool: AgentPool, signal?: AbortSignal) {
   return {
     pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(ms))
+      ctx.setSignal(signal ? AbortSignal.any([AbortSignal.timeout(ms), signal]) : AbortSignal.timeout(ms))
       const agent = pool.reuse(ctx.getAgent())
       if (agent) ctx.setAgent(agent as https.Agent)
       return new Observable(Promise.resolve(ctx))
@@ -165,7 +168,7 @@ export class PodApi {
   constructor(
     kubeConfig: KubeConfig,
     readonly namespace: string,
-    timeout: number,
+    private readonly timeout: number,
     private readonly pageSize: number,
     /** Re-reads a token file before requests (rotated tokens). */
     private readonly token?: { refresh(): void },
@@ -206,6 +209,19 @@ export class PodApi {
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion
     } while (next)
     return { pods, resourceVersion }
+  }
+
+  /**
+   * The cheapest request that proves the API server answers these credentials with the rights
+   * the registry needs: a list of at most one pod (`pod` by name, when known) — `list` is
+   * granted anyway, `get` is not. Gives up when `signal` fires, and after `timeout`.
+   */
+  async ping(pod: string | undefined, signal?: AbortSignal): Promise<void> {
+    this.token?.refresh()
+    await this.core.listNamespacedPod(
+      { namespace: this.namespace, fieldSelector: pod ? `metadata.name=${pod}` : undefined, limit: 1 },
+      { middleware: [perRequest(this.timeout, this.pool, signal)], middlewareMergeStrategy: 'append' },
+    )
   }
 
   /** A strategic merge patch of `pod`'s metadata: `null` values remove keys. */

@@ -5,8 +5,8 @@
  * Running is not read).
  */
 import type { Logger, RegisterOptions, Registry, Service, Watcher, WatchOptions } from '@micro-ts/core'
-import { mergeServices, serviceNotFound, validateService } from '@micro-ts/core/plugin'
-import type { PodApi } from './client.js'
+import { abortReason, mergeServices, serviceNotFound, validateService } from '@micro-ts/core/plugin'
+import { apiError, type PodApi } from './client.js'
 import { ALL_SERVICES_SELECTOR, serviceSelector } from './layout.js'
 import { errors } from './options.js'
 import { OwnPod } from './pod.js'
@@ -112,6 +112,25 @@ export class KubernetesRegistry implements Registry {
     )
     if (!watcher.stopped) this.watchers.add(watcher)
     return watcher
+  }
+
+  /**
+   * What /health/ready asks: one list of at most one pod (this process's own, when known) in the
+   * namespace. A 503 when the API server does not answer within `timeout`, or after close();
+   * 401/403 when it refuses the credentials or the `list` right; the signal's 408/499 when it fires.
+   */
+  async ping(signal?: AbortSignal): Promise<void> {
+    this.open('ping')
+    if (signal?.aborted) throw abortReason(signal, errors.id)
+    try {
+      await this.api.ping(this.pod, signal)
+    } catch (err) {
+      if (signal?.aborted) throw abortReason(signal, errors.id)
+      const e = apiError(err, 'list', this.namespace)
+      if (e.code === 401 || e.code === 403) throw e
+      // What apiError says (tokens redacted), as the 503 a readiness probe expects.
+      throw errors.unavailable(`ping: ${e.detail.replace(/^kubernetes registry: /, '')}`, err)
+    }
   }
 
   /** Ends every watcher. Registrations stay on the pod: deregister first (the server does). */

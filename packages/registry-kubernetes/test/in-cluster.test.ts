@@ -112,6 +112,12 @@ describe.runIf(up)('in-cluster with a service-account token and the README’s R
     watcher.stop()
   })
 
+  it('ping needs nothing the Role does not grant; in a namespace without a RoleBinding it is a 403', async () => {
+    await (await inCluster()).ping()
+    const denied = await expectMicroError((await inCluster({ namespace: forbidden })).ping(), 403)
+    expect(denied.detail).toContain(`forbidden to list pods in namespace "${forbidden}"`)
+  })
+
   it('the token can do nothing the Role does not grant (no get, no delete)', async () => {
     const kc = new KubeConfig()
     kc.loadFromOptions({

@@ -12,6 +12,7 @@ import {
   expectMicroError,
   expectReadmeOptions,
   requireBackend,
+  silentServer,
 } from '@micro-ts/conformance/testing'
 import type { Service, WatchEvent } from '@micro-ts/core'
 import { createPlugin, encodeServiceJson } from '@micro-ts/core/plugin'
@@ -151,6 +152,58 @@ current-context: ctx
     const err = await expectMicroError(r.getService('greeter'), 503)
     expect(err.detail).toContain('list pods in namespace "default"')
     await expectMicroError(r.register(svc('greeter', ['n1'])), 503)
+  })
+})
+
+describe('ping (what /health/ready asks), without a working API server', () => {
+  it('an API server that refuses connections, or accepts and never answers, is a 503; a closed registry too', async () => {
+    const refused = await createKubernetesRegistry({
+      addresses: ['https://127.0.0.1:1'],
+      token: 't',
+      pod: 'p',
+    })
+    const err = await expectMicroError(refused.ping(), 503)
+    expect(err.id).toBe('go.micro.registry')
+    expect(err.detail).toMatch(
+      /^kubernetes registry: ping: cannot list pods in namespace "default": the API server is unreachable/,
+    )
+    await refused.close()
+    await expectMicroError(refused.ping(), 503)
+    const silent = await silentServer()
+    try {
+      const r = await createKubernetesRegistry({
+        addresses: [`https://${silent.address}`],
+        token: 't',
+        timeout: 300,
+      })
+      const late = await expectMicroError(r.ping(), 503)
+      expect(late.detail).toContain('the API server did not answer in time')
+      await r.close()
+    } finally {
+      await silent.close()
+    }
+  })
+
+  it('gives up when its signal fires: 499 for a cancellation, 408 for a deadline', async () => {
+    const silent = await silentServer()
+    try {
+      const r = await createKubernetesRegistry({
+        addresses: [`https://${silent.address}`],
+        token: 't',
+        timeout: 60_000,
+      })
+      const done = new AbortController()
+      done.abort()
+      await expectMicroError(r.ping(done.signal), 499)
+      const cancel = new AbortController()
+      const pending = r.ping(cancel.signal)
+      setTimeout(() => cancel.abort(), 50)
+      await expectMicroError(pending, 499)
+      await expectMicroError(r.ping(AbortSignal.timeout(100)), 408)
+      await r.close()
+    } finally {
+      await silent.close()
+    }
   })
 })
 
@@ -344,6 +397,14 @@ describe.runIf(up)('on the shared kube-apiserver', () => {
     // The rejected record is not sent again with the next registration.
     await r.register(svc(`${name}-other`, ['o1']))
     expect((await r.getService(name))[0].nodes.map((n) => n.id)).toEqual(['small'])
+  })
+
+  it('ping answers with its own pod, and without one (a reader)', async () => {
+    await (await registryFor(await newPod())).ping()
+    const reader = await createKubernetesRegistry(cluster.registryOptions(namespace))
+    registries.push(reader)
+    expect(reader.pod).toBeUndefined()
+    await reader.ping()
   })
 
   it('registering from a pod that does not exist is a 404 naming the pod and the variables to set', async () => {
