@@ -188,14 +188,24 @@ function publishedValue(given: Value | StandardSchema | undefined, name: string)
 
 type JsonSchema = Record<string, unknown>
 
-const SCALARS: Record<string, string> = { string: 'string', integer: 'int64', number: 'float64', boolean: 'bool' }
+const SCALARS: Record<string, string> = {
+  string: 'string',
+  integer: 'int64',
+  number: 'float64',
+  boolean: 'bool',
+}
 
 /**
  * go-micro's `Value` for a JSON Schema: `{name, type, values}` with Go's type names (`string`,
  * `int64`, `float64`, `bool`, `[]T`, `map[string]T`, a struct's name), three levels deep at most
  * as go-micro's own extractor goes.
  */
-function jsonSchemaValue(schema: JsonSchema, root: JsonSchema, name: string, depth: number): Value | undefined {
+function jsonSchemaValue(
+  schema: JsonSchema,
+  root: JsonSchema,
+  name: string,
+  depth: number,
+): Value | undefined {
   if (depth === 3) return undefined
   const s = resolve(schema, root)
   const type = typeName(s, root, name)
@@ -222,7 +232,8 @@ function typeName(schema: JsonSchema, root: JsonSchema, name: string): string {
   }
   if (t === 'object') {
     const extra = s.additionalProperties
-    if (!s.properties && extra && typeof extra === 'object') return `map[string]${typeName(extra as JsonSchema, root, 'value')}`
+    if (!s.properties && extra && typeof extra === 'object')
+      return `map[string]${typeName(extra as JsonSchema, root, 'value')}`
     return typeof s.title === 'string' ? s.title : depthName(name)
   }
   return typeof s.title === 'string' ? s.title : 'interface{}'
@@ -235,7 +246,13 @@ function typeOf(s: JsonSchema): string | undefined {
   const values = Array.isArray(s.enum) ? s.enum : 'const' in s ? [s.const] : undefined
   if (values?.length && values.every((v) => typeof v === typeof values[0])) {
     const v = values[0]
-    return typeof v === 'string' ? 'string' : typeof v === 'boolean' ? 'boolean' : typeof v === 'number' ? 'number' : undefined
+    return typeof v === 'string'
+      ? 'string'
+      : typeof v === 'boolean'
+        ? 'boolean'
+        : typeof v === 'number'
+          ? 'number'
+          : undefined
   }
   return undefined
 }
