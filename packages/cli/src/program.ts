@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { api } from './commands/api.js'
 import { call, parseHeaders, publish, requestBody, storeCommand, stream, subscribe } from './commands/call.js'
 import { describe, health, registryGet, registryList, registryWatch, services } from './commands/inspect.js'
+import { mcp } from './commands/mcp.js'
 import { newCommand } from './commands/new.js'
 import { run } from './commands/run.js'
 import { addGlobalFlags, commandEnv } from './env.js'
@@ -53,6 +54,7 @@ export function program(options: MainOptions = {}): Command {
     .description('run services from their TypeScript (no build), restart on change, with the gateway')
     .argument('[dirs...]', 'service directories (default: .)')
     .option('--no-gateway', 'do not start the gateway')
+    .option('--no-dashboard', 'do not serve the web dashboard on the gateway (/dashboard/)')
     .option('-a, --address <address>', 'gateway address', ':8080')
     .option('--no-watch', 'do not restart on file changes')
     .action(async (dirs: string[], flags, cmd: Command) => {
@@ -65,8 +67,28 @@ export function program(options: MainOptions = {}): Command {
     .option('-a, --address <address>', 'listen address (MICRO_API_ADDRESS)')
     .option('--cors <origins>', 'allow these origins (comma separated, or *); off by default')
     .option('--max-body-size <bytes>', 'largest request body (10 MiB)')
+    .option('--dashboard', 'serve the web dashboard at /dashboard/')
+    .option('--mcp', 'serve MCP (streamable HTTP) at /mcp: every endpoint as a tool')
+    .option('--mcp-token <token>', 'bearer token /mcp requires (MICRO_MCP_TOKEN); implies --mcp')
+    .option('--allow <list>', '/mcp: only these services or Endpoint names, * globs (MICRO_MCP_ALLOW)')
+    .option('--deny <list>', '/mcp: never these (MICRO_MCP_DENY)')
+    .option('--rate-limit <perSecond>', '/mcp: calls per second each tool allows')
     .action(async (flags, cmd: Command) => {
       await api(env(cmd), out, flags, signal())
+    })
+
+  prog
+    .command('mcp')
+    .description('MCP over stdio for AI agents (Claude Desktop, editors): every endpoint as a tool')
+    .argument('[serve]', "go-micro's `micro mcp serve` spelling, accepted")
+    .option('--allow <list>', 'only these services or service.Endpoint names, * globs (MICRO_MCP_ALLOW)')
+    .option('--deny <list>', 'never these (MICRO_MCP_DENY)')
+    .option('--rate-limit <perSecond>', 'calls per second each tool allows')
+    .option('--timeout <duration>', 'deadline of each call (default: the client timeout, 30s)')
+    .action(async (serve: string | undefined, flags, cmd: Command) => {
+      if (serve !== undefined && serve !== 'serve')
+        throw new MicroError(CLI_ERROR_ID, 400, `micro mcp: unknown argument ${serve}`)
+      await mcp(env(cmd), flags, signal())
     })
 
   prog

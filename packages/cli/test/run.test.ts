@@ -102,6 +102,13 @@ describe.runIf(up)('micro run', () => {
     expect(JSON.parse(called.stdout)).toEqual({ msg: 'Hello CLI' })
     expect(run.stdout).toMatch(new RegExp(`\\[${hello}\\] .*server started`))
 
+    // The gateway serves the dashboard, which lists both services.
+    expect(run.stdout).toContain(`dashboard: http://${address}/dashboard/`)
+    const listed = (await (await fetch(`${base}/dashboard/api/services`)).json()) as {
+      services: { name: string }[]
+    }
+    expect(listed.services.map((s) => s.name)).toEqual(expect.arrayContaining([hello, world]))
+
     // An edit restarts the service: the new code answers.
     const file = path.join(parent, hello, 'src/handler.ts')
     writeFileSync(file, readFileSync(file, 'utf8').replace('`Hello ${req.name}`', '`Hi ${req.name}`'))

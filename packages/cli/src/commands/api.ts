@@ -1,13 +1,26 @@
 /** `micro api`: the gateway on its own, until Ctrl-C (which drains it). */
+import { mountDashboard } from '@micro-ts/dashboard'
 import { createGateway, type Gateway } from '@micro-ts/gateway'
+import { mountMcp } from '@micro-ts/mcp'
 import { connect } from '../connect.js'
 import type { Output } from '../output.js'
+import { list, rateLimit } from './mcp.js'
 
 export interface ApiFlags {
   address?: string
   cors?: string
   maxBodySize?: string
   timeout?: string
+  /** Serve the web dashboard at /dashboard/. */
+  dashboard?: boolean
+  /** Serve MCP over streamable HTTP at /mcp (on when a token is given). */
+  mcp?: boolean
+  /** Bearer token /mcp requires (also MICRO_MCP_TOKEN). */
+  mcpToken?: string
+  /** /mcp's allow and deny lists (also MICRO_MCP_ALLOW, MICRO_MCP_DENY) and per-tool rate limit. */
+  allow?: string
+  deny?: string
+  rateLimit?: string
 }
 
 export interface RunningGateway {
@@ -37,10 +50,26 @@ export async function startGateway(
     maxBodySize: flags.maxBodySize ? Number(flags.maxBodySize) : undefined,
     logger: service.logger,
   })
+  const dashboard = flags.dashboard ? mountDashboard(gateway) : undefined
+  const mcpToken = flags.mcpToken ?? env.MICRO_MCP_TOKEN
+  const mcp =
+    flags.mcp || mcpToken
+      ? mountMcp(gateway, {
+          token: mcpToken,
+          allow: list(flags.allow ?? env.MICRO_MCP_ALLOW),
+          deny: list(flags.deny ?? env.MICRO_MCP_DENY),
+          rateLimit: rateLimit(flags.rateLimit),
+        })
+      : undefined
+  const closeMounted = async () => {
+    await dashboard?.close()
+    await mcp?.close()
+  }
   let address: string
   try {
     address = await gateway.listen(flags.address ?? env.MICRO_API_ADDRESS ?? ':8080')
   } catch (e) {
+    await closeMounted()
     await service.stop()
     throw e
   }
@@ -48,6 +77,7 @@ export async function startGateway(
     gateway,
     address,
     close: async () => {
+      await closeMounted()
       await gateway.close()
       await service.stop()
     },
@@ -71,6 +101,8 @@ export function gatewayBanner(address: string, gateway: Gateway): string {
   }
   for (const g of grouped.values())
     lines.push(`  ${g.methods.join(',').padEnd(24)} ${g.path.padEnd(26)} ${g.description}`.trimEnd())
+  if (gateway.listRoutes().some((r) => r.path === '/dashboard/api/events'))
+    lines.push(`dashboard: http://${host}/dashboard/`)
   return `${lines.join('\n')}\n`
 }
 

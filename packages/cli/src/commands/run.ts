@@ -15,6 +15,8 @@ import { gatewayBanner, type RunningGateway, startGateway } from './api.js'
 
 export interface RunFlags {
   gateway?: boolean
+  /** Serve the web dashboard on the gateway (default on). */
+  dashboard?: boolean
   /** Gateway address (`:8080`). */
   address?: string
   watch?: boolean
@@ -151,7 +153,7 @@ export async function run(
 
   let gateway: RunningGateway | undefined
   if (flags.gateway !== false) {
-    gateway = await startGateway(env, { address: flags.address })
+    gateway = await startGateway(env, { address: flags.address, dashboard: flags.dashboard !== false })
     out.out(gatewayBanner(gateway.address, gateway.gateway))
   }
   for (const s of services) s.start()
