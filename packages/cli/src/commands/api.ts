@@ -59,6 +59,8 @@ export async function startGateway(
           allow: list(flags.allow ?? env.MICRO_MCP_ALLOW),
           deny: list(flags.deny ?? env.MICRO_MCP_DENY),
           rateLimit: rateLimit(flags.rateLimit),
+          // One registry watch for both when the dashboard is on.
+          catalog: dashboard?.catalog,
         })
       : undefined
   const closeMounted = async () => {
