@@ -14,7 +14,7 @@ import { MariaDBServer } from '@micro-ts/conformance/testing/mariadb'
 import { PostgresServer } from '@micro-ts/conformance/testing/postgres'
 import { RabbitMQServer } from '@micro-ts/conformance/testing/rabbitmq'
 import { RedisServer } from '@micro-ts/conformance/testing/redis'
-import type { Store } from '@micro-ts/core'
+import { type Store, silentLogger } from '@micro-ts/core'
 import { createMySQLStore } from '@micro-ts/store-mysql'
 import { createPostgresStore } from '@micro-ts/store-postgres'
 import { createRedisStore } from '@micro-ts/store-redis'
@@ -103,7 +103,7 @@ describe('backends restarted under steady loops', () => {
   )('PostgreSQL', async () => {
     const server = await PostgresServer.start()
     servers.push(server)
-    const store = createPostgresStore({ address: server.url(), connectTimeout: 1000 })
+    const store = createPostgresStore({ address: server.url(), connectTimeout: 1000, logger: silentLogger })
     await storeUnderRestart('PostgreSQL (store-postgres)', server, store)
   })
 
@@ -112,7 +112,7 @@ describe('backends restarted under steady loops', () => {
     async () => {
       const server = await MariaDBServer.start()
       servers.push(server)
-      const store = createMySQLStore({ address: server.url(), connectTimeout: 1000 })
+      const store = createMySQLStore({ address: server.url(), connectTimeout: 1000, logger: silentLogger })
       await storeUnderRestart('MariaDB (store-mysql)', server, store)
     },
   )
@@ -121,7 +121,7 @@ describe('backends restarted under steady loops', () => {
     // Without an append-only file a Redis restart keeps nothing by design: fsync every write.
     const server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
     servers.push(server)
-    const store = createRedisStore({ address: server.url(), connectTimeout: 1000 })
+    const store = createRedisStore({ address: server.url(), connectTimeout: 1000, logger: silentLogger })
     await storeUnderRestart('Redis (store-redis, AOF always)', server, store)
   })
 
@@ -131,7 +131,12 @@ describe('backends restarted under steady loops', () => {
       const server = await RabbitMQServer.start()
       servers.push(server)
       // Durable exchange and queue group, persistent messages, confirms: what survives a restart.
-      const options = { address: server.url, durableExchange: true, publishTimeout: 1000 }
+      const options = {
+        address: server.url,
+        durableExchange: true,
+        publishTimeout: 1000,
+        logger: silentLogger,
+      }
       const pub = createRabbitMQBroker(options)
       const sub = createRabbitMQBroker(options)
       closers.push(

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createNatsBroker, type NatsBroker } from '@micro-ts/broker-nats'
 import { requireThat } from '@micro-ts/conformance/testing'
 import { NatsServer } from '@micro-ts/conformance/testing/nats'
-import type { MicroError } from '@micro-ts/core'
+import { type MicroError, silentLogger } from '@micro-ts/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fmt, recordFigure } from '../src/figures.js'
 import { NatsCluster } from '../src/nats-cluster.js'
@@ -45,6 +45,7 @@ describe.runIf(ok)('NATS cluster of three, one node killed under publish load', 
       addresses: cluster.urls,
       name,
       reconnectWait: 100,
+      logger: silentLogger,
       ...(jetstream ? { jetstream } : {}),
     })
     brokers.push(b)
