@@ -6,41 +6,16 @@
  */
 
 import natsBroker from '@micro-ts/broker-nats'
-import { createService, type HandlerContext, type Logger } from '@micro-ts/core'
+import { createService, type HandlerContext } from '@micro-ts/core'
 import etcdRegistry from '@micro-ts/registry-etcd'
 import grpcTransport from '@micro-ts/transport-grpc'
 
 const nodeName = process.env.FAULTS_NODE ?? 'node'
 
-/** Warnings and errors as JSON lines on stderr, which the suite keeps for failure messages. */
-function stderrLogger(fields: Record<string, unknown> = {}): Logger {
-  const line = (level: string) => (obj: unknown, msg?: string) => {
-    const extra = typeof obj === 'object' && obj !== null ? obj : { msg: obj }
-    const err = (extra as { err?: unknown }).err
-    const text = JSON.stringify({
-      level,
-      node: nodeName,
-      ...fields,
-      ...extra,
-      err: err instanceof Error ? err.message : err,
-      msg,
-    })
-    process.stderr.write(`${text}\n`)
-  }
-  return {
-    debug: () => {},
-    info: () => {},
-    warn: line('warn'),
-    error: line('error'),
-    child: (more: Record<string, unknown>) => stderrLogger({ ...fields, ...more }),
-  }
-}
-
 const service = await createService({
   name: process.env.MICRO_SERVER_NAME ?? 'faults',
   address: '127.0.0.1:0',
   plugins: [etcdRegistry, grpcTransport, natsBroker],
-  logger: stderrLogger(),
   env: { MICRO_BROKER: 'memory', MICRO_STORE: 'memory', ...process.env },
 })
 
