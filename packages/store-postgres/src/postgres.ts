@@ -116,6 +116,24 @@ const LOST_CONNECTION = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ])
+/**
+ * Statements are prepared once per connection under a name (pg keeps them per connection), so a
+ * call is Bind/Execute only: parsing and planning the statement each time cost more than running
+ * it (a read's CTE took 0.2-1.3 ms to plan and 0.1 ms to run). The names are process-wide, one
+ * per statement text, so a name never stands for two texts; past this many distinct texts
+ * (tables by the hundred), further ones run unnamed rather than pile up on the server.
+ */
+const MAX_NAMED_STATEMENTS = 500
+const statementNames = new Map<string, string>()
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text)
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `micro_store_${statementNames.size}`
+    statementNames.set(text, name)
+  }
+  return name
+}
+
 /** admin_shutdown, crash_shutdown, cannot_connect_now (starting up or shutting down). */
 const SERVER_GOING = new Set(['57P01', '57P02', '57P03'])
 /** undefined_table, invalid_schema_name: someone dropped what this store created. */
@@ -138,6 +156,8 @@ export class PostgresStore implements Store {
   /** Tables created (or being created) by this store, by qualified name. */
   private readonly ready = new Map<string, Promise<void>>()
   private readonly targets = new Map<string, Target>()
+  /** The same targets by database and table name as given. */
+  private readonly byName = new Map<string, Target>()
   private sweeper: NodeJS.Timeout | undefined
   private sweeping = false
   private closed = false
@@ -334,7 +354,7 @@ export class PostgresStore implements Store {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.ensure(t)
-        const result = await this.pool.query<R>(text, params)
+        const result = await this.pool.query<R>({ name: statementName(text), text, values: params })
         return result.rows
       } catch (err) {
         if (err instanceof MicroError) throw err
@@ -419,8 +439,14 @@ export class PostgresStore implements Store {
     checkName('table', scope.table)
     const database = scope.database || this.resolvedOptions.database
     const table = scope.table || this.resolvedOptions.table
-    const t = target(database, table)
-    if (!this.targets.has(t.qualified)) this.targets.set(t.qualified, t)
+    // The quoted names are worked out once per (database, table), not on every call.
+    const key = `${database}\0${table}`
+    let t = this.byName.get(key)
+    if (!t) {
+      t = target(database, table)
+      this.byName.set(key, t)
+      if (!this.targets.has(t.qualified)) this.targets.set(t.qualified, t)
+    }
     return t
   }
 

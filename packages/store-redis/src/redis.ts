@@ -100,6 +100,26 @@ function isAuthError(err: unknown): boolean {
   )
 }
 
+/**
+ * One record by key, value and TTL read atomically in one command (a MULTI/GET/PTTL/EXEC
+ * transaction is four commands and cost a read about half its speed): a nil reply when the key
+ * is gone, else `[value, pttl]`.
+ */
+const READ_ONE = `local v = redis.call('GET', KEYS[1])
+if not v then return false end
+return {v, redis.call('PTTL', KEYS[1])}`
+
+/** The script as ioredis' defineCommand adds it (EVALSHA, loading it again after NOSCRIPT). */
+interface ScriptedRedis {
+  microStoreReadBuffer(key: string): Promise<[Buffer, number] | null>
+}
+
+/** Scripting refused (an ACL without @scripting, a proxy without EVAL): reads go back to MULTI. */
+function scriptsRefused(err: unknown): boolean {
+  const m = (err as { message?: string })?.message ?? ''
+  return /^NOPERM\b/.test(m) || /unknown command/i.test(m) || /^NOSCRIPT\b/.test(m)
+}
+
 interface Waiter {
   resolve(): void
   reject(err: MicroError): void
@@ -120,6 +140,10 @@ export class RedisStore implements Store {
   private readonly waiters = new Set<Waiter>()
   private lastError: Error | undefined
   private closed = false
+  /** Whether single-key reads use the READ_ONE script (false once the server refused it). */
+  private scripts = true
+  /** The namespace of the configured database and table, worked out on first use. */
+  private defaultNamespace: string | undefined
 
   constructor(options: RedisStoreOptions = {}) {
     this.resolvedOptions = resolveOptions(options)
@@ -141,6 +165,7 @@ export class RedisStore implements Store {
       // Only when TLS is on (rediss:// or tls options): the material, or {} for the system's roots.
       ...(this.resolvedOptions.tls ? { tls: { ...this.resolvedOptions.tls } } : {}),
     })
+    this.redis.defineCommand('microStoreRead', { numberOfKeys: 1, lua: READ_ONE })
     this.redis.on('ready', () => {
       this.lastError = undefined
       for (const w of this.waiters) w.resolve()
@@ -165,7 +190,7 @@ export class RedisStore implements Store {
     const offset = checkCount('offset', options.offset)
     const ns = this.namespace(options)
     if (!options.prefix && !options.suffix) {
-      const [record] = await this.fetch(ns, [key])
+      const record = this.scripts ? await this.fetchOne(ns, key) : (await this.fetch(ns, [key]))[0]
       if (!record) throw notFound()
       return [record]
     }
@@ -235,11 +260,15 @@ export class RedisStore implements Store {
 
   /** `<keyPrefix><database>/<table>/`: everything before the record's key. */
   private namespace(scope: { database?: string; table?: string }): string {
+    if (scope.database === undefined && scope.table === undefined && this.defaultNamespace)
+      return this.defaultNamespace
     checkName('database', scope.database)
     checkName('table', scope.table)
     const database = scope.database || this.resolvedOptions.database
     const table = scope.table || this.resolvedOptions.table
-    return `${this.resolvedOptions.keyPrefix}${encodeName(database)}/${encodeName(table)}/`
+    const ns = `${this.resolvedOptions.keyPrefix}${encodeName(database)}/${encodeName(table)}/`
+    if (scope.database === undefined && scope.table === undefined) this.defaultNamespace = ns
+    return ns
   }
 
   /** Every live key under `ns` that starts with `prefix` and ends with `suffix`, sorted bytewise. */
@@ -267,6 +296,30 @@ export class RedisStore implements Store {
     })
     const keys = [...found.values()].sort(Buffer.compare).map((k) => k.toString('utf8'))
     return suffix ? keys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix)) : keys
+  }
+
+  /** One record (undefined when gone) in one scripted command; MULTI when scripting is refused. */
+  private async fetchOne(ns: string, key: string): Promise<StoreRecord | undefined> {
+    let reply: [Buffer, number] | null
+    try {
+      reply = await this.run((r) => (r as unknown as ScriptedRedis).microStoreReadBuffer(ns + key))
+    } catch (err) {
+      const cause = err instanceof MicroError ? err.cause : err
+      if (!scriptsRefused(cause)) throw err
+      this.logger.warn(
+        { err: (cause as Error)?.message },
+        'redis refused the read script; reading with MULTI',
+      )
+      this.scripts = false
+      return (await this.fetch(ns, [key]))[0]
+    }
+    if (!reply) return undefined
+    const [data, pttl] = reply
+    const { value, metadata } = decodeEnvelope(data)
+    const record: StoreRecord = { key, value }
+    if (metadata !== undefined) record.metadata = metadata
+    if (typeof pttl === 'number' && pttl > 0) record.expiry = pttl
+    return record
   }
 
   /** The records under `keys` (undefined where a key is gone), value and TTL read atomically. */
@@ -299,6 +352,16 @@ export class RedisStore implements Store {
    * idempotent, so sending one twice is safe.
    */
   private async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.redis.status === 'ready') {
+      // The common case, without the wait for a connection: one await less per command.
+      try {
+        return await fn(this.redis)
+      } catch (err) {
+        if (this.closed) throw errors.unavailable('store is closed')
+        if (!isConnectionError(err)) throw this.toMicroError(err)
+        this.logger.debug({ err: (err as Error).message }, 'redis unavailable, retrying')
+      }
+    }
     const deadline = Date.now() + this.resolvedOptions.connectTimeout
     for (;;) {
       await this.ready(deadline)
