@@ -17,11 +17,15 @@ import {
 export const TRANSPORTS = ['http', 'tcp', 'grpc'] as const
 export type TransportName = (typeof TRANSPORTS)[number]
 
-/** A started service on 127.0.0.1 over `transport`; stop it with `stop()`. */
+/**
+ * A started service on 127.0.0.1 over `transport`; stop it with `stop()`. `before` runs between
+ * creation and start (subscribers go there: start connects the broker and subscribes them).
+ */
 export async function startService(
   transport: TransportName,
   registry: Registry,
   options: ServiceOptions & { broker?: Broker } = {},
+  before?: (service: MicroService) => void,
 ): Promise<MicroService> {
   const service = await createService({
     address: '127.0.0.1:0',
@@ -33,6 +37,7 @@ export async function startService(
     env: { MICRO_STORE: 'memory' },
     ...options,
   })
+  before?.(service)
   await service.start()
   return service
 }
