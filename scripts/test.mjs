@@ -21,6 +21,7 @@ const outsideProjects = [
     (d) => d !== 'core' && has(`packages/${d}/vitest.config.ts`),
   ),
   ...(has('interop/go-micro/vitest.config.ts') ? ['interop'] : []),
+  ...(has('release/vitest.config.ts') ? ['release'] : []),
 ]
 const wanted = process.argv.slice(2)
 const pick = (list) => (wanted.length ? list.filter((p) => wanted.includes(p)) : list)
