@@ -1,9 +1,10 @@
-import { brokerConformance, declaredCapabilities } from '@micro-ts/conformance'
+import { brokerConformance, declaredCapabilities, pluginDefinitionConformance } from '@micro-ts/conformance'
 import { probeBackend, RUN_ID } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
 import { connect } from 'nats'
 import { afterAll } from 'vitest'
-import plugin, { createNatsBroker } from '../src/index.js'
+import plugin, { createNatsBroker, type NatsBrokerOptions } from '../src/index.js'
+import { resolveOptions } from '../src/options.js'
 import { SHARED_ADDRESS } from './helpers.js'
 
 const skip = await probeBackend(`NATS at ${SHARED_ADDRESS}`, async () => {
@@ -12,6 +13,9 @@ const skip = await probeBackend(`NATS at ${SHARED_ADDRESS}`, async () => {
 })
 // go-micro's JSON envelope carries the body in base64 (4/3 larger): this fits NATS' default 1 MB max_payload.
 const largeMessageSize = 512 * 1024
+
+// Its options from code and from every variable, and its capability names in both modes, without NATS.
+pluginDefinitionConformance(plugin)
 
 brokerConformance({
   name: 'nats',
@@ -25,17 +29,20 @@ brokerConformance({
 // Streams of this run carry their own prefix and are deleted afterwards.
 const streamPrefix = `CONF_${RUN_ID}`
 
+const jetstream: NatsBrokerOptions = {
+  addresses: [SHARED_ADDRESS],
+  logger: silentLogger,
+  jetstream: { streamPrefix, nakDelay: 50 },
+}
+const bound = resolveOptions(jetstream).jetstream!
+
 brokerConformance({
   name: 'nats (JetStream)',
-  create: () =>
-    createNatsBroker({
-      addresses: [SHARED_ADDRESS],
-      logger: silentLogger,
-      jetstream: { streamPrefix, nakDelay: 50 },
-    }),
+  create: () => createNatsBroker(jetstream),
   capabilities: declaredCapabilities(plugin, { jetstream: true }),
-  // Poison messages: the default jetstream.maxDeliver (5), and the nak delay less its 20% jitter.
-  options: { largeMessageSize, maxDeliveries: 5, minRedeliveryDelay: 40 },
+  // Poison messages are held to the broker's own bound (jetstream.maxDeliver, 5 by default), each
+  // redelivery at least the nak delay less its 20% jitter.
+  options: { largeMessageSize, maxDeliveries: bound.maxDeliver, minRedeliveryDelay: bound.nakDelay * 0.8 },
   skip,
 })
 

@@ -1,18 +1,26 @@
-import { type BrokerCapability, brokerConformance } from '@micro-ts/conformance'
+import { brokerConformance, declaredCapabilities, pluginDefinitionConformance } from '@micro-ts/conformance'
 import { probeBackend, RUN_ID } from '@micro-ts/conformance/testing'
 import { rabbitmqctl } from '@micro-ts/conformance/testing/rabbitmq'
 import { silentLogger } from '@micro-ts/core'
 import { afterAll } from 'vitest'
-import plugin, { createRabbitMQBroker } from '../src/index.js'
+import plugin, { createRabbitMQBroker, type RabbitMQBrokerOptions } from '../src/index.js'
+import { resolveOptions } from '../src/options.js'
 import { ADDRESS, deleteQueues, ping } from './helpers.js'
 
 const skip = await probeBackend(`RabbitMQ at ${ADDRESS}`, () => ping())
 
+// Its options from code and from every variable, and its capability names, without RabbitMQ.
+pluginDefinitionConformance(plugin)
+
+const options: RabbitMQBrokerOptions = { address: ADDRESS, logger: silentLogger, redeliveryWait: 20 }
+
 brokerConformance({
   name: 'rabbitmq',
-  create: () => createRabbitMQBroker({ address: ADDRESS, logger: silentLogger, redeliveryWait: 20 }),
+  create: () => createRabbitMQBroker(options),
   // The definition's: queue groups, bounded redelivery, durable group queues, one server.
-  capabilities: (plugin.capabilities ?? []) as readonly BrokerCapability[],
+  capabilities: declaredCapabilities(plugin),
+  // Poison messages are held to the broker's own bound (maxDeliveries, 5 by default).
+  options: { maxDeliveries: resolveOptions(options).maxDeliveries },
   skip,
 })
 

@@ -1,4 +1,4 @@
-import { type RegistryCapability, registryConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, pluginDefinitionConformance, registryConformance } from '@micro-ts/conformance'
 import { probeBackend } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
 import plugin, { createConsulRegistry } from '../src/index.js'
@@ -9,11 +9,14 @@ const skip = await probeBackend(`Consul at ${SHARED_ADDRESS}`, async () => {
   if (!(await agentReady(SHARED_ADDRESS))) throw new Error('no leader')
 })
 
+// Its options from code and from every variable, and its capability names, without Consul.
+pluginDefinitionConformance(plugin)
+
 registryConformance({
   name: 'consul',
   create: () => createConsulRegistry({ addresses: [SHARED_ADDRESS], logger: silentLogger }),
   // Declared on the plugin: TTL checks, watches on blocking queries, one agent shared by all.
-  capabilities: plugin.capabilities as readonly RegistryCapability[],
+  capabilities: declaredCapabilities(plugin),
   // A TTL check goes critical at its TTL and the node drops out of health answers at once.
   options: { ttl: 1000, expiryTolerance: 1500 },
   skip,

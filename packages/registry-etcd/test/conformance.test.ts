@@ -1,8 +1,11 @@
-import { declaredCapabilities, registryConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, pluginDefinitionConformance, registryConformance } from '@micro-ts/conformance'
 import { probeBackend } from '@micro-ts/conformance/testing'
 import { silentLogger } from '@micro-ts/core'
 import plugin, { createEtcdRegistry } from '../src/index.js'
 import { pingEtcd, SHARED_ADDRESS } from './helpers.js'
+
+// Its options from code and from every variable, and its capability names, without etcd.
+pluginDefinitionConformance(plugin)
 
 registryConformance({
   name: 'etcd',

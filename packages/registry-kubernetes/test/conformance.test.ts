@@ -3,7 +3,7 @@
  * instance the suite asks for is a process in a pod of its own: a fresh pod in this run's
  * namespace, made Running, and a registry that patches it.
  */
-import { declaredCapabilities, registryConformance } from '@micro-ts/conformance'
+import { declaredCapabilities, pluginDefinitionConformance, registryConformance } from '@micro-ts/conformance'
 import plugin, { createKubernetesRegistry } from '../src/index.js'
 import { Cluster, probe, SHARED, suffix } from './cluster.js'
 
@@ -11,6 +11,9 @@ const skip = await probe(SHARED)
 const cluster = skip ? undefined : new Cluster(SHARED)
 const namespace = cluster ? await cluster.namespace('micro-conformance') : ''
 let pods = 0
+
+// Its options from code and from every variable, and its capability names, without an API server.
+pluginDefinitionConformance(plugin)
 
 registryConformance({
   name: 'kubernetes',

@@ -1,9 +1,16 @@
-import { type TransportCapability, transportConformance } from '@micro-ts/conformance'
+import {
+  declaredCapabilities,
+  pluginDefinitionConformance,
+  transportConformance,
+} from '@micro-ts/conformance'
 import plugin, { createGrpcTransport } from '../src/index.js'
+
+// Its options from code and from every variable, and its capability names.
+pluginDefinitionConformance(plugin)
 
 transportConformance({
   name: 'grpc',
   create: () => createGrpcTransport(),
   // Declared once, on the plugin definition.
-  capabilities: plugin.capabilities as readonly TransportCapability[],
+  capabilities: declaredCapabilities(plugin),
 })
