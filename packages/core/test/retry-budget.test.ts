@@ -96,6 +96,15 @@ describe('retry budget', () => {
     expect(budget.retry()).toBe(true)
   })
 
+  it('the floor is a minimum, not an addition: a busy client retries at most the ratio', () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 1, windowMs: 10_000 })
+    for (let i = 0; i < 1000; i++) budget.call()
+    let allowed = 0
+    for (let i = 0; i < 1000; i++) if (budget.retry()) allowed++
+    expect(allowed).toBe(200)
+  })
+
   it('retries earned by calls lapse with them', () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 0, windowMs: 1000 })

@@ -1,6 +1,7 @@
 /**
  * A retry budget, as Finagle and Envoy keep one: over a sliding window, retries may add at most
- * `ratio` of the calls made, plus a small allowance per second so a quiet client still retries.
+ * `ratio` of the calls made, or a small allowance per second when that is more, so a quiet
+ * client still retries.
  * When a node or a whole service fails, retries then add a bounded share of load instead of
  * multiplying it by the number of attempts.
  */
@@ -10,7 +11,7 @@ export interface RetryBudgetOptions {
   ratio?: number
   /** The window, ms (default 10 000). */
   windowMs?: number
-  /** Retries allowed per second whatever the number of calls (default 10). */
+  /** Retries allowed per second however few the calls (default 10); a busy client gets `ratio` alone. */
   minPerSecond?: number
 }
 
@@ -44,7 +45,8 @@ export class RetryBudget {
   /** May the caller retry now? Takes the retry out of the budget when it may. */
   retry(): boolean {
     const i = this.advance()
-    if (this.retrySum + 1 > this.ratio * this.callSum + this.floor) return false
+    // The floor is a minimum, not an addition: a busy client never retries more than `ratio`.
+    if (this.retrySum + 1 > Math.max(this.ratio * this.callSum, this.floor)) return false
     this.retries[i]++
     this.retrySum++
     return true

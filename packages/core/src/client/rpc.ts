@@ -53,7 +53,8 @@ export interface RpcClientOptions {
   retries?: number
   /**
    * Retries may add at most this share of the calls made over a window (default 20 % over
-   * 10 s, plus 10 a second); `false`: no budget, every failed call may retry `retries` times.
+   * 10 s, or 10 a second when that is more); `false`: no budget, every failed call may retry
+   * `retries` times.
    */
   retryBudget?: RetryBudgetOptions | false
   backoff?: BackoffFunc
