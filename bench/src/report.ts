@@ -2,11 +2,13 @@
  * Turns measured rows into the ratios, the target verdicts and the Markdown tables that are
  * printed, written to results/latest.json and pasted into README.md.
  */
+import { type BalanceRow, balanceTables } from './balance.js'
 import type { CallgrindRow } from './callgrind.js'
 import { OUR_TRANSPORTS } from './contenders.js'
 import type { Machine } from './env.js'
 import type { PubSubRow, RpcRow, SelectorRow, Settings, SoakRow, Unavailable } from './measure.js'
 import type { PayloadKind } from './payloads.js'
+import { type RegistriesRow, registriesTable } from './registries.js'
 import { type RegistryRow, registryTable } from './registry.js'
 import {
   bothVerdict,
@@ -70,6 +72,10 @@ export interface Results {
   callgrind?: CallgrindRow[]
   /** Stores against their raw drivers. */
   stores?: StoreRow[]
+  /** Registries warm: lookup and watch fan-out. */
+  registries?: RegistriesRow[]
+  /** Balancing strategies and the retry budget, one node slow or failing. */
+  balance?: BalanceRow[]
   unavailable: Unavailable[]
   ratios: Ratio[]
   targets: Target[]
@@ -424,6 +430,13 @@ export function renderMarkdown(r: Results): string {
     out.push(`\n### ${reg.title}\n`, table(reg.head, reg.rows))
   }
 
+  if (r.registries?.length || r.unavailable.some((u) => u.scenario === 'registry-warm')) {
+    const t = registriesTable(r.registries ?? [])
+    for (const u of r.unavailable.filter((z) => z.scenario === 'registry-warm'))
+      t.rows.push([u.contender, `**${u.status.toUpperCase()}**: ${u.reason}`, '', ''])
+    out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
+  }
+
   if (r.stores?.length || r.unavailable.some((u) => u.scenario === 'store')) {
     const t = storeTable(r.stores ?? [])
     for (const u of r.unavailable.filter((z) => z.scenario === 'store'))
@@ -434,6 +447,8 @@ export function renderMarkdown(r: Results): string {
       ])
     out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
   }
+
+  for (const t of balanceTables(r.balance ?? [])) out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
 
   // One table per family of ratios that share the same cells (RPC, pub/sub, selector).
   const ratioRows = r.ratios.filter((q) => Object.values(q.cells).some((v) => v !== undefined))
