@@ -28,6 +28,7 @@ import {
 } from './measure.js'
 import type { PayloadKind } from './payloads.js'
 import { stopAll } from './proc.js'
+import { REGISTRIES_CONTENDERS, type RegistriesRow, runRegistries } from './registries.js'
 import {
   etcdMissing,
   REGISTRY_CONTENDERS,
@@ -46,6 +47,7 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
   pubsub/<contender>   ${PUBSUB_CONTENDERS.map((c) => c.name).join(', ')}
   soak/ours-<transport> 100,000 calls at c=64, server memory at checkpoints
   registry/<contender> ${REGISTRY_CONTENDERS.map((c) => c.name).join(', ')}: etcd getService of 10 to 10,000 nodes
+  registry-warm/<contender> ${REGISTRIES_CONTENDERS.map((c) => c.name).join(', ')}: warm lookup and watch fan-out
   store/<contender>    ${STORE_CONTENDERS.map((c) => c.name).join(', ')}: read, write, list by prefix, 1 KiB values
   callgrind/<contender> ${CALLGRIND_CONTENDERS.join(', ')}: instructions per greeter call at c=1 (valgrind)
   balance/slow-node    three nodes, one 50 ms slower: p2c vs random vs roundrobin (p99, calls/s)
@@ -138,6 +140,7 @@ async function main(): Promise<number> {
     ...PUBSUB_CONTENDERS.map((c) => `pubsub/${c.name}`),
     ...OUR_TRANSPORTS.map((t) => `soak/ours-${t}`),
     ...REGISTRY_CONTENDERS.map((c) => `registry/${c.name}`),
+    ...REGISTRIES_CONTENDERS.map((c) => `registry-warm/${c.name}`),
     ...STORE_CONTENDERS.map((c) => `store/${c.name}`),
     ...CALLGRIND_CONTENDERS.map((c) => `callgrind/${c}`),
     ...BALANCE_JOBS,
@@ -271,6 +274,25 @@ async function main(): Promise<number> {
     })
   }
 
+  const registries: RegistriesRow[] = []
+  const registriesJobs = REGISTRIES_CONTENDERS.filter((c) => selected(`registry-warm/${c.name}`))
+  for (const c of registriesJobs) contenders.push({ scenario: 'registry-warm', name: c.name, what: c.what })
+  if (registriesJobs.length) {
+    await attempt('registry-warm', 'interleaved', async () => {
+      registries.push(
+        ...(await runRegistries(env, registriesJobs, settings, log, (c, reason) =>
+          unavailable.push({
+            scenario: 'registry-warm',
+            contender: c.name,
+            // Ours cannot be skipped quietly: scripts/backends.sh starts every one of these.
+            status: c.group === 'ours' ? 'failed' : 'skipped',
+            reason,
+          }),
+        )),
+      )
+    })
+  }
+
   const stores: StoreRow[] = []
   const storeJobs = STORE_CONTENDERS.filter((c) => selected(`store/${c.name}`))
   for (const c of storeJobs) contenders.push({ scenario: 'store', name: c.name, what: c.what })
@@ -335,6 +357,7 @@ async function main(): Promise<number> {
     pubsub,
     soak,
     registry,
+    registries,
     stores,
     callgrind,
     balance,

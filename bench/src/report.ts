@@ -8,6 +8,7 @@ import { OUR_TRANSPORTS } from './contenders.js'
 import type { Machine } from './env.js'
 import type { PubSubRow, RpcRow, SelectorRow, Settings, SoakRow, Unavailable } from './measure.js'
 import type { PayloadKind } from './payloads.js'
+import { type RegistriesRow, registriesTable } from './registries.js'
 import { type RegistryRow, registryTable } from './registry.js'
 import {
   bothVerdict,
@@ -71,6 +72,8 @@ export interface Results {
   callgrind?: CallgrindRow[]
   /** Stores against their raw drivers. */
   stores?: StoreRow[]
+  /** Registries warm: lookup and watch fan-out. */
+  registries?: RegistriesRow[]
   /** Balancing strategies and the retry budget, one node slow or failing. */
   balance?: BalanceRow[]
   unavailable: Unavailable[]
@@ -425,6 +428,13 @@ export function renderMarkdown(r: Results): string {
       ])
     }
     out.push(`\n### ${reg.title}\n`, table(reg.head, reg.rows))
+  }
+
+  if (r.registries?.length || r.unavailable.some((u) => u.scenario === 'registry-warm')) {
+    const t = registriesTable(r.registries ?? [])
+    for (const u of r.unavailable.filter((z) => z.scenario === 'registry-warm'))
+      t.rows.push([u.contender, `**${u.status.toUpperCase()}**: ${u.reason}`, '', ''])
+    out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
   }
 
   if (r.stores?.length || r.unavailable.some((u) => u.scenario === 'store')) {
