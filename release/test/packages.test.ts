@@ -5,9 +5,19 @@
  */
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import ts from 'typescript'
 import { afterAll, describe, expect, it } from 'vitest'
 import { firstReleaseTable, GITHUB, isPeerRange, peerRangeAdmits, REPO_URL } from '../src/policy.js'
 import { publishedPackages, ROOT, readJson } from '../src/workspace.js'
@@ -18,6 +28,12 @@ const versions = new Map(packages.map((p) => [p.name, p.json.version]))
 
 // sha256 of the Apache License 2.0 text as the ASF publishes it (LICENSE-2.0.txt).
 const APACHE_2_SHA256 = 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30'
+/** The .ts files under `dir`, recursively. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && /\.(m|c)?tsx?$/.test(e.name) && !e.name.endsWith('.d.ts'))
+    .map((e) => path.join(e.parentPath, e.name))
+}
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
 describe('packages fit for npm', () => {
@@ -59,9 +75,27 @@ describe('packages fit for npm', () => {
       expect(json.files).toEqual(expect.arrayContaining(['dist', 'README.md']))
     })
 
-    it('builds when packed: prepack is the build', () => {
+    it('builds when packed: prepack is the build, and its tsconfig references every package its sources import', () => {
       expect(json.scripts?.prepack).toBe('tsc -b')
       expect(json.scripts?.build).toBe('tsc -b')
+      // `tsc -b` in an unbuilt clone builds the referenced projects first; an import of one that
+      // is not referenced finds no dist/ there and the pack fails.
+      const tsconfig = ts.readConfigFile(path.join(abs, 'tsconfig.json'), ts.sys.readFile).config as {
+        references?: { path: string }[]
+      }
+      const referenced = new Set((tsconfig.references ?? []).map((r) => path.resolve(abs, r.path)))
+      const dirs = new Map(packages.map((p) => [p.name, path.join(ROOT, p.dir)]))
+      for (const file of sources(path.join(abs, 'src'))) {
+        for (const imported of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
+          const name = /^@micro-ts\/[a-z0-9-]+/.exec(imported.fileName)?.[0]
+          const dir = name && name !== json.name ? dirs.get(name) : undefined
+          if (dir)
+            expect(
+              referenced.has(dir),
+              `${path.relative(ROOT, file)} imports ${name}: add it to ${dir}'s references`,
+            ).toBe(true)
+        }
+      }
     })
 
     it('takes our packages as peers with a >=0.x <1 range that admits the workspace version', () => {
@@ -108,8 +142,8 @@ describe('packages fit for npm', () => {
     expect([...table.keys()].sort()).toEqual(packages.map((p) => p.name).sort())
   })
 
-  it('the root scripts: release is changeset version then publish; test:release runs this project', () => {
-    expect(rootJson.scripts?.release).toBe('changeset version && changeset publish')
+  it('the root scripts: release is changeset version, the build, then publish; test:release runs this project', () => {
+    expect(rootJson.scripts?.release).toBe('changeset version && pnpm build && changeset publish')
     expect(rootJson.scripts?.['test:release']).toContain('release/vitest.config.ts')
   })
 })
