@@ -12,6 +12,7 @@
  */
 import { deflateSync, inflateSync } from 'node:zlib'
 import type { Endpoint, Value } from '@micro-ts/core'
+import { decodeEndpoint, decodeStringMap } from '@micro-ts/core/plugin'
 
 /** hex(zlib(text)): zlib (RFC 1950) framing, as Go's `compress/zlib` writes and reads it. */
 export function pack(text: string): string {
@@ -95,7 +96,7 @@ export function decodeEndpoints(tags: readonly string[]): Endpoint[] {
   for (const t of tags) {
     const text = payload(t, 'e', form)
     if (text === undefined) continue
-    const e = endpoint(parse(text))
+    const e = decodeEndpoint(parse(text))
     if (e) out.push(e)
   }
   return out
@@ -108,9 +109,7 @@ export function decodeMetadata(tags: readonly string[]): Record<string, string> 
   for (const t of tags) {
     const text = payload(t, 't', form)
     if (text === undefined) continue
-    const kv = parse(text)
-    if (!isObject(kv)) continue
-    for (const [k, v] of Object.entries(kv)) if (typeof v === 'string') out[k] = v
+    Object.assign(out, decodeStringMap(parse(text)))
   }
   return out
 }
@@ -121,40 +120,4 @@ function parse(text: string): unknown {
   } catch {
     return undefined
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function strings(v: unknown): Record<string, string> | undefined {
-  if (!isObject(v)) return undefined
-  const out: Record<string, string> = {}
-  for (const [k, s] of Object.entries(v)) if (typeof s === 'string') out[k] = s
-  return out
-}
-
-function endpoint(e: unknown): Endpoint | undefined {
-  if (!isObject(e) || typeof e.name !== 'string') return undefined
-  const out: Endpoint = { name: e.name }
-  const request = value(e.request)
-  const response = value(e.response)
-  const metadata = strings(e.metadata)
-  if (request) out.request = request
-  if (response) out.response = response
-  if (metadata) out.metadata = metadata
-  return out
-}
-
-function value(v: unknown, depth = 0): Value | undefined {
-  // Go's reflection-built trees are shallow; the cap only guards against hostile tags.
-  if (!isObject(v) || depth > 32) return undefined
-  const out: Value = {
-    name: typeof v.name === 'string' ? v.name : '',
-    type: typeof v.type === 'string' ? v.type : '',
-  }
-  if (Array.isArray(v.values)) {
-    out.values = v.values.map((x) => value(x, depth + 1)).filter((x): x is Value => x !== undefined)
-  }
-  return out
 }

@@ -30,7 +30,7 @@ export {
   resolvePlugin,
 } from '../loader.js'
 // Registries
-export { decodeServiceJson, encodeServiceJson } from '../registry/json.js'
+export { decodeEndpoint, decodeServiceJson, decodeStringMap, encodeServiceJson } from '../registry/json.js'
 export {
   copyEndpoint,
   copyNode,

@@ -43,7 +43,7 @@ export function decodeServiceJson(text: string): Service | undefined {
   for (const n of raw.nodes) {
     if (!isObject(n) || typeof n.id !== 'string') continue
     const out: Node = { id: n.id, address: typeof n.address === 'string' ? n.address : '' }
-    const metadata = strings(n.metadata)
+    const metadata = decodeStringMap(n.metadata)
     if (metadata) out.metadata = metadata
     nodes.push(out)
   }
@@ -53,9 +53,11 @@ export function decodeServiceJson(text: string): Service | undefined {
     version: typeof raw.version === 'string' ? raw.version : '',
     nodes,
   }
-  const metadata = strings(raw.metadata)
+  const metadata = decodeStringMap(raw.metadata)
   if (metadata) service.metadata = metadata
-  if (Array.isArray(raw.endpoints)) service.endpoints = raw.endpoints.flatMap((e) => endpoint(e))
+  if (Array.isArray(raw.endpoints)) {
+    service.endpoints = raw.endpoints.map(decodeEndpoint).filter((e): e is Endpoint => e !== undefined)
+  }
   return service
 }
 
@@ -63,27 +65,34 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** A string map, or undefined for `null`/absent (non-string values are dropped). */
-function strings(v: unknown): Record<string, string> | undefined {
+/**
+ * A string map from decoded JSON, or undefined for anything that is not an object (`null`,
+ * absent); non-string values are dropped. Shared by every registry record format.
+ */
+export function decodeStringMap(v: unknown): Record<string, string> | undefined {
   if (!isObject(v)) return undefined
   const out: Record<string, string> = {}
   for (const [k, s] of Object.entries(v)) if (typeof s === 'string') out[k] = s
   return out
 }
 
-function endpoint(e: unknown): Endpoint[] {
-  if (!isObject(e) || typeof e.name !== 'string') return []
+/**
+ * A go-micro `registry.Endpoint` from decoded JSON (lower-case field names, as etcd records,
+ * mDNS TXT payloads and consul tags all write it); undefined when it has no name.
+ */
+export function decodeEndpoint(e: unknown): Endpoint | undefined {
+  if (!isObject(e) || typeof e.name !== 'string') return undefined
   const out: Endpoint = { name: e.name }
-  const metadata = strings(e.metadata)
-  const request = value(e.request)
-  const response = value(e.response)
+  const request = decodeValue(e.request)
+  const response = decodeValue(e.response)
+  const metadata = decodeStringMap(e.metadata)
   if (request) out.request = request
   if (response) out.response = response
   if (metadata) out.metadata = metadata
-  return [out]
+  return out
 }
 
-function value(v: unknown, depth = 0): Value | undefined {
+function decodeValue(v: unknown, depth = 0): Value | undefined {
   // Go's reflection-built trees are shallow; the cap only guards against hostile records.
   if (!isObject(v) || depth > 32) return undefined
   const out: Value = {
@@ -91,7 +100,7 @@ function value(v: unknown, depth = 0): Value | undefined {
     type: typeof v.type === 'string' ? v.type : '',
   }
   if (Array.isArray(v.values)) {
-    out.values = v.values.map((x) => value(x, depth + 1)).filter((x): x is Value => x !== undefined)
+    out.values = v.values.map((x) => decodeValue(x, depth + 1)).filter((x): x is Value => x !== undefined)
   }
   return out
 }

@@ -5,6 +5,7 @@
  * metadata. The service's own metadata does not travel (go-micro does not carry it either).
  */
 import { deflateSync, inflateSync } from 'node:zlib'
+import { decodeEndpoint, decodeStringMap } from '../json.js'
 import type { Endpoint, Value } from '../types.js'
 
 /** What one mDNS instance record says about its node. */
@@ -69,40 +70,6 @@ export function encodeTxt(txt: MdnsTxt): string[] {
   return out
 }
 
-function stringMap(v: unknown): Record<string, string> | undefined {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined
-  const out: Record<string, string> = {}
-  for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x
-  return out
-}
-
-function fromGoValue(v: unknown, depth = 0): Value | undefined {
-  if (!v || typeof v !== 'object' || depth > 32) return undefined
-  const o = v as Record<string, unknown>
-  const out: Value = {
-    name: typeof o.name === 'string' ? o.name : '',
-    type: typeof o.type === 'string' ? o.type : '',
-  }
-  if (Array.isArray(o.values)) {
-    out.values = o.values.map((x) => fromGoValue(x, depth + 1)).filter((x): x is Value => x !== undefined)
-  }
-  return out
-}
-
-function fromGoEndpoint(e: unknown): Endpoint | undefined {
-  if (!e || typeof e !== 'object') return undefined
-  const o = e as Record<string, unknown>
-  if (typeof o.name !== 'string') return undefined
-  const out: Endpoint = { name: o.name }
-  const request = fromGoValue(o.request)
-  const response = fromGoValue(o.response)
-  const metadata = stringMap(o.metadata)
-  if (request) out.request = request
-  if (response) out.response = response
-  if (metadata) out.metadata = metadata
-  return out
-}
-
 /**
  * Decode TXT strings (or raw buffers, as a DNS library hands them over). Returns undefined for
  * anything that is not a go-micro payload: bad hex, bad zlib, bad JSON, no service name.
@@ -116,9 +83,9 @@ export function decodeTxt(record: readonly (string | Uint8Array)[]): MdnsTxt | u
     if (!o || typeof o !== 'object' || typeof o.Service !== 'string' || o.Service === '') return undefined
     const out: MdnsTxt = { service: o.Service, version: typeof o.Version === 'string' ? o.Version : '' }
     if (Array.isArray(o.Endpoints)) {
-      out.endpoints = o.Endpoints.map(fromGoEndpoint).filter((x): x is Endpoint => x !== undefined)
+      out.endpoints = o.Endpoints.map(decodeEndpoint).filter((x): x is Endpoint => x !== undefined)
     }
-    const metadata = stringMap(o.Metadata)
+    const metadata = decodeStringMap(o.Metadata)
     if (metadata) out.metadata = metadata
     return out
   } catch {
