@@ -26,6 +26,7 @@ import {
   type SoakRow,
   type Unavailable,
 } from './measure.js'
+import { MEMORY_CONTENDERS, type MemoryRow, runMemory } from './memory.js'
 import type { PayloadKind } from './payloads.js'
 import { stopAll } from './proc.js'
 import { REGISTRIES_CONTENDERS, type RegistriesRow, runRegistries } from './registries.js'
@@ -37,6 +38,7 @@ import {
   runRegistry,
 } from './registry.js'
 import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
+import { runStartup, STARTUP_CONTENDERS, type StartupRow } from './startup.js'
 import { runStores, STORE_CONTENDERS, type StoreRow, storeTargets } from './stores.js'
 
 const HELP = `usage: pnpm bench [options] [filter...]
@@ -48,6 +50,8 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
   soak/ours-<transport> 100,000 calls at c=64, server memory at checkpoints
   registry/<contender> ${REGISTRY_CONTENDERS.map((c) => c.name).join(', ')}: etcd getService of 10 to 10,000 nodes
   registry-warm/<contender> ${REGISTRIES_CONTENDERS.map((c) => c.name).join(', ')}: warm lookup and watch fan-out
+  startup/<contender>  ${STARTUP_CONTENDERS.map((c) => c.name).join(', ')}: process spawned to its first answered call
+  memory/<contender>   ${MEMORY_CONTENDERS.map((c) => c.name).join(', ')}: idle server and per open connection
   store/<contender>    ${STORE_CONTENDERS.map((c) => c.name).join(', ')}: read, write, list by prefix, 1 KiB values
   callgrind/<contender> ${CALLGRIND_CONTENDERS.join(', ')}: instructions per greeter call at c=1 (valgrind)
   balance/slow-node    three nodes, one 50 ms slower: p2c vs random vs roundrobin (p99, calls/s)
@@ -141,6 +145,8 @@ async function main(): Promise<number> {
     ...OUR_TRANSPORTS.map((t) => `soak/ours-${t}`),
     ...REGISTRY_CONTENDERS.map((c) => `registry/${c.name}`),
     ...REGISTRIES_CONTENDERS.map((c) => `registry-warm/${c.name}`),
+    ...STARTUP_CONTENDERS.map((c) => `startup/${c.name}`),
+    ...MEMORY_CONTENDERS.map((c) => `memory/${c.name}`),
     ...STORE_CONTENDERS.map((c) => `store/${c.name}`),
     ...CALLGRIND_CONTENDERS.map((c) => `callgrind/${c}`),
     ...BALANCE_JOBS,
@@ -293,6 +299,39 @@ async function main(): Promise<number> {
     })
   }
 
+  const startup: StartupRow[] = []
+  const startupJobs = STARTUP_CONTENDERS.filter((c) => selected(`startup/${c.name}`))
+  if (startupJobs.length) {
+    await attempt('startup', 'interleaved', async () => {
+      startup.push(
+        ...(await runStartup(env, startupJobs, settings, log, (c, reason) =>
+          unavailable.push({
+            scenario: 'startup',
+            contender: c.name,
+            status: c.group === 'ours' ? 'failed' : 'skipped',
+            reason,
+          }),
+        )),
+      )
+    })
+  }
+  const memory: MemoryRow[] = []
+  const memoryJobs = MEMORY_CONTENDERS.filter((c) => selected(`memory/${c.name}`))
+  if (memoryJobs.length) {
+    await attempt('memory', 'interleaved', async () => {
+      memory.push(
+        ...(await runMemory(env, memoryJobs, settings, log, (c, reason) =>
+          unavailable.push({
+            scenario: 'memory',
+            contender: c.name,
+            status: c.group === 'ours' ? 'failed' : 'skipped',
+            reason,
+          }),
+        )),
+      )
+    })
+  }
+
   const stores: StoreRow[] = []
   const storeJobs = STORE_CONTENDERS.filter((c) => selected(`store/${c.name}`))
   for (const c of storeJobs) contenders.push({ scenario: 'store', name: c.name, what: c.what })
@@ -358,6 +397,8 @@ async function main(): Promise<number> {
     soak,
     registry,
     registries,
+    startup,
+    memory,
     stores,
     callgrind,
     balance,

@@ -9,6 +9,7 @@ import { bigBody } from './payloads.js'
 import type { Child, Reply } from './proc.js'
 import type { PubSubConfig } from './pubsub/types.js'
 import type { ServerConfig } from './servers/types.js'
+import { otlpSink, type TelemetryMode } from './telemetry.js'
 
 export type Group = 'ours' | 'raw' | 'peer' | 'origin'
 
@@ -100,6 +101,39 @@ function ours(transport: string): RpcContender {
             address: String(server.info.address),
             service: server.info.service as DriverConfig['service'],
             transport,
+          },
+          true,
+        ),
+      )
+    },
+  }
+}
+
+/** `ours-<transport>` with tracing (SDK, batch exporter) or metrics on in both processes: compare with `ours-<transport>`. */
+function oursObserved(transport: 'http' | 'tcp', mode: TelemetryMode): RpcContender {
+  const name = `ours-${transport}-${mode}`
+  return {
+    name,
+    group: 'ours',
+    what:
+      mode === 'tracing'
+        ? `ours-${transport} with tracing in client and server: @micro-ts/telemetry's startTracing() (OpenTelemetry Node SDK, every call sampled, batch span processor, OTLP/protobuf exporter to a sink in the orchestrator)`
+        : `ours-${transport} with prometheusMetrics() in client and server (counted on every call, nothing scraping)`,
+    check: () => transportUsable(transport),
+    async start(env) {
+      const otlpUrl = mode === 'tracing' ? (await otlpSink()).url : undefined
+      const telemetry = { telemetry: mode, otlpUrl }
+      const server = await startNodeServer(env, `${name} server`, 'ours', { transport, ...telemetry }, true)
+      return withServers([server.child], () =>
+        startNodeDriver(
+          env,
+          `${name} driver`,
+          'ours',
+          {
+            address: String(server.info.address),
+            service: server.info.service as DriverConfig['service'],
+            transport,
+            ...telemetry,
           },
           true,
         ),
@@ -242,6 +276,10 @@ const gatewayHttp: RpcContender = {
 
 export const RPC_CONTENDERS: RpcContender[] = [
   ...OUR_TRANSPORTS.map(ours),
+  oursObserved('http', 'tracing'),
+  oursObserved('tcp', 'tracing'),
+  oursObserved('http', 'metrics'),
+  oursObserved('tcp', 'metrics'),
   gatewayHttp,
   raw(
     'raw-http',

@@ -5,7 +5,7 @@
  * outlives the run, even when it fails.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 
 export type Reply = Record<string, unknown>
@@ -181,6 +181,23 @@ export function processCpuMs(pid: number): number | undefined {
     // Fields after the command name (which may hold spaces) start at `state`, field 3.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+  } catch {
+    return undefined
+  }
+}
+
+/** How many sockets (TCP, Unix) a process holds open, from /proc; undefined when unreadable. */
+export function socketCount(pid: number): number | undefined {
+  try {
+    let n = 0
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++
+      } catch {
+        // closed while we looked
+      }
+    }
+    return n
   } catch {
     return undefined
   }

@@ -7,9 +7,11 @@ import type { CallgrindRow } from './callgrind.js'
 import { OUR_TRANSPORTS } from './contenders.js'
 import type { Machine } from './env.js'
 import type { PubSubRow, RpcRow, SelectorRow, Settings, SoakRow, Unavailable } from './measure.js'
+import { type MemoryRow, memoryTable } from './memory.js'
 import type { PayloadKind } from './payloads.js'
 import { type RegistriesRow, registriesTable } from './registries.js'
 import { type RegistryRow, registryTable } from './registry.js'
+import { type StartupRow, startupTable } from './startup.js'
 import {
   bothVerdict,
   eitherVerdict,
@@ -74,6 +76,10 @@ export interface Results {
   stores?: StoreRow[]
   /** Registries warm: lookup and watch fan-out. */
   registries?: RegistriesRow[]
+  /** Start-up to the first answered call. */
+  startup?: StartupRow[]
+  /** Idle and per-connection memory. */
+  memory?: MemoryRow[]
   /** Balancing strategies and the retry budget, one node slow or failing. */
   balance?: BalanceRow[]
   unavailable: Unavailable[]
@@ -149,6 +155,8 @@ export function computeRatios(
   vs('ours-http', 'go-micro')
   vs('ours-to-go', 'go-micro')
   vs('gateway-http', 'ours-http')
+  for (const t of ['http', 'tcp'])
+    for (const mode of ['tracing', 'metrics']) vs(`ours-${t}-${mode}`, `ours-${t}`)
   perCell('ours-http ÷ raw-undici, p99 latency', (p, c) => {
     const a = rpcRow(rpc, 'ours-http', p, c)
     const b = rpcRow(rpc, 'raw-undici', p, c)
@@ -253,6 +261,20 @@ export function computeTargets(r: Omit<Results, 'targets' | 'ratios'>, ratios: R
     g,
     (v) => v >= 0.8,
   )
+  for (const t of ['http', 'tcp']) {
+    add(
+      `tracing on (SDK, batch exporter) ≥ 0.8× off, calls/s at c=${hi} over ${t} (greeter)`,
+      `ours-${t}-tracing ÷ ours-${t}, calls/s`,
+      g,
+      (v) => v >= 0.8,
+    )
+    add(
+      `metrics on ≥ 0.9× off, calls/s at c=${hi} over ${t} (greeter)`,
+      `ours-${t}-metrics ÷ ours-${t}, calls/s`,
+      g,
+      (v) => v >= 0.9,
+    )
+  }
   add(
     'broker-nats ≥ 1.0× raw nats, msgs/s (client.publish → service.subscribe, greeter)',
     'pub/sub ours-nats ÷ raw-nats, msgs/s',
@@ -434,6 +456,21 @@ export function renderMarkdown(r: Results): string {
     const t = registriesTable(r.registries ?? [])
     for (const u of r.unavailable.filter((z) => z.scenario === 'registry-warm'))
       t.rows.push([u.contender, `**${u.status.toUpperCase()}**: ${u.reason}`, '', ''])
+    out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
+  }
+
+  for (const [rows, scenario, render] of [
+    [r.startup, 'startup', startupTable],
+    [r.memory, 'memory', memoryTable],
+  ] as const) {
+    if (!rows?.length && !r.unavailable.some((u) => u.scenario === scenario)) continue
+    const t = (render as (x: typeof rows) => { title: string; head: string[]; rows: string[][] })(rows ?? [])
+    for (const u of r.unavailable.filter((z) => z.scenario === scenario))
+      t.rows.push([
+        u.contender,
+        `**${u.status.toUpperCase()}**: ${u.reason}`,
+        ...t.head.slice(2).map(() => ''),
+      ])
     out.push(`\n### ${t.title}\n`, table(t.head, t.rows))
   }
 

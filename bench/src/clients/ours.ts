@@ -12,14 +12,20 @@ import {
   loadPlugin,
 } from '@micro-ts/core'
 import { bigBody, checkResponse, GREETER_REQUEST, type PayloadKind } from '../payloads.js'
+import { benchTelemetry } from '../telemetry.js'
 import type { BenchClient, DriverConfig } from './types.js'
 
 export async function create(config: DriverConfig): Promise<BenchClient> {
   if (!config.service) throw new Error('ours: the server record is missing')
   const logger = createLogger('warn')
   const registry = createMemoryRegistry({ services: [config.service] })
-  const transport = await loadPlugin('transport', config.transport ?? 'http', { logger })
+  const transport = await loadPlugin('transport', config.transport ?? 'http', {
+    logger,
+    sharedOptions: config.connections ? { poolSize: config.connections } : undefined,
+  })
+  const observed = await benchTelemetry(config.telemetry, config.otlpUrl, 'bench.client')
   const service = await createService({
+    telemetry: observed.options,
     name: 'bench.client',
     registry,
     broker: createMemoryBroker(),
@@ -43,6 +49,7 @@ export async function create(config: DriverConfig): Promise<BenchClient> {
       await service.stop()
       await transport.close()
       await registry.close()
+      await observed.close()
     },
   }
 }

@@ -5,7 +5,7 @@ import { type BenchClient, type DriverConfig, splitHostPort } from './types.js'
 
 export async function create(config: DriverConfig): Promise<BenchClient> {
   const { host, port } = splitHostPort(config.address)
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 100 })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: config.connections ?? 100 })
   const big = bigBody()
   const bodies = {
     greeter: () => Buffer.from(JSON.stringify(GREETER_REQUEST)),

@@ -1,20 +1,24 @@
 /**
  * The most a Node-to-Node call can do here: one TCP connection, every request multiplexed on it
- * as a length-prefixed frame with an id, JSON by hand.
+ * as a length-prefixed frame with an id, JSON by hand. (`connections` opens more, used in turn:
+ * the memory rows.)
  */
 import net from 'node:net'
 import { corkingWriter, encodeFrame, FrameReader } from '../frames.js'
 import { bigBody, checkResponse, GREETER_REQUEST } from '../payloads.js'
 import { type BenchClient, type DriverConfig, splitHostPort } from './types.js'
 
-export async function create(config: DriverConfig): Promise<BenchClient> {
-  const { host, port } = splitHostPort(config.address)
+interface Waiter {
+  resolve(v: unknown): void
+  reject(e: Error): void
+}
+
+async function connect(host: string, port: number, waiting: Map<number, Waiter>) {
   const socket = net.connect({ host, port, noDelay: true })
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve)
     socket.once('error', reject)
   })
-  const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
   const reader = new FrameReader((id, _kind, payload) => {
     const w = waiting.get(id)
     if (!w) return
@@ -32,21 +36,32 @@ export async function create(config: DriverConfig): Promise<BenchClient> {
   }
   socket.on('error', fail)
   socket.on('close', () => fail(new Error('connection closed')))
-  const write = corkingWriter(socket)
+  return { socket, write: corkingWriter(socket) }
+}
+
+export async function create(config: DriverConfig): Promise<BenchClient> {
+  const { host, port } = splitHostPort(config.address)
+  // One map of calls in flight for every connection: ids are unique across them.
+  const waiting = new Map<number, Waiter>()
+  const conns = await Promise.all(
+    Array.from({ length: config.connections ?? 1 }, () => connect(host, port, waiting)),
+  )
   const big = bigBody()
   let nextId = 1
+  let turn = 0
   return {
     async call(kind) {
       const id = nextId++ >>> 0
       const body = JSON.stringify(kind === 'greeter' ? GREETER_REQUEST : big)
+      const conn = conns.length === 1 ? conns[0] : conns[turn++ % conns.length]
       const rsp = await new Promise<unknown>((resolve, reject) => {
         waiting.set(id, { resolve, reject })
-        write(encodeFrame(id, kind === 'greeter' ? 1 : 2, Buffer.from(body)))
+        conn.write(encodeFrame(id, kind === 'greeter' ? 1 : 2, Buffer.from(body)))
       })
       checkResponse(kind, rsp, big.items.length)
     },
     async close() {
-      socket.destroy()
+      for (const c of conns) c.socket.destroy()
     },
   }
 }

@@ -4,7 +4,7 @@ import { bigBody, checkResponse, GREETER_REQUEST } from '../payloads.js'
 import type { BenchClient, DriverConfig } from './types.js'
 
 export async function create(config: DriverConfig): Promise<BenchClient> {
-  const pool = new Pool(`http://${config.address}`, { connections: 100, pipelining: 1 })
+  const pool = new Pool(`http://${config.address}`, { connections: config.connections ?? 100, pipelining: 1 })
   const big = bigBody()
   const headers = { 'content-type': 'application/json' }
   return {

@@ -11,8 +11,13 @@ export interface DriverConfig {
   transport?: string
   /** Per-call timeout in ms for our client (default: the client's own, 30 s). */
   timeout?: number
+  /** Connections to open to the server (the memory rows); default: the client's own pool size. */
+  connections?: number
   /** Moleculer: transporter settings, see servers/moleculer.ts. */
   moleculer?: MoleculerSettings
+  /** Ours: tracing (an SDK exporting to `otlpUrl`) or metrics on, for the telemetry rows. */
+  telemetry?: import('../telemetry.js').TelemetryMode
+  otlpUrl?: string
 }
 
 export interface MoleculerSettings {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { echo, hello } from '../payloads.js'
 import type { BenchServer } from './types.js'
 
-export async function start(): Promise<BenchServer> {
+export async function start(config: { port?: number } = {}): Promise<BenchServer> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -27,7 +27,7 @@ export async function start(): Promise<BenchServer> {
     })
   })
   server.keepAliveTimeout = 60_000
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(config.port ?? 0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
     info: { address: `127.0.0.1:${port}` },

@@ -6,6 +6,15 @@ export interface ServerConfig {
   moleculer?: MoleculerSettings
   /** The gateway: the greeter's registry record, to seed its memory registry. */
   service?: import('@micro-ts/core').Service
+  /** Ours: register in etcd at this address (start-up rows) instead of an in-process memory registry. */
+  etcd?: string
+  /** Ours: the service's name (default bench.greeter). */
+  name?: string
+  /** Raw servers: listen on this port (default: any free one). */
+  port?: number
+  /** Ours: tracing (an SDK exporting to `otlpUrl`) or metrics on, for the telemetry rows. */
+  telemetry?: import('../telemetry.js').TelemetryMode
+  otlpUrl?: string
 }
 
 export interface BenchServer {
