@@ -143,7 +143,7 @@ start() {
   nohup "$BIN" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -advertise 127.0.0.1 -node micro-ci \
     -hcl "ports { http = $HTTP_PORT, https = -1, grpc = -1, grpc_tls = -1, dns = -1, server = $SERVER_PORT, serf_lan = $SERF_LAN_PORT, serf_wan = $SERF_WAN_PORT }" \
     -hcl 'disable_update_check = true' -hcl 'disable_anonymous_signature = true' \
-    >"$DATA_DIR/consul.log" 2>&1 </dev/null &
+    >"$DATA_DIR/consul.log" 2>&1 </dev/null 9>&- &
   echo $! >"$DATA_DIR/consul.pid"
   local deadline=$((SECONDS + WAIT_SECONDS))
   until agent_ok; do

@@ -60,7 +60,9 @@ build() {
   fi
   command -v go >/dev/null 2>&1 || die "go is not installed (needed once, to build kube-apiserver and etcd)"
   mkdir -p "$CACHE_DIR"
-  # One build at a time, even when two test runs ask at once.
+  # One build at a time, even when two test runs ask at once. The servers `start` launches get
+  # `9>&-`: a server that inherited the lock would hold it for its lifetime and block every
+  # later `build` forever.
   exec 9>"$CACHE_DIR/build.lock"
   flock 9
   if binaries_ok; then
@@ -207,7 +209,7 @@ start_etcd() {
   etcd_ok && { log "etcd already answers on $HOST:$ETCD_PORT"; return; }
   alive "$DIR/etcd.pid" && die "etcd (pid $(cat "$DIR/etcd.pid")) runs but does not answer on $HOST:$ETCD_PORT"
   log "starting etcd on $HOST:$ETCD_PORT (data in $DIR/etcd)"
-  nohup bash "$SELF" exec-etcd "$DIR" >"$DIR/etcd.log" 2>&1 </dev/null &
+  nohup bash "$SELF" exec-etcd "$DIR" >"$DIR/etcd.log" 2>&1 </dev/null 9>&- &
   echo $! >"$DIR/etcd.pid"
   wait_for etcd etcd_ok "$DIR/etcd.log"
 }
@@ -216,7 +218,7 @@ start_apiserver() {
   api_ok && { log "kube-apiserver already answers on https://$HOST:$API_PORT"; return; }
   alive "$DIR/apiserver.pid" && die "kube-apiserver (pid $(cat "$DIR/apiserver.pid")) runs but is not ready on $HOST:$API_PORT"
   log "starting kube-apiserver on https://$HOST:$API_PORT"
-  nohup bash "$SELF" exec-apiserver "$DIR" >"$DIR/apiserver.log" 2>&1 </dev/null &
+  nohup bash "$SELF" exec-apiserver "$DIR" >"$DIR/apiserver.log" 2>&1 </dev/null 9>&- &
   echo $! >"$DIR/apiserver.pid"
   wait_for kube-apiserver api_ok "$DIR/apiserver.log"
 }
