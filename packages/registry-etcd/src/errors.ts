@@ -18,6 +18,11 @@ export function isConnectionError(err: unknown): boolean {
   return err instanceof GRPCUnavailableError
 }
 
+/** No answer in time: our own deadline (a 408) or the gRPC call's. */
+export function isTimeout(err: unknown): boolean {
+  return (isMicroError(err) && err.code === 408) || err instanceof GRPCDeadlineExceededError
+}
+
 /** An answer over the client's message limit (`maxMessageSize`). */
 export function isTooLarge(err: unknown): boolean {
   return err instanceof GRPCResourceExhastedError

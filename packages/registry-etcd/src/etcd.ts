@@ -15,7 +15,7 @@ import type {
   Watcher,
   WatchOptions,
 } from '@micro-ts/core'
-import { isMicroError, silentLogger } from '@micro-ts/core'
+import { silentLogger } from '@micro-ts/core'
 import {
   abortReason,
   backoff,
@@ -30,8 +30,15 @@ import {
   WatchQueue,
 } from '@micro-ts/core/plugin'
 import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel'
-import { Etcd3, type Watcher as EtcdWatch, type IKeyValue, type IOptions, type Lease } from 'etcd3'
-import { errors, errorText, isConnectionError, toMicroError } from './errors.js'
+import {
+  Etcd3,
+  type Watcher as EtcdWatch,
+  type IKeyValue,
+  type IOptions,
+  type Lease,
+  LeaseState,
+} from 'etcd3'
+import { errors, errorText, isConnectionError, isTimeout, toMicroError } from './errors.js'
 import { type EtcdRegistryOptions, type ResolvedEtcdOptions, resolveOptions } from './options.js'
 import { scanPrefix } from './scan.js'
 
@@ -65,6 +72,9 @@ interface NodeEntry {
   /** Fires when the owner has not registered the node again within its TTL. */
   expiry?: LongTimer
 }
+
+/** Attempts of one single-key call within `requestTimeout` (see `EtcdRegistry.call`). */
+const ATTEMPTS = 3
 
 /** Waits between attempts to register a node again after its lease was lost (the first is at once). */
 const reregisterDelay = backoff({ base: 250, max: 5000 })
@@ -159,7 +169,7 @@ export class EtcdRegistry implements Registry {
           entry?.retry?.clear()
           entry?.expiry?.clear()
           try {
-            await this.call('deregister', () => this.client.delete().key(key).exec())
+            await this.call('deregister', (call) => this.client.delete().key(key).options(call).exec())
           } finally {
             // After the delete: revoking first would make watchers see the delete twice over.
             entry?.lease?.revoke().catch(() => entry.lease?.release())
@@ -258,8 +268,8 @@ export class EtcdRegistry implements Registry {
     } catch (err) {
       if (signal?.aborted) throw abortReason(signal, errors.id)
       const { hosts, requestTimeout } = this.options
-      // deadline() makes a MicroError only of its own timeout; the rest is etcd3's.
-      const why = isMicroError(err) ? `no answer within ${requestTimeout}ms` : errorText(err)
+      // Our deadline or the gRPC call's, whichever fired first.
+      const why = isTimeout(err) ? `no answer within ${requestTimeout}ms` : errorText(err)
       throw errors.unavailable(`ping: etcd at ${hosts.join(', ')} did not answer: ${why}`, err)
     }
   }
@@ -304,7 +314,7 @@ export class EtcdRegistry implements Registry {
       const alive = ttl === 0 || (current?.lease !== undefined && !current.lease.revoked())
       if (current && current.hash === hash && alive && !current.retry) {
         // Unchanged: the keep-alive refreshes the lease. Only check that nobody removed the key.
-        if (await this.call('register', () => this.client.get(key).exists())) return
+        if (await this.call('register', (call) => this.client.get(key).options(call).exists())) return
         this.logger.warn({ key }, 'etcd registry: node key vanished; writing it again')
       }
       const entry: NodeEntry = { key, value, hash, ttl }
@@ -332,7 +342,7 @@ export class EtcdRegistry implements Registry {
         )
         // Revoking the lease deletes the key; if etcd is away the lease runs out by itself.
         if (entry.lease)
-          await this.call('expire', () => entry.lease!.revoke()).catch(() => entry.lease?.release())
+          await this.call('expire', (call) => entry.lease!.revoke(call)).catch(() => entry.lease?.release())
       }).catch(() => {})
     }, ttlMs)
   }
@@ -343,17 +353,35 @@ export class EtcdRegistry implements Registry {
    */
   private async write(entry: NodeEntry, previous?: NodeEntry): Promise<void> {
     if (entry.ttl === 0) {
-      await this.call('register', () => this.client.put(entry.key).value(entry.value).exec())
+      await this.call('register', (call) =>
+        this.client.put(entry.key).value(entry.value).options(call).exec(),
+      )
       if (previous?.lease) this.dropLease(previous.lease)
       return
     }
     const reuse = previous?.lease && !previous.lease.revoked() && previous.ttl === entry.ttl
-    const lease = reuse ? previous.lease! : this.client.lease(entry.ttl)
+    let pending = reuse ? previous.lease : undefined
+    const unused: Lease[] = []
+    let lease: Lease
     try {
-      await this.call('register', () => lease.put(entry.key).value(entry.value).exec())
+      lease = await this.call('register', async (call) => {
+        // A grant that got no answer within the last attempt is left behind (nothing was
+        // written under it); a granted lease is kept, so every attempt sends the same put.
+        if (pending && !reuse && pending.state !== LeaseState.Alive) {
+          unused.push(pending)
+          pending = undefined
+        }
+        const current = pending ?? this.client.lease(entry.ttl, call)
+        pending = current
+        await current.put(entry.key).value(entry.value).options(call).exec()
+        return current
+      })
     } catch (err) {
-      if (!reuse) lease.release()
+      if (pending && !reuse) unused.push(pending)
       throw err
+    } finally {
+      // Released, not revoked: one a put did reach keeps the key only until its TTL runs out.
+      for (const l of unused) l.release()
     }
     entry.lease = lease
     if (!reuse) {
@@ -405,11 +433,16 @@ export class EtcdRegistry implements Registry {
   }
 
   /**
-   * Run one etcd operation with a hard deadline (a 408 when it passes) and, when given, a signal
-   * (its 408/499 when it fires; etcd3 cannot cancel a call, which then ends at its own deadline);
-   * other failures are passed on as etcd3 raised them.
+   * Run one etcd operation with a hard deadline, `ms` (default `requestTimeout`; a 408 when it
+   * passes) and, when given, a signal (its 408/499 when it fires; etcd3 cannot cancel a call,
+   * which then ends at its own deadline); other failures are passed on as etcd3 raised them.
    */
-  private async deadline<T>(op: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async deadline<T>(
+    op: string,
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+    ms = this.options.requestTimeout,
+  ): Promise<T> {
     const { requestTimeout, hosts } = this.options
     if (signal?.aborted) throw abortReason(signal, errors.id)
     let timer: LongTimer | undefined
@@ -421,7 +454,7 @@ export class EtcdRegistry implements Registry {
           reject(
             errors.timeout(`${op}: no answer from etcd at ${hosts.join(', ')} within ${requestTimeout}ms`),
           ),
-        requestTimeout,
+        ms,
       )
       onAbort = () => reject(abortReason(signal!, errors.id))
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -437,12 +470,35 @@ export class EtcdRegistry implements Registry {
     }
   }
 
-  /** One etcd operation with a hard deadline, every failure a MicroError. */
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await this.deadline(op, fn)
-    } catch (err) {
-      throw toMicroError(err, op, this.options.hosts)
+  /**
+   * One idempotent single-key write or read (the node's own key, lease or count) within
+   * `requestTimeout`, every failure a MicroError. An attempt that gets no answer within a third
+   * of it is sent again, with a fresh deadline `fn` passes to etcd3: a member that took a write
+   * just as the leader died forwards it to the dead leader and never answers (etcd gives up after
+   * its own 7 s), while the next attempt, once the others have elected a leader, succeeds. Other
+   * failures are not retried here (etcd3 already sends a call refused by one member to the next).
+   */
+  private async call<T>(op: string, fn: (call: { deadline: number }) => Promise<T>): Promise<T> {
+    const { requestTimeout, hosts } = this.options
+    const end = Date.now() + requestTimeout
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= ATTEMPTS
+      const deadline = last ? end : Math.min(end, Date.now() + requestTimeout / ATTEMPTS)
+      try {
+        return await this.deadline(op, () => fn({ deadline }), undefined, deadline - Date.now())
+      } catch (err) {
+        if (!isTimeout(err)) throw toMicroError(err, op, hosts)
+        if (last || Date.now() >= end) {
+          throw errors.timeout(
+            `${op}: no answer from etcd at ${hosts.join(', ')} within ${requestTimeout}ms (${attempt} attempts)`,
+            err,
+          )
+        }
+        this.logger.debug(
+          { op, attempt, err: errorText(err) },
+          'etcd registry: no answer in time; sending again',
+        )
+      }
     }
   }
 
