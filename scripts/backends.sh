@@ -4,7 +4,7 @@
 # variables the test suites read. Idempotent: a backend that already answers is left alone.
 #
 #   bash scripts/backends.sh                 all of them
-#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul kubernetes chromium)
+#   bash scripts/backends.sh etcd redis      only these (etcd postgres mariadb redis rabbitmq nats compose consul kubernetes chromium jaeger prometheus)
 #   eval "$(bash scripts/backends.sh)"       ...and export the variables into this shell
 #
 # Progress goes to stderr, `export NAME=value` lines to stdout. Exit status is non-zero, with the
@@ -13,7 +13,7 @@ set -euo pipefail
 
 # `compose` is no server: Debian's docker-compose, which the conformance tests use to validate
 # conformance/docker-compose.yml statically (there is no Docker engine to run it here).
-ALL=(etcd postgres mariadb redis rabbitmq nats compose consul kubernetes chromium)
+ALL=(etcd postgres mariadb redis rabbitmq nats compose consul kubernetes chromium jaeger prometheus)
 if [ $# -gt 0 ]; then WANTED=("$@"); else WANTED=("${ALL[@]}"); fi
 WAIT_SECONDS=${MICRO_BACKENDS_WAIT:-90}
 
@@ -259,6 +259,40 @@ ensure_chromium() {
 }
 # ---- end chromium -----------------------------------------------------------------------------
 
+# ---- jaeger, prometheus (built once from the Go module proxy; nothing started here) ----------
+# scripts/servers/jaeger.sh and prometheus.sh build and cache the binaries outside the clone
+# (cold: tens of minutes each on 2 busy cores; later runs find them and build nothing). The
+# tracing and metrics tests start private instances of their own on free loopback ports, so only
+# the binaries are needed. Both builds start in the background before any other backend and run
+# beside them; the script waits for them at the end and fails if either failed.
+SERVERS_DIR="$(dirname "${BASH_SOURCE[0]}")/servers"
+GO_PROGRAM_BUILDS=()
+build_in_background() {
+  local name=$1 out
+  out=$(mktemp "${TMPDIR:-/tmp}/micro-build-$name.XXXXXX")
+  bash "$SERVERS_DIR/$name.sh" build >"$out.path" 2>"$out" &
+  GO_PROGRAM_BUILDS+=("$name:$!:$out")
+  log "$name: building (or finding) the binary in the background (progress in $out)"
+}
+wait_for_builds() {
+  local entry name pid out failed=()
+  for entry in "${GO_PROGRAM_BUILDS[@]}"; do
+    IFS=: read -r name pid out <<<"$entry"
+    if wait "$pid"; then
+      log "$name: $(cat "$out.path")"
+      rm -f "$out" "$out.path"
+    else
+      cat "$out" >&2
+      failed+=("$name")
+    fi
+  done
+  [ ${#failed[@]} -eq 0 ] || die "building ${failed[*]} failed (the build's output is above)"
+}
+for backend in "${WANTED[@]}"; do
+  case "$backend" in jaeger | prometheus) build_in_background "$backend" ;; esac
+done
+# ---- end jaeger, prometheus -------------------------------------------------------------------
+
 for backend in "${WANTED[@]}"; do
   case "$backend" in
   etcd) start_etcd ;;
@@ -271,10 +305,12 @@ for backend in "${WANTED[@]}"; do
   kubernetes) start_kubernetes ;;
   consul) start_consul ;;
   chromium) ensure_chromium ;;
+  jaeger | prometheus) ;; # building since before this loop; waited for below
   *) die "unknown backend '$backend' (known: ${ALL[*]})" ;;
   esac
 done
 
+[ ${#GO_PROGRAM_BUILDS[@]} -eq 0 ] || wait_for_builds
 log "every backend answers"
 cat <<EOF
 export MICRO_TEST_ETCD_ADDRESS=$MICRO_TEST_ETCD_ADDRESS
