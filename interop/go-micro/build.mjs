@@ -13,7 +13,15 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const bin = join(here, 'bin')
-const programs = ['greeter', 'client', 'publisher', 'subscriber', 'registry-dump']
+const programs = [
+  'greeter',
+  'client',
+  'publisher',
+  'subscriber',
+  'registry-dump',
+  'traced-greeter',
+  'traced-client',
+]
 
 function sources(dir) {
   const out = []
