@@ -466,6 +466,22 @@ describe('http transport: unary requests', () => {
     expect(Date.now() - t0).toBeLessThan(1_000)
   })
 
+  it('answers a request sent on an idle keep-alive connection as close() begins instead of resetting it', async () => {
+    const l = await createHttpTransport().listen('127.0.0.1:0', echo)
+    const t = transport()
+    // One pooled connection, idle once this answer is in; the next request reuses it.
+    expect(text((await t.request(l.address, { headers: {}, body: utf8('warm') })).body)).toBe('warm')
+    await sleep(50) // the pool has taken the connection back
+    const closed = l.close(5_000)
+    // Written at once, on the idle connection (node's http close would have dropped it under the request).
+    const late = await t.request(l.address, { headers: {}, body: utf8('late') })
+    expect(text(late.body)).toBe('late')
+    const t0 = Date.now()
+    await closed
+    // Quiet afterwards: the idle connection goes soon after, well within the grace.
+    expect(Date.now() - t0).toBeLessThan(2_000)
+  })
+
   it('fails to listen on an address in use with a clear error', async () => {
     const l = await serve(echo)
     const err = await rejection(createHttpTransport().listen(l.address, echo))

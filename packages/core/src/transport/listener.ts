@@ -129,15 +129,27 @@ export abstract class ListenerBase<S extends Server = Server> implements Listene
   /** Tell the clients to send nothing new (called once, as close() begins). */
   protected drain(): void {}
 
+  /** Stop accepting connections; resolves once every connection has closed. */
+  protected stopAccepting(): Promise<void> {
+    return new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+
+  /**
+   * Called once the work in flight settled, before the cut-off, with what is left of the grace
+   * period: a listener whose clients cannot be told to stop (HTTP/1.1) waits here for them.
+   */
+  protected async linger(_remainingMs: number): Promise<void> {}
+
   /** The grace period is over: stop what still runs with `reason` and drop the connections. */
   protected abstract cutOff(reason: MicroError): void
 
   private async shutdown(graceMs: number): Promise<void> {
     this.draining = true
-    // Stop accepting (node's http server also closes its idle keep-alive connections here).
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    const until = Date.now() + graceMs
+    const closed = this.stopAccepting()
     this.drain()
     await this.inFlight.settle(graceMs)
+    await this.linger(Math.max(0, until - Date.now()))
     this.forced = true
     this.cutOff(shuttingDown())
     await closed

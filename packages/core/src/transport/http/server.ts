@@ -6,7 +6,7 @@
  * `Upgrade: micro-stream` becomes a bidirectional stream (see frames.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import { Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { MicroError, statusText } from '../../errors.js'
 import type { Logger } from '../../logger.js'
@@ -32,6 +32,12 @@ const MAX_HEADER_VALUE = 8 * 1024
 export const MAX_HEADER_SIZE = 64 * 1024
 /** Bodies up to this size are sent in the same write as the headers. */
 const ONE_WRITE_MAX = 4 * 1024
+/**
+ * While closing, idle keep-alive connections stay open until no request has arrived on any
+ * connection for this long (within the grace period): clients that had not yet seen the node
+ * leave the registry get an answer (a retryable 503) instead of a reset.
+ */
+const QUIET_MS = 250
 
 function latin1(bytes: Uint8Array): string {
   return (
@@ -97,6 +103,12 @@ export class HttpListener extends ListenerBase<Server> {
   private readonly upgraded = new Set<Socket>()
   /** The last response begun on each connection: pipelined answers go out in order after it. */
   private readonly lastResponse = new WeakMap<Socket | Duplex, ServerResponse>()
+  /** close() began, and the last request that arrived after that (Date.now()). */
+  private drainStartedAt = 0
+  private lastArrival = 0
+  /** Every connection has closed (after close() began). */
+  private allClosed?: Promise<void>
+  private isAllClosed = false
   private readonly maxBody: number
 
   constructor(
@@ -127,7 +139,45 @@ export class HttpListener extends ListenerBase<Server> {
     return this
   }
 
+  /**
+   * Stop accepting, but keep the idle keep-alive connections for now: node's http close would
+   * drop them at once, racing any request a client is writing on one (the client would see a
+   * reset and could not tell whether its request ran). Requests that still arrive are answered
+   * (with Connection: close) until linger() lets the connections go.
+   */
+  protected override stopAccepting(): Promise<void> {
+    this.drainStartedAt = Date.now()
+    this.allClosed = new Promise<void>((resolve) =>
+      NetServer.prototype.close.call(this.server, () => {
+        this.isAllClosed = true
+        resolve()
+      }),
+    )
+    return this.allClosed
+  }
+
+  /** Wait until no request has arrived for QUIET_MS and none is in flight, or every connection closed. */
+  protected override async linger(remainingMs: number): Promise<void> {
+    const until = Date.now() + remainingMs
+    for (;;) {
+      if (this.isAllClosed || Date.now() >= until) return
+      await this.inFlight.settle(until - Date.now())
+      const wait = QUIET_MS - (Date.now() - Math.max(this.drainStartedAt, this.lastArrival))
+      if (wait <= 0) return
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        this.allClosed,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, Math.min(wait, Math.max(0, until - Date.now())))
+        }),
+      ])
+      clearTimeout(timer)
+    }
+  }
+
   protected cutOff(reason: MicroError): void {
+    // node's own close now: it stops its connection checks (accepting stopped already).
+    this.server.close()
     for (const s of this.streams) s.abort(reason, true)
     for (const s of this.upgraded) s.destroy()
     // Connections that finished their last request while we waited are idle now; busy ones are cut off
@@ -136,6 +186,7 @@ export class HttpListener extends ListenerBase<Server> {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.draining) this.lastArrival = Date.now()
     this.lastResponse.set(req.socket, res)
     const method = req.method
     if (method === 'POST') this.onPost(req, res)
