@@ -29,5 +29,6 @@ export {
   PrivateServer,
   type PrivateServerOptions,
   silentServer,
+  suspendProcess,
   systemUser,
 } from './server.js'

@@ -4,10 +4,50 @@
  * A backend is a small subclass saying how to start it and how to tell it is ready.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { chownSync, mkdtempSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+
+/** The state letter of each thread of `pid` (`T`/`t`: stopped), from /proc. */
+function threadStates(pid: number): string {
+  let tasks: string[]
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return '' // gone
+  }
+  return tasks
+    .map((task) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8')
+        return stat[stat.lastIndexOf(')') + 2] ?? '' // the name in parentheses may itself hold ')'
+      } catch {
+        return '' // the thread ended meanwhile
+      }
+    })
+    .join('')
+}
+
+/**
+ * SIGSTOP `pid` and wait until every thread of it has stopped. kill() returns before that: Linux
+ * hands the signal to one thread, and only when that thread runs are the others stopped, so on a
+ * busy machine a "stopped" server still answers for a few milliseconds. Without /proc it waits
+ * half a second.
+ */
+export async function suspendProcess(pid: number, timeoutMs = 10_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP')
+  if (!existsSync(`/proc/${pid}/task`)) {
+    await new Promise((r) => setTimeout(r, 500))
+    return
+  }
+  const deadline = Date.now() + timeoutMs
+  while (/[^Tt]/.test(threadStates(pid))) {
+    if (Date.now() > deadline)
+      throw new Error(`process ${pid} did not stop within ${timeoutMs} ms of SIGSTOP`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
 
 /** A loopback port nothing listens on right now. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -189,6 +229,16 @@ export abstract class PrivateServer {
     clearTimeout(timer)
   }
 
+  /** SIGSTOP it and wait until it has really stopped (see `suspendProcess`): it answers nothing. */
+  async suspend(): Promise<void> {
+    if (this.running) await suspendProcess(this.child!.pid!)
+  }
+
+  /** SIGCONT after `suspend()`. */
+  resume(): void {
+    if (this.running) process.kill(this.child!.pid!, 'SIGCONT')
+  }
+
   /** SIGKILL and wait for the exit. */
   kill(): Promise<void> {
     return this.signal('SIGKILL')
@@ -203,6 +253,7 @@ export abstract class PrivateServer {
 
   /** Stop the process (SIGTERM, then SIGKILL) and remove the data directory. */
   async stop(): Promise<void> {
+    this.resume() // a suspended process would take the SIGTERM only after the grace
     await this.signal('SIGTERM', 5_000)
     rmSync(this.dir, { recursive: true, force: true })
   }
