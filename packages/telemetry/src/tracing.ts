@@ -24,7 +24,12 @@ export interface TracingOptions {
   exporter?: SpanExporter
   /** `batch` (default: spans are queued and sent in batches, `OTEL_BSP_*`) or `simple` (each span sent as it ends). */
   processor?: 'batch' | 'simple'
-  /** Where the variables are read (default `process.env`). */
+  /**
+   * Where `OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER` and the OTLP endpoint
+   * (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`) are read (default
+   * `process.env`). The SDK reads its other variables (`OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`,
+   * `OTEL_RESOURCE_ATTRIBUTES`, ...) from `process.env` itself.
+   */
   env?: Record<string, string | undefined>
 }
 
@@ -106,5 +111,15 @@ async function exporterFromEnv(
   const otlp = await load<typeof import('@opentelemetry/exporter-trace-otlp-proto')>(
     '@opentelemetry/exporter-trace-otlp-proto',
   )
-  return new otlp.OTLPTraceExporter()
+  // Without a url the exporter reads the same variables from process.env; given, they come from `env`.
+  return new otlp.OTLPTraceExporter({ url: otlpTracesUrl(env) })
+}
+
+/** The traces endpoint the OTLP specification derives from the variables, or undefined for the default. */
+function otlpTracesUrl(env: Record<string, string | undefined>): string | undefined {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim()
+  if (traces) return traces
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()
+  if (!base) return undefined
+  return `${base.replace(/\/+$/, '')}/v1/traces`
 }
