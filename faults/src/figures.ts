@@ -87,3 +87,161 @@ export function renderTable(figures: readonly Figure[]): string {
 export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 }
+
+/** One complete run as the record keeps it (figures.json). */
+export interface RecordedRun {
+  startedAt: string
+  minutes: number
+  loadAverage: number
+  figures: Figure[]
+}
+
+/** What the recorded runs show for one row: the bound, how many runs held it, each value's range. */
+export interface RowRange {
+  scenario: string
+  subject: string
+  bound: string
+  runs: number
+  held: number
+  values: Map<string, { min: number; max: number }>
+}
+
+/** The row a figure belongs to: its fault, its subject and its bound. */
+export const rowKey = (f: Pick<Figure, 'scenario' | 'subject' | 'bound'>): string =>
+  `${f.scenario} | ${f.subject} | ${f.bound}`
+
+/** Each row's ranges over `runs` (booleans count as 0/1; NaN, a figure not measured, is skipped). */
+export function rowRanges(runs: readonly RecordedRun[]): RowRange[] {
+  const rows = new Map<string, RowRange & { first: Figure }>()
+  for (const run of runs) {
+    for (const f of run.figures) {
+      const k = rowKey(f)
+      let row = rows.get(k)
+      if (!row) {
+        row = {
+          scenario: f.scenario,
+          subject: f.subject,
+          bound: f.bound,
+          runs: 0,
+          held: 0,
+          values: new Map(),
+          first: f,
+        }
+        rows.set(k, row)
+      }
+      row.runs++
+      if (f.holds) row.held++
+      for (const [name, raw] of Object.entries(f.values)) {
+        const v = typeof raw === 'boolean' ? Number(raw) : raw
+        if (typeof v !== 'number' || !Number.isFinite(v)) continue
+        const r = row.values.get(name)
+        if (r) {
+          r.min = Math.min(r.min, v)
+          r.max = Math.max(r.max, v)
+        } else row.values.set(name, { min: v, max: v })
+      }
+    }
+  }
+  return sortFigures([...rows.values()].map((r) => r.first)).map((f) => {
+    const { first: _, ...row } = rows.get(rowKey(f)) as RowRange & { first: Figure }
+    return row
+  })
+}
+
+/** How the table names a value: `inFlight` → `in flight`; a unit from the name's end (Ms, Pct). */
+const LABELS: Record<string, string> = {
+  acked: 'acknowledged',
+  after: 'registrations after the first kill',
+  backMs: 'all 3 listed again after etcd returned',
+  calls: 'calls',
+  callsFailed: 'calls failed',
+  deregisterMs: 'deregistered after SIGTERM',
+  downMs: 'down (kill to ready)',
+  errors: 'publish errors',
+  exitMs: 'exit after SIGTERM',
+  failed: 'failed',
+  idempotentFailed: 'idempotent failed',
+  inFlight: 'in flight on the node at the close',
+  lastCalls: '1 s calls in the last 3 s',
+  lastFailed: 'of them failed',
+  leased: 'node leases alive after',
+  longCallOk: '2 s call completed (1 = yes)',
+  longCalls: '1 s-deadline calls',
+  longFailed: 'of them failed',
+  longOkPct: 'ok with a 1 s deadline',
+  longestMs: 'longest op while down',
+  lost: 'acknowledged lost',
+  lostLate: 'lost after reconnecting',
+  lostAround: 'lost around the kill',
+  okPct: 'ok',
+  ops: 'ops',
+  overrunMs: 'latest past its deadline',
+  p50Ms: 'p50 of 1 s calls',
+  p99Ms: 'p99 while etcd was down',
+  published: 'published',
+  recoveredMs: 'first success after healing',
+  recoveryMs: 'working again after ready',
+  redelivered: 'redelivered',
+  registrations: 'registrations',
+  reregisterMs: 'all 3 registered again after an empty etcd started',
+  resumedMs: 'deliveries resumed after the kill',
+  retried: 'retried',
+  sentAfterClose: 'failed that were sent after the close',
+  shortCalls: '50 ms-deadline calls',
+  shortFailed: 'of them failed with a 408',
+  slowestMs: 'slowest registration after the first kill',
+  stopMs: 'client stopped after asked',
+  unclear: 'unclear errors',
+  unexplained: 'failed registrations not in flight at a kill',
+  unseen: 'registrations the watch missed',
+}
+
+function unit(name: string): string {
+  if (name.endsWith('Ms')) return ' ms'
+  if (name.endsWith('Pct')) return ' %'
+  return ''
+}
+
+function span({ min, max }: { min: number; max: number }, name: string): string {
+  const digits = name.endsWith('Pct') ? 1 : 0
+  const a = fmt(min, digits)
+  const b = fmt(max, digits)
+  return `${a === b ? a : `${a}–${b}`}${unit(name)}`
+}
+
+/** The README's table: per row, the bound every recorded run held, and each value's range. */
+export function renderRangeTable(runs: readonly RecordedRun[]): string {
+  const lines = [
+    '| fault | on | bound (asserted in every run) | runs within it | measured: lowest–highest over the recorded runs |',
+    '| --- | --- | --- | --- | --- |',
+  ]
+  for (const r of rowRanges(runs)) {
+    const values = [...r.values]
+      .map(([name, range]) => `${LABELS[name] ?? name} ${span(range, name)}`)
+      .join('; ')
+    lines.push(
+      `| ${cell(r.scenario)} | ${cell(r.subject)} | ${cell(r.bound)} | ${r.held} of ${r.runs} | ${cell(values)} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** This run's values that lie outside what the recorded runs measured (`name value (min–max)`). */
+export function outsideRanges(figures: readonly Figure[], runs: readonly RecordedRun[]): string[] {
+  const ranges = new Map(rowRanges(runs).map((r) => [rowKey(r), r]))
+  const out: string[] = []
+  for (const f of figures) {
+    const r = ranges.get(rowKey(f))
+    if (!r) continue
+    for (const [name, raw] of Object.entries(f.values)) {
+      const v = typeof raw === 'boolean' ? Number(raw) : raw
+      const range = r.values.get(name)
+      if (typeof v !== 'number' || !Number.isFinite(v) || !range) continue
+      if (v < range.min || v > range.max)
+        out.push(
+          `${f.scenario} | ${f.subject}: ${LABELS[name] ?? name} ${span({ min: v, max: v }, name)} (recorded ${span(range, name)})`,
+        )
+    }
+  }
+  return out
+}

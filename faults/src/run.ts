@@ -2,30 +2,43 @@
 /**
  * `pnpm test:faults`: make sure the servers the scenarios launch are installed, run the fault
  * suite (vitest project `faults`, one file at a time), then print the table of figures the run
- * measured, write it to results/latest.md (and the numbers to results/latest.json), and compare
- * its rows with the table the README keeps.
+ * measured (also written to results/latest.md, the numbers to results/latest.json: generated,
+ * not committed), and check it against the record the README keeps: figures.json holds the
+ * recorded runs and the README's table is rendered from it (each bound, how many runs held it,
+ * each figure's lowest–highest). The run fails when a test failed, a figure is outside its bound,
+ * or (a complete run) its rows are not the README's or the README's table is not the record's.
+ * A figure outside the recorded range is printed as a note: those depend on the machine's load.
  *
  *   pnpm test:faults                   every scenario
  *   pnpm test:faults rpc-nodes         only the test files whose name contains this
- *   pnpm test:faults --update-readme   also paste this run's table into the README
+ *   pnpm test:faults --record          a complete run that passed joins figures.json and the README
  *
  * MICRO_TEST_BACKENDS=skip leaves the installation alone (a missing server then fails under CI).
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Figure, readFigures, renderTable, sortFigures } from './figures.js'
+import {
+  outsideRanges,
+  type RecordedRun,
+  readFigures,
+  renderRangeTable,
+  renderTable,
+  rowKey,
+  sortFigures,
+} from './figures.js'
 
 const here = fileURLToPath(new URL('..', import.meta.url))
 const root = path.resolve(here, '..')
 const README = path.join(here, 'README.md')
+const RECORD = path.join(here, 'figures.json')
 const START = '<!-- faults:table -->'
 const END = '<!-- /faults:table -->'
 
 const args = process.argv.slice(2)
-const updateReadme = args.includes('--update-readme')
+const record = args.includes('--record')
 const filters = args.filter((a) => !a.startsWith('--'))
 const started = Date.now()
 
@@ -55,19 +68,18 @@ const run = spawnSync('pnpm', ['exec', 'vitest', 'run', '--root', here, ...filte
 const figures = sortFigures(readFigures(results))
 rmSync(tmp, { recursive: true, force: true })
 
-const minutes = ((Date.now() - started) / 60_000).toFixed(1)
+const minutes = Number(((Date.now() - started) / 60_000).toFixed(1))
+const loadAverage = Number(os.loadavg()[0].toFixed(1))
 const table = renderTable(figures)
 const header =
   `Run ${new Date(started).toISOString()}, ${minutes} min; ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ` +
-  `Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the end.`
+  `Node ${process.version}, load average ${loadAverage} at the end.`
 console.log(`\n## Fault figures\n\n${header}\n\n${table}\n`)
 
 mkdirSync(path.join(here, 'results'), { recursive: true })
 writeFileSync(path.join(here, 'results', 'latest.md'), `${header}\n\n${table}\n`)
-writeFileSync(
-  path.join(here, 'results', 'latest.json'),
-  `${JSON.stringify({ startedAt: new Date(started).toISOString(), minutes: Number(minutes), figures }, null, 2)}\n`,
-)
+const thisRun: RecordedRun = { startedAt: new Date(started).toISOString(), minutes, loadAverage, figures }
+writeFileSync(path.join(here, 'results', 'latest.json'), `${JSON.stringify(thisRun, null, 2)}\n`)
 
 let failures = run.status === 0 ? 0 : 1
 const broken = figures.filter((f) => !f.holds)
@@ -76,34 +88,69 @@ if (broken.length > 0) {
   failures++
 }
 
-// The README keeps the table of a complete run: the same rows (fault, subject, bound).
+const recorded: RecordedRun[] = existsSync(RECORD)
+  ? (JSON.parse(readFileSync(RECORD, 'utf8')) as { runs: RecordedRun[] }).runs
+  : []
+
+/** The README's table: a header line on the recorded runs, then their table. */
+function readmeTable(runs: readonly RecordedRun[]): string {
+  if (runs.length === 0) return ''
+  const dates = runs.map((r) => r.startedAt.slice(0, 16).replace('T', ' ')).sort()
+  const span = (xs: number[]) => {
+    const a = Math.min(...xs)
+    const b = Math.max(...xs)
+    return a === b ? `${a}` : `${a}–${b}`
+  }
+  return (
+    `${runs.length} recorded runs (${dates[0]} to ${dates[dates.length - 1]} UTC), ` +
+    `${span(runs.map((r) => r.minutes))} min each, load average ${span(runs.map((r) => r.loadAverage))} ` +
+    `at the end of a run (2 vCPUs shared with other work).\n\n${renderRangeTable(runs)}\n`
+  )
+}
+
 const readme = readFileSync(README, 'utf8')
 const a = readme.indexOf(START)
 const b = readme.indexOf(END)
+const complete = filters.length === 0
 if (a < 0 || b < a) {
   console.error(`test:faults: README.md has no ${START} ... ${END} section`)
   failures++
-} else if (updateReadme) {
-  writeFileSync(README, `${readme.slice(0, a + START.length)}\n${header}\n\n${table}\n${readme.slice(b)}`)
-  console.log('test:faults: README table updated')
-} else if (filters.length === 0) {
-  const key = (f: Pick<Figure, 'scenario' | 'subject' | 'bound'>) =>
-    `${f.scenario} | ${f.subject} | ${f.bound}`
+} else if (complete) {
+  // The same rows (fault, subject, bound) as the README's table.
   const kept = readme
     .slice(a, b)
     .split('\n')
     .filter((l) => l.startsWith('| ') && !l.startsWith('| fault ') && !l.startsWith('| ---'))
     .map((l) => l.split(' | ').map((c) => c.replace(/^\| /, '').trim()))
-    .map(([scenario, subject, , bound]) => key({ scenario, subject, bound }))
-  const ran = figures.map(key)
+    .map(([scenario, subject, bound]) => rowKey({ scenario, subject, bound }))
+  const ran = figures.map(rowKey)
   const missing = kept.filter((k) => !ran.includes(k))
   const extra = ran.filter((k) => !kept.includes(k))
-  if (missing.length > 0 || extra.length > 0) {
-    for (const m of missing) console.error(`test:faults: the README has a row this run did not measure: ${m}`)
-    for (const e of extra) console.error(`test:faults: this run measured a row the README lacks: ${e}`)
-    console.error('test:faults: run with --update-readme after a complete run to refresh it')
+  for (const m of missing) console.error(`test:faults: the README has a row this run did not measure: ${m}`)
+  for (const e of extra) console.error(`test:faults: this run measured a row the README lacks: ${e}`)
+  if (missing.length + extra.length > 0 && !record) failures++
+  if (!record && readme.slice(a + START.length, b).trim() !== readmeTable(recorded).trim()) {
+    console.error(
+      'test:faults: the README table is not the one figures.json makes (edit the record, not the table)',
+    )
     failures++
   }
+  if (record && failures === 0) {
+    const runs = [...recorded.filter((r) => r.figures.every((f) => ran.includes(rowKey(f)))), thisRun]
+    writeFileSync(RECORD, `${JSON.stringify({ runs }, null, 2)}\n`)
+    writeFileSync(README, `${readme.slice(0, a + START.length)}\n${readmeTable(runs)}${readme.slice(b)}`)
+    console.log(`test:faults: recorded; figures.json and the README table now cover ${runs.length} runs`)
+  } else if (record) {
+    console.error('test:faults: not recorded: the run failed')
+  }
+}
+
+const notes = outsideRanges(figures, recorded)
+if (notes.length > 0) {
+  console.log(
+    `test:faults: ${notes.length} figure(s) outside what the recorded runs measured (not a failure: these vary with load):`,
+  )
+  for (const n of notes) console.log(`  ${n}`)
 }
 
 console.log(`test:faults: ${figures.length} figures in ${minutes} min${failures ? ', FAILED' : ''}`)

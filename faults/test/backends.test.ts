@@ -77,6 +77,8 @@ function report(
       unclear: o.unclear.length,
       recoveryMs: o.recoveryMs,
       lost,
+      downMs: r.upAt - r.downAt,
+      longestMs: o.longestMs,
     },
   })
   expect(o.unclear.map((u) => u.raw ?? `${u.error?.id} ${u.error?.code} ${u.error?.detail}`)).toEqual([])

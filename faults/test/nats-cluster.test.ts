@@ -105,7 +105,13 @@ describe.runIf(ok)('NATS cluster of three, one node killed under publish load', 
         `${errors.length} publish errors`,
       bound: 'reconnects; deliveries resume; nothing lost once reconnected',
       holds,
-      values: { published: published.size, resumedMs, lost: lost.length, lostLate: lostLate.length },
+      values: {
+        published: published.size,
+        resumedMs,
+        lostAround: lost.length,
+        lostLate: lostLate.length,
+        errors: errors.length,
+      },
     })
     expect(errors).toEqual([])
     expect(cluster.member(movedTo).name).not.toBe(victim.name)
@@ -151,13 +157,15 @@ describe.runIf(ok)('NATS cluster of three, one node killed under publish load', 
     })
     await sleep(1500)
     const leader = await cluster.streamLeader('MICRO_faults')
-    const killedAt = performance.now()
     await leader.server.kill()
     await sleep(5000)
     stop.abort()
     await Promise.all(publishing)
     const stoppedAt = performance.now()
-    const deadline = performance.now() + 30_000
+    // When the consumer's leader was on the killed node too, delivery stalls until the client's
+    // outstanding pull request expires (nats.js consume(): 30 s) and it pulls from the new leader:
+    // the messages are in the stream, late, not lost. Wait past that.
+    const deadline = performance.now() + 90_000
     while ([...acked].some((s) => !received.has(s)) && performance.now() < deadline) await sleep(100)
     const lost = [...acked].filter((s) => !received.has(s))
     const newLeader = await cluster.streamLeader('MICRO_faults')
@@ -177,7 +185,7 @@ describe.runIf(ok)('NATS cluster of three, one node killed under publish load', 
         lost: lost.length,
         redelivered: deliveries - received.size,
         errors: errors.length,
-        killedAtMs: killedAt,
+        drainMs,
       },
     })
     expect(acked.size).toBeGreaterThan(0)

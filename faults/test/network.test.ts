@@ -193,7 +193,14 @@ describe.runIf(ok)('network faults between two namespaces', () => {
           okShare(long(latency)) >= 0.9 &&
           overrun(latency) <= GRACE_MS &&
           short(latency).every((c) => (!c.ok ? c.c === 408 : true)),
-        values: { p50, longCalls: long(latency).length, shortCalls: short(latency).length },
+        values: {
+          p50Ms: p50,
+          longCalls: long(latency).length,
+          longFailed: long(latency).filter((c) => !c.ok).length,
+          shortCalls: short(latency).length,
+          shortFailed: short(latency).filter((c) => !c.ok).length,
+          overrunMs: overrun(latency),
+        },
       })
       recordFigure({
         scenario: 'network: 5 % loss',
@@ -204,7 +211,12 @@ describe.runIf(ok)('network faults between two namespaces', () => {
           `failures: ${codes(loss)}; latest ${fmt(overrun(loss))} ms past the deadline`,
         bound: 'every call settles by its deadline; most succeed',
         holds: overrun(loss) <= GRACE_MS && loss.some((c) => c.ok),
-        values: { calls: loss.length, ok: loss.filter((c) => c.ok).length },
+        values: {
+          calls: loss.length,
+          okPct: 100 * okShare(loss),
+          longOkPct: 100 * okShare(long(loss)),
+          overrunMs: overrun(loss),
+        },
       })
       recordFigure({
         scenario: 'network: 10 s partition',
@@ -217,7 +229,15 @@ describe.runIf(ok)('network faults between two namespaces', () => {
         bound: 'nothing hangs (every call settles by its deadline); calls recover after',
         holds:
           settled && Number.isFinite(recoveredMs) && lastSeconds.length > 0 && lastSeconds.every((c) => c.ok),
-        values: { calls: partition.length, recoveredMs, overrunMs: worst, stopMs: r.stopMs },
+        values: {
+          calls: partition.length,
+          failed: partition.filter((c) => !c.ok).length,
+          overrunMs: overrun(partition),
+          recoveredMs,
+          lastCalls: lastSeconds.length,
+          lastFailed: lastSeconds.filter((c) => !c.ok).length,
+          stopMs: r.stopMs,
+        },
       })
     }
 

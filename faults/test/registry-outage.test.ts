@@ -143,7 +143,7 @@ describe.runIf(ok)('registry outage under load', () => {
           `all 3 nodes listed ${fmt(backMs)} ms after etcd came back with its data`,
         bound: '0 failed; nodes listed again when it returns',
         holds: failedA.length === 0 && Number.isFinite(backMs),
-        values: { calls: outage.length, failed: failedA.length, p99, backMs },
+        values: { calls: outage.length, failed: failedA.length, p99Ms: p99, backMs },
       })
       recordFigure({
         scenario: 'registry returns empty',
