@@ -1,45 +1,7 @@
 // The runner CLI, run as a user would: on an embedded implementation it passes; on deliberately
 // broken plugins (test/fixtures) the suites fail and so does the exit code.
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-
-const bin = fileURLToPath(new URL('../bin/micro-conformance.js', import.meta.url))
-const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
-
-interface Run {
-  code: number | null
-  out: string
-  err: string
-  last: string
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return cliWithEnv({}, ...args)
-}
-
-function cliWithEnv(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, CI: '', FORCE_COLOR: '0', ...env },
-    })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => {
-      out += d
-    })
-    child.stderr.on('data', (d) => {
-      err += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const lines = out.trimEnd().split('\n')
-      resolve({ code, out, err, last: lines[lines.length - 1] ?? '' })
-    })
-  })
-}
-
-const CLOSING = /^(\d+) passed, (\d+) failed(, (\d+) skipped)?$/
+import { CLOSING, cli, cliWithEnv, fixture } from './cli-run.js'
 
 describe('micro-conformance', () => {
   it('store memory: every test passes and the closing line says so', { timeout: 120_000 }, async () => {
