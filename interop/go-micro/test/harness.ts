@@ -66,7 +66,9 @@ export class Proc {
       this.stderr = (this.stderr + b.toString()).slice(-20_000)
     })
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code) => {
+      // 'close', not 'exit': 'exit' can come before the last stdout lines were read, and a
+      // program's answer went missing under load.
+      this.child.once('close', (code) => {
         live.delete(this)
         resolve(code)
         for (const w of this.waiters.splice(0)) w()
