@@ -3,10 +3,15 @@
  * flags and output, on @micro-ts/core with an OpenTelemetry SDK registered by
  * @micro-ts/telemetry's startTracing() (batch OTLP exporter, OTEL_* variables).
  *
- *   node dist/traced-greeter.js [--name traced.greeter] [--topic t]
+ *   node dist/traced-greeter.js [--name traced.greeter] [--topic t] [--metrics]
+ *
+ * `--metrics` gives the service @micro-ts/telemetry's prometheusMetrics(), served at /metrics on
+ * its health endpoint (the http transport's own port, else the health listener), printed as
+ * `metrics` in the ready line.
  */
 import { parseArgs } from 'node:util'
 import { createService, errors } from '@micro-ts/core'
+import { prometheusMetrics } from '@micro-ts/telemetry'
 import { startTracing } from '@micro-ts/telemetry/tracing'
 import { trace } from '@opentelemetry/api'
 import { printJSON, untilSignal } from './util.js'
@@ -15,6 +20,7 @@ const { values: flags } = parseArgs({
   options: {
     name: { type: 'string', default: 'traced.greeter' },
     topic: { type: 'string' },
+    metrics: { type: 'boolean', default: false },
   },
 })
 const name = flags.name ?? 'traced.greeter'
@@ -26,7 +32,11 @@ function ids(): { trace_id: string; span_id: string } {
 }
 
 const tracing = await startTracing({ serviceName: name })
-const service = await createService({ name, metadata: { lang: 'ts' } })
+const service = await createService({
+  name,
+  metadata: { lang: 'ts' },
+  telemetry: flags.metrics ? { metrics: prometheusMetrics() } : undefined,
+})
 service.handle(
   {
     async Hello(req: { name: string }) {
@@ -49,7 +59,8 @@ if (flags.topic) {
 }
 await service.start()
 const node = service.server.describe().nodes[0]
-printJSON({ ready: true, id: node.id, address: node.address })
+const metrics = flags.metrics ? service.server.healthAddress || service.server.address : ''
+printJSON({ ready: true, id: node.id, address: node.address, metrics })
 await untilSignal()
 await service.stop()
 await tracing.shutdown()

@@ -8,7 +8,10 @@
 //	                                             downstream (their whole answer)}
 //
 // -topic t also subscribes (through the subscriber wrapper) and prints each
-// message as {"topic","header","body","trace_id","span_id"}. Plugins come from
+// message as {"topic","header","body","trace_id","span_id"}. -metrics h:p also
+// puts go-micro's Prometheus handler wrapper (wrapper/monitoring/prometheus) on
+// the handlers and serves the default registry at http://h:p/metrics (the
+// address it got is "metrics" in the ready line). Plugins come from
 // MICRO_*, as in every interop program. Prints {"ready":true,...} once serving;
 // on SIGTERM it stops and sends the spans still queued.
 package main
@@ -17,10 +20,14 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net"
+	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	micro "go-micro.dev/v5"
 	"go-micro.dev/v5/errors"
 	"go-micro.dev/v5/metadata"
+	microprom "go-micro.dev/v5/wrapper/monitoring/prometheus"
 
 	"github.com/micro-ts/interop/go-micro/internal/mu"
 	"github.com/micro-ts/interop/go-micro/internal/otelmu"
@@ -74,11 +81,26 @@ func (g *Greeter) Forward(ctx context.Context, req *ForwardRequest, rsp *TracedR
 func main() {
 	name := flag.String("name", "traced.greeter", "service name (and service.name unless OTEL_SERVICE_NAME is set)")
 	topic := flag.String("topic", "", "also subscribe to this topic and print each message")
+
+	metrics := flag.String("metrics", "", "also serve go-micro's Prometheus wrapper metrics at http://<host:port>/metrics")
 	flag.Parse()
 
 	shutdown := otelmu.Setup(*name)
 	defer shutdown()
-	svc := mu.NewService(*name, append(otelmu.Wrappers(), micro.Metadata(map[string]string{"lang": "go"}))...)
+	opts := append(otelmu.Wrappers(), micro.Metadata(map[string]string{"lang": "go"}))
+	metricsAt := ""
+	if *metrics != "" {
+		opts = append(opts, micro.WrapHandler(microprom.NewHandlerWrapper()))
+		ln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			mu.Fatal(1, "metrics listener: %v", err)
+		}
+		metricsAt = ln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		go func() { _ = http.Serve(ln, mux) }()
+	}
+	svc := mu.NewService(*name, opts...)
 	if err := svc.Handle(&Greeter{svc: svc}); err != nil {
 		mu.Fatal(1, "handle: %v", err)
 	}
@@ -97,7 +119,7 @@ func main() {
 	}
 	svc.Init(micro.AfterStart(func() error {
 		o := svc.Server().Options()
-		mu.PrintJSON(map[string]any{"ready": true, "id": o.Name + "-" + o.Id, "address": o.Advertise})
+		mu.PrintJSON(map[string]any{"ready": true, "id": o.Name + "-" + o.Id, "address": o.Advertise, "metrics": metricsAt})
 		return nil
 	}))
 	if err := svc.Run(); err != nil {
