@@ -9,7 +9,7 @@ import { NatsServer, type NatsServerOptions } from '@micro-ts/conformance/testin
 import { createPlugin } from '@micro-ts/core/plugin'
 import { afterEach, describe, expect, it } from 'vitest'
 import plugin, { createNatsBroker, type NatsBroker, type NatsBrokerOptions } from '../src/index.js'
-import { msg, pause, suspend, text, tlsFile } from './helpers.js'
+import { msg, pause, text, tlsFile } from './helpers.js'
 
 const binary = requireThat(
   NatsServer.available(),
@@ -132,10 +132,9 @@ describe.runIf(binary)('private servers: restarts, credentials, TLS, JetStream m
     const b = broker({ addresses: [s.address], connectTimeout: 300 })
     await b.connect()
     await b.ping()
-    // SIGSTOP by PID, and wait until it has taken effect: the connection stays open and nothing answers.
-    const pid = s.pid!
+    // SIGSTOP by PID, waiting until every thread has stopped: the connection stays open and nothing answers.
     try {
-      await suspend(pid)
+      await s.suspend()
       const silent = await expectMicroError(b.ping(), 503)
       expect(silent.detail).toMatch(/^nats broker: ping: NATS at .* did not answer: no answer within 300ms/)
       const cancel = new AbortController()
@@ -144,7 +143,7 @@ describe.runIf(binary)('private servers: restarts, credentials, TLS, JetStream m
       await expectMicroError(pending, 499)
       await expectMicroError(b.ping(AbortSignal.timeout(50)), 408)
     } finally {
-      process.kill(pid, 'SIGCONT')
+      s.resume()
     }
     await eventually(() => b.ping(), 10_000)
   })

@@ -242,8 +242,6 @@ describe.runIf(binary)(
 
 describe.runIf(binary)('ping (what /health/ready asks)', () => {
   let server: EtcdServer
-  // SIGSTOP by PID: etcd keeps its connections and answers nothing (signal() waits for an exit).
-  const suspend = (sig: 'SIGSTOP' | 'SIGCONT') => process.kill(server.pid!, sig)
   beforeAll(async () => {
     server = await EtcdServer.start()
   })
@@ -255,15 +253,16 @@ describe.runIf(binary)('ping (what /health/ready asks)', () => {
     const r = createEtcdRegistry({ addresses: [server.address], requestTimeout: 500 })
     try {
       await r.ping()
-      suspend('SIGSTOP')
       try {
+        // SIGSTOP by PID, waiting until every thread has stopped: etcd keeps its connections and answers nothing.
+        await server.suspend()
         const silent = await expectMicroError(r.ping(), 503)
         expect(silent.id).toBe('go.micro.registry')
         expect(silent.detail).toMatch(
           /^etcd registry: ping: etcd at .* did not answer: no answer within 500ms/,
         )
       } finally {
-        suspend('SIGCONT')
+        server.resume()
       }
       await eventually(() => r.ping(), 10_000)
       await server.kill()
@@ -282,15 +281,16 @@ describe.runIf(binary)('ping (what /health/ready asks)', () => {
       const aborted = new AbortController()
       aborted.abort()
       expect((await expectMicroError(r.ping(aborted.signal), 499)).id).toBe('go.micro.registry')
-      suspend('SIGSTOP')
       try {
+        // SIGSTOP by PID, waiting until every thread has stopped: etcd keeps its connections and answers nothing.
+        await server.suspend()
         const cancel = new AbortController()
         const pending = r.ping(cancel.signal)
         cancel.abort()
         await expectMicroError(pending, 499)
         await expectMicroError(r.ping(AbortSignal.timeout(200)), 408)
       } finally {
-        suspend('SIGCONT')
+        server.resume()
       }
     } finally {
       await r.close()
