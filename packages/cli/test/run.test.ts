@@ -111,7 +111,9 @@ describe.runIf(up)('micro run', () => {
 
     // An edit restarts the service: the new code answers.
     const file = path.join(parent, hello, 'src/handler.ts')
-    writeFileSync(file, readFileSync(file, 'utf8').replace('`Hello ${req.name}`', '`Hi ${req.name}`'))
+    // The handler's template literal as source text, its placeholder included.
+    const greeting = (word: string) => `\`${word} $\{req.name}\``
+    writeFileSync(file, readFileSync(file, 'utf8').replace(greeting('Hello'), greeting('Hi')))
     await run.waitFor(new RegExp(`\\[${hello}\\] src/handler\\.ts changed: restarting`))
     await eventually(async () => {
       const res = await fetch(`${base}/api/${hello}/${helloHandler}/Call`, {
