@@ -96,30 +96,3 @@ path() {
   [ -x "$BIN" ] || die "not built yet ($BIN); run: bash scripts/servers/$NAME.sh build"
   echo "$BIN"
 }
-
-# stop_pidfile FILE: SIGTERM the recorded PID, SIGKILL after 5 s, forget it.
-stop_pidfile() {
-  local pidfile=$1 pid
-  [ -f "$pidfile" ] || {
-    log "nothing started by this script (no $pidfile)"
-    return
-  }
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    log "stopped pid $pid"
-  fi
-  rm -f "$pidfile"
-}
-
-# wait_pid_until PIDFILE CHECK WHAT: poll CHECK until it passes, the process exits or time runs out.
-wait_pid_until() {
-  local pidfile=$1 check=$2 what=$3 deadline=$((SECONDS + ${MICRO_BACKENDS_WAIT:-90}))
-  until "$check"; do
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || die "$what exited (see its log)"
-    [ $SECONDS -ge $deadline ] && die "$what did not answer within ${MICRO_BACKENDS_WAIT:-90}s (see its log)"
-    sleep 0.2
-  done
-}
