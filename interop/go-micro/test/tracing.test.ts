@@ -13,11 +13,12 @@
 import { join } from 'node:path'
 import { eventually } from '@micro-ts/conformance/testing'
 import {
+  describeSpans,
+  findSpans,
   JaegerServer,
   type JaegerSpan,
   type JaegerTrace,
   parentSpan,
-  spanService,
   spanTag,
 } from '@micro-ts/conformance/testing/jaeger'
 import { createService, type MicroService } from '@micro-ts/core'
@@ -50,22 +51,14 @@ function traced(
 }
 
 /** The trace once Jaeger holds `count` of its spans (exporters send in batches). */
-async function traceWith(jaeger: JaegerServer, traceId: string, count: number): Promise<JaegerTrace> {
-  let found: JaegerTrace | undefined
-  await eventually(async () => {
-    found = await jaeger.trace(traceId)
-    expect(found?.spans.length ?? 0).toBeGreaterThanOrEqual(count)
-  }, 30_000)
-  return found as JaegerTrace
+function traceWith(jaeger: JaegerServer, traceId: string, count: number): Promise<JaegerTrace> {
+  return jaeger.waitForTrace(traceId, count)
 }
 
 /** The one span of `t` with this operation name, service and kind. */
 function spanOf(t: JaegerTrace, operation: string, service: string, kind: string): JaegerSpan {
-  const hits = t.spans.filter(
-    (s) => s.operationName === operation && spanService(t, s) === service && spanTag(s, 'span.kind') === kind,
-  )
-  const all = t.spans.map((s) => `${spanService(t, s)}:${s.operationName}:${spanTag(s, 'span.kind')}`)
-  expect(hits, `${service}:${operation}:${kind} among ${all.join(', ')}`).toHaveLength(1)
+  const hits = findSpans(t, operation, kind, service)
+  expect(hits, `${service}:${operation}:${kind} among ${describeSpans(t)}`).toHaveLength(1)
   return hits[0]
 }
 

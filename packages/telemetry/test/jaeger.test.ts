@@ -16,6 +16,8 @@ import {
   uniqueName,
 } from '@micro-ts/conformance/testing'
 import {
+  describeSpans,
+  findSpans,
   JaegerServer,
   type JaegerSpan,
   type JaegerTrace,
@@ -59,22 +61,16 @@ const rabbitUp =
 let jaeger: JaegerServer
 let tracing: Tracing
 
-/** The trace once Jaeger holds at least `count` of its spans (the batch exporter sends late). */
+/** The trace once Jaeger holds at least `count` of its spans (flushing the batch exporter first). */
 async function traceWith(traceId: string, count: number): Promise<JaegerTrace> {
   await tracing.forceFlush()
-  let found: JaegerTrace | undefined
-  await eventually(async () => {
-    found = await jaeger.trace(traceId)
-    expect(found?.spans.length ?? 0).toBeGreaterThanOrEqual(count)
-  }, 30_000)
-  return found as JaegerTrace
+  return jaeger.waitForTrace(traceId, count)
 }
 
 /** The one span of `t` with this name and kind. */
 function only(t: JaegerTrace, operation: string, kind: string): JaegerSpan {
-  const hits = t.spans.filter((s) => s.operationName === operation && spanTag(s, 'span.kind') === kind)
-  const all = t.spans.map((s) => `${s.operationName}:${spanTag(s, 'span.kind')}`)
-  expect(hits, `${operation}:${kind} among ${all.join(', ')}`).toHaveLength(1)
+  const hits = findSpans(t, operation, kind)
+  expect(hits, `${operation}:${kind} among ${describeSpans(t)}`).toHaveLength(1)
   return hits[0]
 }
 

@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { eventually } from '../../util.js'
 import { freePort, type LaunchSpec, PrivateServer, type PrivateServerOptions } from '../server.js'
 import { buildHint, cachedBinary } from './cached-binary.js'
 
@@ -81,6 +82,19 @@ export class JaegerServer extends PrivateServer {
     if (rsp.status === 404) return undefined
     if (!rsp.ok) throw new Error(`jaeger: GET /api/traces/${traceId}: ${rsp.status} ${await rsp.text()}`)
     return ((await rsp.json()) as { data: JaegerTrace[] }).data[0]
+  }
+
+  /**
+   * The trace once Jaeger holds at least `spans` of its spans (exporters send in batches, and
+   * Jaeger stores them a little later); throws after `timeoutMs` with what it had.
+   */
+  async waitForTrace(traceId: string, spans: number, timeoutMs = 30_000): Promise<JaegerTrace> {
+    return eventually(async () => {
+      const t = await this.trace(traceId)
+      const have = t?.spans.length ?? 0
+      if (!t || have < spans) throw new Error(`jaeger: trace ${traceId} has ${have} of ${spans} spans`)
+      return t
+    }, timeoutMs)
   }
 
   /** The latest traces with a span from `service` (at most `limit`). */
@@ -173,6 +187,31 @@ export function spanService(trace: JaegerTrace, span: JaegerSpan): string {
 export function parentSpan(trace: JaegerTrace, span: JaegerSpan): JaegerSpan | undefined {
   const ref = span.references.find((r) => r.refType === 'CHILD_OF' && r.traceID === trace.traceID)
   return ref && trace.spans.find((s) => s.spanID === ref.spanID)
+}
+
+/**
+ * The spans of `trace` with this operation name and, when given, span kind (`client`, `server`,
+ * `producer`, `consumer`, as Jaeger's `span.kind` tag says) and service.
+ */
+export function findSpans(
+  trace: JaegerTrace,
+  operation: string,
+  kind?: string,
+  service?: string,
+): JaegerSpan[] {
+  return trace.spans.filter(
+    (s) =>
+      s.operationName === operation &&
+      (kind === undefined || spanTag(s, 'span.kind') === kind) &&
+      (service === undefined || spanService(trace, s) === service),
+  )
+}
+
+/** `service:operation:kind` of every span, for an assertion's message. */
+export function describeSpans(trace: JaegerTrace): string {
+  return trace.spans
+    .map((s) => `${spanService(trace, s)}:${s.operationName}:${spanTag(s, 'span.kind')}`)
+    .join(', ')
 }
 
 /** A tag's value on `span`, or undefined. */
