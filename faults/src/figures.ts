@@ -156,6 +156,7 @@ const LABELS: Record<string, string> = {
   calls: 'calls',
   callsFailed: 'calls failed',
   deregisterMs: 'deregistered after SIGTERM',
+  drainMs: 'all received after publishing stopped',
   downMs: 'down (kill to ready)',
   errors: 'publish errors',
   exitMs: 'exit after SIGTERM',
@@ -165,7 +166,7 @@ const LABELS: Record<string, string> = {
   lastCalls: '1 s calls in the last 3 s',
   lastFailed: 'of them failed',
   leased: 'node leases alive after',
-  longCallOk: '2 s call completed (1 = yes)',
+  longCallOk: 'the 2 s call completed',
   longCalls: '1 s-deadline calls',
   longFailed: 'of them failed',
   longOkPct: 'ok with a 1 s deadline',
@@ -202,7 +203,11 @@ function unit(name: string): string {
   return ''
 }
 
+/** Values that are yes or no (recorded as true/false). */
+const YES_NO = new Set(['longCallOk'])
+
 function span({ min, max }: { min: number; max: number }, name: string): string {
+  if (YES_NO.has(name)) return min === max ? (min ? 'yes' : 'no') : 'yes or no'
   const digits = name.endsWith('Pct') ? 1 : 0
   const a = fmt(min, digits)
   const b = fmt(max, digits)
@@ -226,22 +231,22 @@ export function renderRangeTable(runs: readonly RecordedRun[]): string {
   return lines.join('\n')
 }
 
-/** This run's values that lie outside what the recorded runs measured (`name value (min–max)`). */
+/** This run's values outside what the recorded runs measured: one line per row (`name value (min–max)`). */
 export function outsideRanges(figures: readonly Figure[], runs: readonly RecordedRun[]): string[] {
   const ranges = new Map(rowRanges(runs).map((r) => [rowKey(r), r]))
   const out: string[] = []
   for (const f of figures) {
     const r = ranges.get(rowKey(f))
     if (!r) continue
+    const off: string[] = []
     for (const [name, raw] of Object.entries(f.values)) {
       const v = typeof raw === 'boolean' ? Number(raw) : raw
       const range = r.values.get(name)
       if (typeof v !== 'number' || !Number.isFinite(v) || !range) continue
       if (v < range.min || v > range.max)
-        out.push(
-          `${f.scenario} | ${f.subject}: ${LABELS[name] ?? name} ${span({ min: v, max: v }, name)} (recorded ${span(range, name)})`,
-        )
+        off.push(`${LABELS[name] ?? name} ${span({ min: v, max: v }, name)} (recorded ${span(range, name)})`)
     }
+    if (off.length > 0) out.push(`${f.scenario} | ${f.subject}: ${off.join('; ')}`)
   }
   return out
 }

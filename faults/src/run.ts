@@ -12,6 +12,7 @@
  *   pnpm test:faults                   every scenario
  *   pnpm test:faults rpc-nodes         only the test files whose name contains this
  *   pnpm test:faults --record          a complete run that passed joins figures.json and the README
+ *   pnpm test:faults --render          no run: draw the README's table from figures.json again
  *
  * MICRO_TEST_BACKENDS=skip leaves the installation alone (a missing server then fails under CI).
  */
@@ -39,8 +40,44 @@ const END = '<!-- /faults:table -->'
 
 const args = process.argv.slice(2)
 const record = args.includes('--record')
+const renderOnly = args.includes('--render')
 const filters = args.filter((a) => !a.startsWith('--'))
 const started = Date.now()
+
+const recorded: RecordedRun[] = existsSync(RECORD)
+  ? (JSON.parse(readFileSync(RECORD, 'utf8')) as { runs: RecordedRun[] }).runs
+  : []
+
+/** The README's table: a header line on the recorded runs, then their table. */
+function readmeTable(runs: readonly RecordedRun[]): string {
+  if (runs.length === 0) return ''
+  const dates = runs.map((r) => r.startedAt.slice(0, 16).replace('T', ' ')).sort()
+  const span = (xs: number[]) => {
+    const a = Math.min(...xs)
+    const b = Math.max(...xs)
+    return a === b ? `${a}` : `${a}–${b}`
+  }
+  return (
+    `${runs.length} recorded run${runs.length === 1 ? '' : 's'} (${dates[0]} to ${dates[dates.length - 1]} UTC), ` +
+    `${span(runs.map((r) => r.minutes))} min each, load average ${span(runs.map((r) => r.loadAverage))} ` +
+    `at the end of a run (2 vCPUs shared with other work).\n\n${renderRangeTable(runs)}\n`
+  )
+}
+
+/** The README with its table replaced by `table`. */
+function withTable(readme: string, table: string): string {
+  const a = readme.indexOf(START)
+  const b = readme.indexOf(END)
+  if (a < 0 || b < a) throw new Error(`README.md has no ${START} ... ${END} section`)
+  return `${readme.slice(0, a + START.length)}\n${table}${readme.slice(b)}`
+}
+
+if (renderOnly) {
+  // `--render`: the README's table from figures.json again (after a change to how it is drawn).
+  writeFileSync(README, withTable(readFileSync(README, 'utf8'), readmeTable(recorded)))
+  console.log(`test:faults: README table made from figures.json (${recorded.length} runs)`)
+  process.exit(0)
+}
 
 if (process.env.MICRO_TEST_BACKENDS !== 'skip') {
   // Installs whatever server binary is missing (Debian packages); the scenarios start their own.
@@ -88,26 +125,6 @@ if (broken.length > 0) {
   failures++
 }
 
-const recorded: RecordedRun[] = existsSync(RECORD)
-  ? (JSON.parse(readFileSync(RECORD, 'utf8')) as { runs: RecordedRun[] }).runs
-  : []
-
-/** The README's table: a header line on the recorded runs, then their table. */
-function readmeTable(runs: readonly RecordedRun[]): string {
-  if (runs.length === 0) return ''
-  const dates = runs.map((r) => r.startedAt.slice(0, 16).replace('T', ' ')).sort()
-  const span = (xs: number[]) => {
-    const a = Math.min(...xs)
-    const b = Math.max(...xs)
-    return a === b ? `${a}` : `${a}–${b}`
-  }
-  return (
-    `${runs.length} recorded runs (${dates[0]} to ${dates[dates.length - 1]} UTC), ` +
-    `${span(runs.map((r) => r.minutes))} min each, load average ${span(runs.map((r) => r.loadAverage))} ` +
-    `at the end of a run (2 vCPUs shared with other work).\n\n${renderRangeTable(runs)}\n`
-  )
-}
-
 const readme = readFileSync(README, 'utf8')
 const a = readme.indexOf(START)
 const b = readme.indexOf(END)
@@ -138,7 +155,7 @@ if (a < 0 || b < a) {
   if (record && failures === 0) {
     const runs = [...recorded.filter((r) => r.figures.every((f) => ran.includes(rowKey(f)))), thisRun]
     writeFileSync(RECORD, `${JSON.stringify({ runs }, null, 2)}\n`)
-    writeFileSync(README, `${readme.slice(0, a + START.length)}\n${readmeTable(runs)}${readme.slice(b)}`)
+    writeFileSync(README, withTable(readme, readmeTable(runs)))
     console.log(`test:faults: recorded; figures.json and the README table now cover ${runs.length} runs`)
   } else if (record) {
     console.error('test:faults: not recorded: the run failed')
@@ -148,7 +165,7 @@ if (a < 0 || b < a) {
 const notes = outsideRanges(figures, recorded)
 if (notes.length > 0) {
   console.log(
-    `test:faults: ${notes.length} figure(s) outside what the recorded runs measured (not a failure: these vary with load):`,
+    `test:faults: ${notes.length} row(s) with figures outside what the recorded runs measured (not a failure: these vary with load):`,
   )
   for (const n of notes) console.log(`  ${n}`)
 }
