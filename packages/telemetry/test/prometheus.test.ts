@@ -71,13 +71,13 @@ describe.runIf(ready)('Prometheus scraping two services', () => {
     }, 30_000)
     // Two halves with a scrape between them, so a rate over the window sees the counters grow.
     await load('prom.alpha', 300)
-    await load('prom.beta', 60)
+    await load('prom.beta', 120)
     await eventually(async () => {
       expect(await value('sum(micro_request_total{service="prom.alpha"})')).toBe(FAST + SLOW)
       expect(await value('sum(micro_request_total{service="prom.beta"})')).toBe(FAST + SLOW)
     }, 30_000)
     await load('prom.alpha', 300)
-    await load('prom.beta', 60)
+    await load('prom.beta', 120)
     await eventually(async () => {
       expect(await value('sum(micro_request_total{service="prom.alpha"})')).toBe(2 * (FAST + SLOW))
       expect(await value('sum(micro_request_total{service="prom.beta"})')).toBe(2 * (FAST + SLOW))
@@ -125,13 +125,14 @@ describe.runIf(ready)('Prometheus scraping two services', () => {
       value(
         `histogram_quantile(${q}, sum by (le) (rate(micro_request_duration_seconds_bucket{service="${service}"}[1m])))`,
       )
-    // 300 ms sleeps land in (0.25, 0.5], 60 ms ones in (0.05, 0.1]; 10 % of the load is slow.
+    // 300 ms sleeps land in (0.25, 0.5], 120 ms ones in (0.1, 0.25] (each with 100 ms or more to
+    // spare for a busy machine); 10 % of the load is slow.
     const alpha99 = await p(0.99, 'prom.alpha')
     expect(alpha99).toBeGreaterThan(0.25)
     expect(alpha99).toBeLessThanOrEqual(0.5)
     const beta99 = await p(0.99, 'prom.beta')
-    expect(beta99).toBeGreaterThan(0.05)
-    expect(beta99).toBeLessThanOrEqual(0.1)
+    expect(beta99).toBeGreaterThan(0.1)
+    expect(beta99).toBeLessThanOrEqual(0.25)
     expect(await p(0.5, 'prom.alpha')).toBeLessThan(0.05)
   })
 
