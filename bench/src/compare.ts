@@ -1,0 +1,71 @@
+/**
+ * `node dist/compare.js A.json B.json`: the check of issue 20 between two `pnpm bench` runs.
+ * For every ratio measured in both, whether each run's median lies within the other's printed
+ * range (min–max of the per-round ratios), and for every target whether the verdicts agree.
+ * Prints Markdown; exits 0 (the tables are the answer, not a pass or a failure).
+ */
+import { readFileSync } from 'node:fs'
+import type { Results } from './report.js'
+import type { Spread } from './steady.js'
+
+type Run = Pick<Results, 'ratios' | 'targets' | 'startedAt'>
+
+const fmt = (s: Spread) =>
+  s.n > 1 ? `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})` : `${s.median.toFixed(2)}×`
+const within = (v: number, s: Spread) => v >= s.min && v <= s.max
+
+/** `both` when each median lies in the other's range, `one` when only one does, `no` otherwise. */
+export function agreement(a: Spread, b: Spread): 'both' | 'one' | 'no' {
+  const ab = within(a.median, b)
+  const ba = within(b.median, a)
+  return ab && ba ? 'both' : ab || ba ? 'one' : 'no'
+}
+
+function main() {
+  const [fa, fb] = process.argv.slice(2)
+  if (!fa || !fb) throw new Error('usage: compare A.json B.json')
+  const a = JSON.parse(readFileSync(fa, 'utf8')) as Run
+  const b = JSON.parse(readFileSync(fb, 'utf8')) as Run
+  const out: string[] = [
+    `Run A ${a.startedAt}, run B ${b.startedAt}.`,
+    '',
+    '| ratio | cell | run A | run B | medians within the other range |',
+    '| --- | --- | --- | --- | --- |',
+  ]
+  const count = { both: 0, one: 0, no: 0 }
+  for (const ra of a.ratios) {
+    const rb = b.ratios.find((r) => r.label === ra.label)
+    if (!rb) continue
+    for (const [cell, sa] of Object.entries(ra.spreads ?? {})) {
+      const sb = rb.spreads?.[cell]
+      if (!sa || !sb) continue
+      const ag = agreement(sa, sb)
+      count[ag]++
+      const word = ag === 'both' ? 'yes' : ag === 'one' ? '**one way**' : '**no**'
+      out.push(`| ${ra.label} | ${cell} | ${fmt(sa)} | ${fmt(sb)} | ${word} |`)
+    }
+  }
+  out.push(
+    '',
+    `${count.both} ratios agree both ways, ${count.one} one way only, ${count.no} not at all.`,
+    '',
+    '| target | run A | run B | verdicts |',
+    '| --- | --- | --- | --- |',
+  )
+  let same = 0
+  let differ = 0
+  for (const ta of a.targets) {
+    const tb = b.targets.find((t) => t.target === ta.target)
+    if (!tb || !ta.verdict || !tb.verdict) continue
+    const agree = ta.verdict === tb.verdict
+    if (agree) same++
+    else differ++
+    out.push(
+      `| ${ta.target} | ${ta.verdict}: ${ta.measured} | ${tb.verdict}: ${tb.measured} | ${agree ? 'agree' : '**differ**'} |`,
+    )
+  }
+  out.push('', `${same} targets' verdicts agree, ${differ} differ.`)
+  console.log(out.join('\n'))
+}
+
+main()
