@@ -57,10 +57,14 @@ function readmeTable(runs: readonly RecordedRun[]): string {
     const b = Math.max(...xs)
     return a === b ? `${a}` : `${a}–${b}`
   }
+  const notes = runs
+    .filter((r) => r.note)
+    .map((r) => `- ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC: ${r.note}\n`)
+    .join('')
   return (
     `${runs.length} recorded run${runs.length === 1 ? '' : 's'} (${dates[0]} to ${dates[dates.length - 1]} UTC), ` +
     `${span(runs.map((r) => r.minutes))} min each, load average ${span(runs.map((r) => r.loadAverage))} ` +
-    `at the end of a run (2 vCPUs shared with other work).\n\n${renderRangeTable(runs)}\n`
+    `at the end of a run (2 vCPUs shared with other work).\n\n${notes}${notes ? '\n' : ''}${renderRangeTable(runs)}\n`
   )
 }
 
