@@ -6,12 +6,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { requireThat } from '@micro-ts/conformance/testing'
-import { EtcdServer } from '@micro-ts/conformance/testing/etcd'
+import { EtcdCluster, EtcdServer } from '@micro-ts/conformance/testing/etcd'
 import type { MicroError, Node } from '@micro-ts/core'
 import { createEtcdRegistry, type EtcdRegistry } from '@micro-ts/registry-etcd'
 import { afterAll, describe, expect, it } from 'vitest'
 import { clientService, type NodeProcess, startNodes } from '../src/cluster.js'
-import { connectedPorts, EtcdCluster, type EtcdMember } from '../src/etcd-cluster.js'
+import { connectedPorts } from '../src/etcd-cluster.js'
 import { fmt, recordFigure } from '../src/figures.js'
 import { Recorder } from '../src/load.js'
 
@@ -52,7 +52,7 @@ describe.runIf(ok)('etcd cluster of three, one member killed', () => {
     await sleep(500) // the watch is up once etcd created it
     const watchPorts = connectedPorts(cluster.members.map((m) => m.port))
     expect(watchPorts).toHaveLength(1)
-    const watched = cluster.members.find((m) => m.port === watchPorts[0]) as EtcdMember
+    const watched = cluster.members.find((m) => m.port === watchPorts[0]) as EtcdServer
     writer = createEtcdRegistry(options)
 
     // Nodes whose leases must outlive the members.
@@ -60,13 +60,17 @@ describe.runIf(ok)('etcd cluster of three, one member killed', () => {
       ...(await startNodes(3, {
         service: 'faults-etcd-cluster-rpc',
         transport: 'tcp',
-        etcd: cluster.urls,
+        etcd: cluster.urls.join(','),
         ttlMs: TTL_MS,
         intervalMs: 2_000,
       })),
     )
     const rec = new Recorder()
-    const client = await clientService({ transport: 'tcp', etcd: cluster.urls, wrappers: [rec.wrapper] })
+    const client = await clientService({
+      transport: 'tcp',
+      etcd: cluster.urls.join(','),
+      wrappers: [rec.wrapper],
+    })
 
     const registered: { id: string; at: number; ms: number }[] = []
     const failed: { id: string; at: number; error: string; code?: number }[] = []
