@@ -17,13 +17,16 @@ export interface Op {
   raw?: string
 }
 
-/** Run `op(seq)` for seq = 1, 2, ... until `signal` aborts; resolves with every op noted. */
+/**
+ * Run `op(seq)` for seq = 1, 2, ... until `signal` aborts; resolves with every op noted (each is
+ * also pushed to `ops` as it ends, for a caller watching the loop).
+ */
 export async function steady(
   op: (seq: number) => Promise<void>,
   signal: AbortSignal,
   gapMs = 5,
+  ops: Op[] = [],
 ): Promise<Op[]> {
-  const ops: Op[] = []
   for (let seq = 1; !signal.aborted; seq++) {
     const t0 = performance.now()
     try {
