@@ -271,7 +271,9 @@ export function outsideRanges(figures: readonly Figure[], runs: readonly Recorde
       const v = typeof raw === 'boolean' ? Number(raw) : raw
       const range = r.values.get(name)
       if (typeof v !== 'number' || !Number.isFinite(v) || !range) continue
-      if (v < range.min || v > range.max)
+      // Compared as the table shows them (whole numbers; percentages to 0.1).
+      const shown = (x: number) => Number(x.toFixed(name.endsWith('Pct') ? 1 : 0))
+      if (shown(v) < shown(range.min) || shown(v) > shown(range.max))
         off.push(`${LABELS[name] ?? name} ${span({ min: v, max: v }, name)} (recorded ${span(range, name)})`)
     }
     if (off.length > 0) out.push(`${f.scenario} | ${f.subject}: ${off.join('; ')}`)
