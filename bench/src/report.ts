@@ -171,6 +171,10 @@ export function computeRatios(
     })
   cpu('ours-http', 'raw-undici')
   cpu('ours-tcp', 'raw-net')
+  // The price of the gateway hop and of tracing / metrics, in the figure that moves least.
+  cpu('gateway-http', 'ours-http')
+  for (const t of ['http', 'tcp'])
+    for (const mode of ['tracing', 'metrics']) cpu(`ours-${t}-${mode}`, `ours-${t}`)
 
   const pubsubRatio = (ours: string, ref: string) => {
     const ratio: Ratio = { label: `pub/sub ${ours} ÷ ${ref}, msgs/s`, cells: {}, spreads: {} }
