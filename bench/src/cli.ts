@@ -8,10 +8,11 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { canConnect } from '@micro-ts/conformance/testing'
 import { BALANCE_JOBS, type BalanceRow, balanceTargets, runBalance } from './balance.js'
 import { CALLGRIND_CONTENDERS, type CallgrindRow, callgrindMissing, runCallgrind } from './callgrind.js'
 import { OUR_TRANSPORTS } from './contenders.js'
-import { type BenchEnv, benchDir, buildGo, describeMachine, newRunId, probe } from './env.js'
+import { type BenchEnv, benchDir, buildGo, describeMachine, newRunId } from './env.js'
 import {
   PUBSUB_CONTENDERS,
   type PubSubRow,
@@ -176,7 +177,7 @@ async function main(): Promise<number> {
   const env: BenchEnv = {
     runId: newRunId(),
     natsUrl,
-    natsMissing: (await probe(natsHost.hostname.replace(/^\[|\]$/g, ''), Number(natsHost.port || 4222)))
+    natsMissing: (await canConnect(natsHost.hostname.replace(/^\[|\]$/g, ''), Number(natsHost.port || 4222)))
       ? undefined
       : `no NATS server answers at ${natsUrl}`,
     goMissing: needsGo ? buildGo() : undefined,

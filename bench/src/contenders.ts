@@ -2,9 +2,11 @@
  * Who competes, and how each one is started: every contender is one or more server processes
  * and one client (driver) process, all on 127.0.0.1.
  */
+
+import { freePort } from '@micro-ts/conformance/testing'
 import { createLogger, loadPlugin } from '@micro-ts/core'
 import type { DriverConfig, MoleculerSettings } from './clients/types.js'
-import { type BenchEnv, freePort, goChild, nodeChild, nodeFlags } from './env.js'
+import { type BenchEnv, goChild, nodeChild, nodeFlags } from './env.js'
 import { bigBody } from './payloads.js'
 import type { Child, Reply } from './proc.js'
 import type { PubSubConfig } from './pubsub/types.js'

@@ -6,8 +6,10 @@
  * difference over the connections the server holds (counted in /proc). Fresh processes each
  * round; rounds alternate between contenders.
  */
+
+import { freePort } from '@micro-ts/conformance/testing'
 import type { DriverConfig, MoleculerSettings } from './clients/types.js'
-import { type BenchEnv, freePort, nodeChild } from './env.js'
+import { type BenchEnv, nodeChild } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import { type Child, socketCount } from './proc.js'
 import { interleave } from './rounds.js'

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
-import { type BenchEnv, benchDir, nodeChild, nodeFlags, probe } from './env.js'
+import { canConnect } from '@micro-ts/conformance/testing'
+import { type BenchEnv, benchDir, nodeChild, nodeFlags } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import type { Child } from './proc.js'
 import type { RegistriesConfig, RegistriesKind } from './registries-driver.js'
@@ -134,7 +135,7 @@ async function backendMissing(b: RegistryBackend): Promise<string | undefined> {
   const { host, port } = hostPort(address)
   if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return `${b} must be on loopback, got ${address}`
   const start = `bash scripts/backends.sh ${b}`
-  if (!(await probe(host, port))) return `no ${b} answers at ${address} (${start})`
+  if (!(await canConnect(host, port))) return `no ${b} answers at ${address} (${start})`
   if (b === 'kubernetes') {
     const k = kubernetesAccess()
     for (const f of [k.tokenFile, k.caFile]) if (!existsSync(f)) return `${f} is missing (${start})`

@@ -4,7 +4,8 @@
  * process. The cost per node should stay flat as the node count grows (a merge that is quadratic
  * in the nodes took 7 s for 10,000).
  */
-import { type BenchEnv, nodeChild, nodeFlags, probe } from './env.js'
+import { canConnect } from '@micro-ts/conformance/testing'
+import { type BenchEnv, nodeChild, nodeFlags } from './env.js'
 import { median, type Settings } from './measure.js'
 import type { Target } from './report.js'
 
@@ -69,7 +70,7 @@ export async function etcdMissing(): Promise<string | undefined> {
   const host = address.slice(0, i)
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(host))
     return `BENCH_ETCD_ADDRESS must be on loopback, got ${address}`
-  return (await probe(host.replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))))
+  return (await canConnect(host.replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))))
     ? undefined
     : `no etcd answers at ${address} (bash scripts/backends.sh etcd)`
 }

@@ -5,8 +5,10 @@
  * over NATS; the raw floor is a plain node:http server on a port known in advance (Node's own
  * start-up and a listen). Rounds alternate between contenders; each round is a fresh process.
  */
+
+import { freePort } from '@micro-ts/conformance/testing'
 import type { MoleculerSettings } from './clients/types.js'
-import { type BenchEnv, freePort, nodeChild, nodeFlags } from './env.js'
+import { type BenchEnv, nodeChild, nodeFlags } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import type { Child } from './proc.js'
 import { etcdAddress, etcdMissing } from './registry.js'

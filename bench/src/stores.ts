@@ -3,7 +3,8 @@
  * server, 1 KiB values, read / write / list with a prefix (100 of 1,000 keys) at c = 1 and 16,
  * interleaved round by round. Ours must stay within 0.9× of the raw driver.
  */
-import { type BenchEnv, nodeChild, nodeFlags, probe } from './env.js'
+import { canConnect } from '@micro-ts/conformance/testing'
+import { type BenchEnv, nodeChild, nodeFlags } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import type { Child } from './proc.js'
 import type { Target } from './report.js'
@@ -98,7 +99,7 @@ export async function storeMissing(b: Backend): Promise<string | undefined> {
   const host = url.hostname.replace(/^\[|\]$/g, '')
   if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return `${b} must be on loopback, got ${address}`
   const port = Number(url.port || { postgres: 5432, mysql: 3306, redis: 6379 }[b])
-  return (await probe(host, port))
+  return (await canConnect(host, port))
     ? undefined
     : `no ${b} server answers at ${host}:${port} (bash scripts/backends.sh ${b === 'mysql' ? 'mariadb' : b})`
 }
