@@ -2,6 +2,6 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'conformance', 'examples/*', 'interop/*', 'release'],
+    projects: ['packages/*', 'conformance', 'examples/*', 'interop/*', 'release', 'bench'],
   },
 })

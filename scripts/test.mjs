@@ -22,6 +22,7 @@ const outsideProjects = [
   ),
   ...(has('interop/go-micro/vitest.config.ts') ? ['interop'] : []),
   ...(has('release/vitest.config.ts') ? ['release'] : []),
+  ...(has('bench/vitest.config.ts') ? ['bench'] : []),
 ]
 const wanted = process.argv.slice(2)
 const pick = (list) => (wanted.length ? list.filter((p) => wanted.includes(p)) : list)

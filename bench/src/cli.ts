@@ -61,6 +61,7 @@ Scenarios and their jobs (a filter term selects every job whose name contains it
 Options:
   --filter a,b        run only jobs whose name contains a or b (repeatable; bare words work too)
   --rounds n          measured rounds per cell (default 5)
+  --busy-rounds n     measured rounds of the RPC cells at c>1, whose rounds spread most (default 9)
   --round-ms ms       length of a round (default 2000)
   --warmup-ms ms      warm-up before each cell (default 1000)
   --concurrency 1,64  calls in flight
@@ -101,6 +102,7 @@ function settingsFrom(values: Record<string, string | boolean | string[] | undef
     throw new Error('--payload takes greeter and/or big')
   return {
     rounds: n('rounds', quick ? 2 : 5),
+    busyRounds: n('busy-rounds', values.rounds !== undefined ? n('rounds', 5) : quick ? 2 : 9),
     roundMs: n('round-ms', quick ? 1000 : 2000),
     warmupMs: n('warmup-ms', quick ? 500 : 1000),
     concurrency: concurrency.length ? concurrency : [1, 64],
@@ -118,6 +120,7 @@ async function main(): Promise<number> {
     options: {
       filter: { type: 'string', multiple: true },
       rounds: { type: 'string' },
+      'busy-rounds': { type: 'string' },
       'round-ms': { type: 'string' },
       'warmup-ms': { type: 'string' },
       concurrency: { type: 'string', multiple: true },

@@ -14,10 +14,13 @@ import {
 import type { BenchEnv } from './env.js'
 import type { PayloadKind } from './payloads.js'
 import { type Child, type Reply, RssSampler } from './proc.js'
+import { unstalled } from './rounds.js'
 import { median } from './steady.js'
 
 export interface Settings {
   rounds: number
+  /** Rounds of the RPC cells at c > 1: their per-round ratios spread most (bench/README.md). */
+  busyRounds?: number
   roundMs: number
   warmupMs: number
   concurrency: number[]
@@ -53,6 +56,8 @@ export interface RpcRow {
   clientCpuUs?: number[]
   /** CPU time of the server process(es) per call, each round, µs (from /proc). */
   serverCpuUs?: number[]
+  /** Rounds run again because the machine stalled during them (rounds.ts `unstalled`). */
+  reruns?: number
 }
 
 export interface Unavailable {
@@ -75,6 +80,8 @@ export interface PubSubRow {
   subscriberRss: number
   /** CPU time of publisher + subscriber per message received, each round, µs (from /proc). */
   cpuUs?: number[]
+  /** Rounds run again because the machine stalled during them. */
+  reruns?: number
 }
 
 export interface SelectorRow {
@@ -221,10 +228,20 @@ export async function runRpcInterleaved(
           }
         }
         const results = new Map<Running, RoundResult[]>()
-        for (let round = 0; round < s.rounds; round++) {
+        const reruns = new Map<Running, number>()
+        const rounds = concurrency > 1 ? (s.busyRounds ?? s.rounds) : s.rounds
+        for (let round = 0; round < rounds; round++) {
           for (const r of live()) {
             try {
-              const res = await rpcRound(r, payload, concurrency, s)
+              const res = await unstalled(
+                () => rpcRound(r, payload, concurrency, s),
+                (ms) => {
+                  reruns.set(r, (reruns.get(r) ?? 0) + 1)
+                  progress(
+                    `rpc ${r.contender.name} ${payload} c=${concurrency}: round ${round + 1} again, the machine stalled ${Math.round(ms)} ms`,
+                  )
+                },
+              )
               results.set(r, [...(results.get(r) ?? []), res])
             } catch (e) {
               await fail(r, e)
@@ -252,11 +269,12 @@ export async function runRpcInterleaved(
             rssRounds: rs.map((x) => x.serverRss),
             clientCpuUs: rs.map((x) => x.clientCpuUs),
             serverCpuUs: rs.map((x) => x.serverCpuUs),
+            reruns: reruns.get(r) ?? 0,
           }
           rows.push(row)
           const cpu = median(rs.map((x) => x.clientCpuUs + x.serverCpuUs))
           progress(
-            `rpc ${row.contender} ${payload} c=${concurrency}: ${Math.round(row.callsPerSec)} calls/s (rounds ${row.rounds.map((v) => Math.round(v)).join(' ')}), p99 ${row.p99.toFixed(2)} ms, ${cpu.toFixed(0)} µs CPU per call, server ${(row.serverRss / 2 ** 20).toFixed(0)} MiB${errors ? `, ${errors} errors (${row.firstError})` : ''}`,
+            `rpc ${row.contender} ${payload} c=${concurrency}: ${Math.round(row.callsPerSec)} calls/s (rounds ${row.rounds.map((v) => Math.round(v)).join(' ')}), p99 ${row.p99.toFixed(2)} ms, ${cpu.toFixed(0)} µs CPU per call, server ${(row.serverRss / 2 ** 20).toFixed(0)} MiB${row.reruns ? `, ${row.reruns} rounds re-run` : ''}${errors ? `, ${errors} errors (${row.firstError})` : ''}`,
           )
         }
       }
@@ -400,12 +418,21 @@ export async function runPubSubInterleaved(
         RunningPubSub,
         { rates: number[]; cpu: number[]; rss: number[]; published: number; lost: number }
       >()
+      const reruns = new Map<RunningPubSub, number>()
       for (let round = 0; round < s.rounds; round++) {
         for (const r of live()) {
           try {
             await pubsubRound(r, payload, rewarmMs(s), s)
             const sampler = new RssSampler([r.subscriber])
-            const res = await pubsubRound(r, payload, s.roundMs, s)
+            const res = await unstalled(
+              () => pubsubRound(r, payload, s.roundMs, s),
+              (ms) => {
+                reruns.set(r, (reruns.get(r) ?? 0) + 1)
+                progress(
+                  `pubsub ${r.contender.name} ${payload}: round ${round + 1} again, the machine stalled ${Math.round(ms)} ms`,
+                )
+              },
+            )
             const a = acc.get(r) ?? { rates: [], cpu: [], rss: [], published: 0, lost: 0 }
             a.rates.push(res.rate)
             a.cpu.push(res.cpuUs)
@@ -431,6 +458,7 @@ export async function runPubSubInterleaved(
           lost: a.lost,
           subscriberRss: Math.max(...a.rss),
           cpuUs: a.cpu,
+          reruns: reruns.get(r) ?? 0,
         }
         rows.push(row)
         progress(
