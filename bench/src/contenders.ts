@@ -246,35 +246,48 @@ const oursToGo: RpcContender = {
   },
 }
 
-/** `@micro-ts/gateway` in front of our greeter; compare with `ours-http`, the direct call. */
-const gatewayHttp: RpcContender = {
-  name: 'gateway-http',
-  group: 'ours',
-  what: 'HTTP+JSON (undici Pool) → @micro-ts/gateway → our client (http transport, selector) → our service: compare with ours-http',
-  check: async () => undefined,
-  async start(env) {
-    const greeter = await startNodeServer(env, 'gateway-http greeter', 'ours', { transport: 'http' }, true)
-    const gateway = await startNodeServer(
-      env,
-      'gateway-http gateway',
-      'gateway',
-      { service: greeter.info.service as ServerConfig['service'] },
-      true,
-    ).catch(async (e) => {
-      await greeter.child.stop()
-      throw e
-    })
-    return withServers([gateway.child, greeter.child], () =>
-      startNodeDriver(
+/**
+ * A hop in front of our greeter, called by an HTTP client (undici Pool, JSON by hand) with
+ * `POST /{service}/{endpoint}`: `@micro-ts/gateway` (server kind `gateway`), or the bare proxy
+ * (`bare-proxy`: node:http + undici forwarding the bytes), the ceiling of any Node hop here.
+ * Compare both with `ours-http`, the direct call.
+ */
+function hop(name: string, serverKind: 'gateway' | 'bare-proxy', what: string): RpcContender {
+  return {
+    name,
+    group: serverKind === 'gateway' ? 'ours' : 'raw',
+    what,
+    check: async () => undefined,
+    async start(env) {
+      const greeter = await startNodeServer(env, `${name} greeter`, 'ours', { transport: 'http' }, true)
+      const front = await startNodeServer(
         env,
-        'gateway-http driver',
-        'gateway',
-        { address: String(gateway.info.address) },
-        false,
-      ),
-    )
-  },
+        `${name} ${serverKind}`,
+        serverKind,
+        { service: greeter.info.service as ServerConfig['service'] },
+        serverKind === 'gateway',
+      ).catch(async (e) => {
+        await greeter.child.stop()
+        throw e
+      })
+      return withServers([front.child, greeter.child], () =>
+        startNodeDriver(env, `${name} driver`, 'gateway', { address: String(front.info.address) }, false),
+      )
+    },
+  }
 }
+
+const gatewayHttp = hop(
+  'gateway-http',
+  'gateway',
+  'HTTP+JSON (undici Pool) → @micro-ts/gateway → our client (http transport, selector) → our service: compare with ours-http',
+)
+
+const bareProxyHttp = hop(
+  'bare-proxy-http',
+  'bare-proxy',
+  'the same HTTP client → a bare node:http server forwarding the body bytes over an undici Pool (100 connections) → the same service: the ceiling of any Node HTTP hop, compare with ours-http and gateway-http',
+)
 
 export const RPC_CONTENDERS: RpcContender[] = [
   ...OUR_TRANSPORTS.map(ours),
@@ -283,6 +296,7 @@ export const RPC_CONTENDERS: RpcContender[] = [
   oursObserved('http', 'metrics'),
   oursObserved('tcp', 'metrics'),
   gatewayHttp,
+  bareProxyHttp,
   raw(
     'raw-http',
     'raw-http',

@@ -155,6 +155,9 @@ export function computeRatios(
   vs('ours-http', 'go-micro')
   vs('ours-to-go', 'go-micro')
   vs('gateway-http', 'ours-http')
+  // The bare proxy is the ceiling of any Node HTTP hop: what the gateway could reach at best.
+  vs('bare-proxy-http', 'ours-http')
+  vs('gateway-http', 'bare-proxy-http')
   for (const t of ['http', 'tcp'])
     for (const mode of ['tracing', 'metrics']) vs(`ours-${t}-${mode}`, `ours-${t}`)
   perCell('ours-http ÷ raw-undici, p99 latency', (p, c) => {
@@ -173,6 +176,8 @@ export function computeRatios(
   cpu('ours-tcp', 'raw-net')
   // The price of the gateway hop and of tracing / metrics, in the figure that moves least.
   cpu('gateway-http', 'ours-http')
+  cpu('bare-proxy-http', 'ours-http')
+  cpu('gateway-http', 'bare-proxy-http')
   for (const t of ['http', 'tcp'])
     for (const mode of ['tracing', 'metrics']) cpu(`ours-${t}-${mode}`, `ours-${t}`)
 

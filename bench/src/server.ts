@@ -7,7 +7,7 @@
 import { configArg, die, send, serveCommands } from './protocol.js'
 import type { BenchServer, ServerConfig } from './servers/types.js'
 
-const KINDS = ['ours', 'raw-http', 'raw-net', 'moleculer', 'gateway'] as const
+const KINDS = ['ours', 'raw-http', 'raw-net', 'moleculer', 'gateway', 'bare-proxy'] as const
 
 async function main() {
   const kind = process.argv[2] as (typeof KINDS)[number]
