@@ -189,7 +189,7 @@ export class RpcClient implements Client {
       service,
       endpoint,
       body: request,
-      contentType: options.contentType ?? this.opts.contentType,
+      contentType: options.codec?.contentType ?? options.contentType ?? this.opts.contentType,
       headers: { ...options.headers },
     }
     const attempt = options.wrappers?.length ? this.chain(options.wrappers) : this.baseChain()
@@ -284,7 +284,7 @@ export class RpcClient implements Client {
     options: AttemptOptions,
     call?: CallState,
   ): Promise<unknown> {
-    const codec = this.opts.codecs(req.contentType)
+    const codec = options.codec ?? this.opts.codecs(req.contentType)
     const timeout = call ? call.deadline - Date.now() : options.timeout
     const span = (options as TracedOptions)[SPAN]
     if (span) setPeer(span, node.address)
@@ -345,8 +345,8 @@ export class RpcClient implements Client {
     endpoint: string,
     options: CallOptions,
   ): Promise<RpcStream<Req, Res>> {
-    const contentType = options.contentType ?? this.opts.contentType
-    const codec = this.opts.codecs(contentType)
+    const contentType = options.codec?.contentType ?? options.contentType ?? this.opts.contentType
+    const codec = options.codec ?? this.opts.codecs(contentType)
     const addresses = options.address === undefined ? undefined : [options.address].flat()
     const node = addresses
       ? addressNode(addresses[0])

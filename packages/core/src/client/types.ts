@@ -1,4 +1,4 @@
-import type { ProtoType } from '../codec/types.js'
+import type { Codec, ProtoType } from '../codec/types.js'
 import type { Node } from '../registry/types.js'
 import type { SelectOptions } from '../selector/types.js'
 import type { SchemaInput, SchemaOutput, StandardSchema } from '../server/types.js'
@@ -23,6 +23,12 @@ export interface CallOptions {
   headers?: Record<string, string>
   /** Request content type (default `application/json`). */
   contentType?: string
+  /**
+   * Encode the request and decode the answer with this codec instead of the one for the content
+   * type (and send its `contentType`): `rawCodec('application/json')` sends bytes already encoded
+   * and resolves to the answer's bytes. An answer in another content type is decoded by its own.
+   */
+  codec?: Codec
   signal?: AbortSignal
   select?: SelectOptions
   /** Wrappers for this call only, applied inside the client's own. */

@@ -2,4 +2,5 @@ export { Codecs, codecFor, defaultCodecs, mediaType, registerCodec } from './cod
 export { jsonCodec } from './json.js'
 export { octetStreamCodec } from './octet-stream.js'
 export { protobufCodec } from './protobuf.js'
+export { rawCodec } from './raw.js'
 export type * from './types.js'
