@@ -27,13 +27,14 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
   readonly method: string
   /** The path inside the gateway (its mount prefix removed), without the query. */
   readonly path: string
-  readonly query: URLSearchParams
   /** Request headers, lower-case names (Node's). */
   readonly headers: IncomingHttpHeaders
   /** Parameters of the matched route (`:service`, `*endpoint`). */
   params: Record<string, string> = {}
   private bodyPromise?: Promise<Buffer>
   private abort?: AbortController
+  private readonly queryString: string
+  private parsedQuery?: URLSearchParams
 
   constructor(
     readonly gateway: G,
@@ -44,8 +45,14 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
   ) {
     this.method = request.method ?? 'GET'
     this.path = path
-    this.query = new URLSearchParams(query)
+    this.queryString = query
     this.headers = request.headers
+  }
+
+  /** The query parameters, parsed on first use (most calls have none). */
+  get query(): URLSearchParams {
+    this.parsedQuery ??= new URLSearchParams(this.queryString)
+    return this.parsedQuery
   }
 
   /** The request body, at most the gateway's `maxBodySize` bytes (a 413 past it). */
@@ -59,28 +66,44 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
    * when it is not JSON, a 415 when the content type says it is something else.
    */
   async json(): Promise<unknown> {
-    const type = this.headers['content-type']
-    const form =
-      type !== undefined && type.split(';')[0].trim().toLowerCase() === 'application/x-www-form-urlencoded'
-    if (type && !form && !isJsonType(type)) {
-      throw gatewayErrors.unsupportedMediaType(`content type ${type} is not accepted: send application/json`)
-    }
+    const form = this.formOrJson()
     const bytes = await this.body()
     if (bytes.length === 0) return {}
     const text = bytes.toString('utf8')
     // `curl -d '{...}'` says form-urlencoded: JSON is read as JSON, a real form as an object of strings.
     if (form && !/^\s*[[{]/.test(text)) return Object.fromEntries(new URLSearchParams(text))
-    try {
-      return JSON.parse(text)
-    } catch (e) {
-      throw gatewayErrors.badRequest(`the request body is not JSON: ${(e as Error).message}`)
+    return parseJson(text)
+  }
+
+  /**
+   * The body as JSON bytes to forward as they are: checked to be JSON (the same 400 and 415 as
+   * json()), `{}` when empty; undefined for a real form, which only json() can turn into JSON.
+   */
+  async jsonBytes(): Promise<Uint8Array | undefined> {
+    const form = this.formOrJson()
+    const bytes = await this.body()
+    if (bytes.length === 0) return EMPTY_OBJECT
+    const text = bytes.toString('utf8')
+    if (form && !/^\s*[[{]/.test(text)) return undefined
+    parseJson(text)
+    return bytes
+  }
+
+  /** True for a form-urlencoded body; a 415 unless the content type is a JSON one (or none). */
+  private formOrJson(): boolean {
+    const type = this.headers['content-type']
+    if (type === undefined || type === 'application/json') return false
+    const form = type.split(';')[0].trim().toLowerCase() === 'application/x-www-form-urlencoded'
+    if (type && !form && !isJsonType(type)) {
+      throw gatewayErrors.unsupportedMediaType(`content type ${type} is not accepted: send application/json`)
     }
+    return form
   }
 
   /** The caller's deadline in ms from now: go-micro's `Timeout` header (ns), else `?timeout=5s`, capped by `maxTimeout`. */
   timeout(): number | undefined {
     let ms = parseTimeoutHeader(header(this.headers, 'timeout'))
-    const fromQuery = this.query.get('timeout')
+    const fromQuery = this.queryString === '' ? null : this.query.get('timeout')
     if (ms === undefined && fromQuery) {
       try {
         ms = parseDuration(fromQuery)
@@ -97,9 +120,17 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
   forwardedHeaders(): Record<string, string> {
     const out: Record<string, string> = {}
     const raw = this.request.rawHeaders
+    const names = forwardedNames(this.gateway)
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase()
-      if (!this.gateway.forwardHeader(name)) continue
+      let name = names.get(raw[i])
+      if (name === undefined) {
+        const lower = raw[i].toLowerCase()
+        name = this.gateway.forwardHeader(lower) ? lower : false
+        // Callers send few distinct names; a bound keeps one sending random ones from growing it.
+        if (names.size >= MAX_CACHED_NAMES) names.clear()
+        names.set(raw[i], name)
+      }
+      if (name === false) continue
       out[name] = out[name] === undefined ? raw[i + 1] : `${out[name]},${raw[i + 1]}`
     }
     return out
@@ -124,6 +155,34 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
     if (timeout !== undefined && extra.timeout === undefined) options.timeout = timeout
     return options
   }
+}
+
+/** `{}`, what an empty body is sent as (go-micro's gateway does the same). */
+const EMPTY_OBJECT: Uint8Array = Buffer.from('{}')
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw gatewayErrors.badRequest(`the request body is not JSON: ${(e as Error).message}`)
+  }
+}
+
+const MAX_CACHED_NAMES = 256
+
+/**
+ * Per owner, a request header's name as sent → its lower-case name when it is forwarded, or
+ * false: the same few names arrive on every request, so each is lower-cased and judged once.
+ */
+const forwarded = new WeakMap<ContextOwner, Map<string, string | false>>()
+
+function forwardedNames(owner: ContextOwner): Map<string, string | false> {
+  let names = forwarded.get(owner)
+  if (!names) {
+    names = new Map()
+    forwarded.set(owner, names)
+  }
+  return names
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {

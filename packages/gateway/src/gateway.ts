@@ -350,30 +350,43 @@ export class Gateway {
   }
 }
 
+/** Bytes up to this size go out as a latin1 string: Node then writes them with the head, one chunk. */
+const ONE_WRITE_MAX = 4 * 1024
+
 function send(res: ServerResponse, result: RouteResult, cors: Record<string, string> | undefined): void {
   const body = result.body
   let bytes: Buffer | string | undefined
+  let length = 0
+  let latin1 = false
   let type = 'application/json'
   if (body === undefined) bytes = undefined
   else if (body instanceof Uint8Array) {
-    bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    length = buf.length
+    latin1 = length <= ONE_WRITE_MAX
+    bytes = latin1 ? buf.toString('latin1') : buf
     type = 'application/octet-stream'
-  } else if (typeof body === 'string') {
-    bytes = body
-    type = 'text/plain; charset=utf-8'
-  } else bytes = JSON.stringify(body) ?? '{}'
-  const headers: Record<string, string | number> = { ...cors, ...result.headers }
-  if (bytes !== undefined) {
-    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = type
-    headers['Content-Length'] = Buffer.byteLength(bytes)
+  } else {
+    bytes = typeof body === 'string' ? body : (JSON.stringify(body) ?? '{}')
+    if (typeof body === 'string') type = 'text/plain; charset=utf-8'
+    length = Buffer.byteLength(bytes)
   }
-  res.writeHead(result.status ?? 200, headers)
-  res.end(bytes)
-}
-
-function hasHeader(headers: Record<string, unknown>, name: string): boolean {
-  for (const k in headers) if (k.toLowerCase() === name) return true
-  return false
+  // Node's flat [name, value, ...] form: no header object to build and walk.
+  const head: string[] = []
+  let typed = false
+  // The route's own headers win over CORS's of the same name.
+  const extra = cors && result.headers ? { ...cors, ...result.headers } : (result.headers ?? cors)
+  for (const k in extra) {
+    if (!typed && k.toLowerCase() === 'content-type') typed = true
+    head.push(k, extra[k])
+  }
+  if (bytes !== undefined) {
+    if (!typed) head.push('Content-Type', type)
+    head.push('Content-Length', String(length))
+  }
+  res.writeHead(result.status ?? 200, head)
+  if (latin1) res.end(bytes, 'latin1')
+  else res.end(bytes)
 }
 
 /** A failed WebSocket: the error JSON as the last message, then close code 4000 + the HTTP status. */

@@ -35,9 +35,14 @@ export interface RouteMatch<H> {
   params: Record<string, string>
 }
 
+/** Paths whose match is remembered; past it the memory starts again (random paths cannot grow it). */
+const MAX_CACHED = 1024
+
 export class RouteTable<H> {
   private readonly routes: Compiled<H>[] = []
   private order = 0
+  /** `METHOD path` → its match: the same few paths come on every request. */
+  private readonly cache = new Map<string, RouteMatch<H> | { allowed: string[] }>()
 
   add(definition: RouteDefinition<H>): this {
     const segments = parsePattern(definition.path)
@@ -47,6 +52,7 @@ export class RouteTable<H> {
     const score = literals * 1000 + (rest ? 0 : 500) + segments.length
     this.routes.push({ ...definition, segments, score, order: this.order++ })
     this.routes.sort((a, b) => b.score - a.score || a.order - b.order)
+    this.cache.clear()
     return this
   }
 
@@ -65,6 +71,18 @@ export class RouteTable<H> {
    * matched when none has this method (a 405), and is empty when no path matched (a 404).
    */
   match(method: string, path: string): RouteMatch<H> | { allowed: string[] } {
+    const key = `${method} ${path}`
+    let found = this.cache.get(key)
+    if (!found) {
+      found = this.find(method, path)
+      if (this.cache.size >= MAX_CACHED) this.cache.clear()
+      this.cache.set(key, found)
+    }
+    // A copy of the parameters: a handler may change its own.
+    return 'route' in found ? { route: found.route, params: { ...found.params } } : found
+  }
+
+  private find(method: string, path: string): RouteMatch<H> | { allowed: string[] } {
     const parts = splitPath(path)
     const allowed = new Set<string>()
     for (const route of this.routes) {

@@ -5,7 +5,7 @@
  * (also `/api/{service}/{Handler}/{Method}`, as its API page writes them). A streaming endpoint is
  * served over server-sent events (`Accept: text/event-stream`) or a WebSocket on the same paths.
  */
-import { MicroError, type Service } from '@micro-ts/core'
+import { MicroError, rawCodec, type Service } from '@micro-ts/core'
 import type { WebSocket } from 'ws'
 import type { RouteContext, RouteResult } from './context.js'
 import { GATEWAY_ERROR_ID, gatewayErrors, httpStatus, toMicroError } from './errors.js'
@@ -110,6 +110,8 @@ export function addBuiltInRoutes(gw: Gateway, routes: BuiltInRoutes): void {
 export function endpointName(ctx: Ctx, service: string, path: string): string {
   const header = ctx.headers['micro-endpoint']
   if (typeof header === 'string' && header) return header
+  // The common form, `Greeter.Hello`, as it came.
+  if (path.includes('.') && !path.includes('/') && !path.includes('%')) return path
   const parts = path.split('/').filter(Boolean)
   const title = (s: string) => (s ? s[0].toUpperCase() + s.slice(1) : s)
   if (parts.length === 1) {
@@ -129,9 +131,23 @@ async function call(ctx: Ctx, service: string, path: string): Promise<RouteResul
     await sseStream(ctx, service, endpoint)
     return undefined
   }
-  const body = ctx.method === 'GET' || ctx.method === 'HEAD' ? queryBody(ctx) : await ctx.json()
-  return { body: await ctx.gateway.call(service, endpoint, body, ctx.callOptions()) }
+  if (ctx.method === 'GET' || ctx.method === 'HEAD')
+    return { body: await ctx.gateway.call(service, endpoint, queryBody(ctx), ctx.callOptions()) }
+  // A JSON body travels as its bytes and the answer comes back as the service's bytes: checked
+  // to be JSON, never parsed into objects and written out again (issue 16).
+  const raw = await ctx.jsonBytes()
+  if (raw === undefined)
+    return { body: await ctx.gateway.call(service, endpoint, await ctx.json(), ctx.callOptions()) }
+  const rsp = await ctx.gateway.call(service, endpoint, raw, ctx.callOptions(RAW_JSON))
+  if (!(rsp instanceof Uint8Array)) return { body: rsp }
+  return { body: rsp.length === 0 ? EMPTY_OBJECT : rsp, headers: JSON_TYPE }
 }
+
+/** Call options of a call whose request and answer are JSON bytes. */
+const RAW_JSON = { codec: rawCodec('application/json') }
+const JSON_TYPE = { 'Content-Type': 'application/json' }
+/** An empty answer reads as `{}` (the JSON codec decodes nothing so). */
+const EMPTY_OBJECT = Buffer.from('{}')
 
 /** A GET call's request: the query parameters as a JSON object of strings (`timeout` aside). */
 function queryBody(ctx: Ctx): Record<string, string> {
