@@ -148,9 +148,15 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
     return this.abort.signal
   }
 
-  /** Call options for the request: its deadline, forwarded headers, and its abort signal. */
+  /**
+   * Call options for the request: its deadline, forwarded headers, and an abort signal that
+   * fires when the caller goes away: `signal` once read, else its connection's, made once per
+   * connection rather than once per request (one HTTP/1.1 connection carries one request at a
+   * time, so its closing mid-call is the caller going away).
+   */
   callOptions(extra: CallOptions = {}): CallOptions {
-    const options: CallOptions = { headers: this.forwardedHeaders(), signal: this.signal, ...extra }
+    const signal = this.abort?.signal ?? connectionSignal(this.request) ?? this.signal
+    const options: CallOptions = { headers: this.forwardedHeaders(), signal, ...extra }
     const timeout = this.timeout()
     if (timeout !== undefined && extra.timeout === undefined) options.timeout = timeout
     return options
@@ -169,6 +175,22 @@ function parseJson(text: string): unknown {
 }
 
 const MAX_CACHED_NAMES = 256
+
+const connectionAborts = new WeakMap<object, AbortController>()
+
+/** Aborted when the request's connection closes; one per connection (none for a request without one). */
+function connectionSignal(request: IncomingMessage): AbortSignal | undefined {
+  const socket = request.socket as IncomingMessage['socket'] | null
+  if (!socket) return undefined
+  let abort = connectionAborts.get(socket)
+  if (!abort) {
+    const made = new AbortController()
+    abort = made
+    connectionAborts.set(socket, made)
+    socket.once('close', () => made.abort(gatewayErrors.canceled('the caller went away')))
+  }
+  return abort.signal
+}
 
 /**
  * Per owner, a request header's name as sent → its lower-case name when it is forwarded, or
