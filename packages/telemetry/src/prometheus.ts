@@ -8,7 +8,7 @@
 import type { MetricsRecorder, MetricsSubject, ScrapeResult } from '@micro-ts/core/telemetry'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { counterOf, gaugeOf, histogramOf, scalarOf } from './collectors.js'
-import { GaugeTable, SeriesTable } from './store.js'
+import { type GaugeRow, GaugeTable, type Series, SeriesTable } from './store.js'
 
 /** Latency buckets, seconds: Prometheus' defaults (go-micro's) with three below 5 ms, where our calls are. */
 export const DEFAULT_BUCKETS: readonly number[] = [
@@ -58,29 +58,63 @@ function status(code: number): string {
   return code === 200 ? 'success' : 'fail'
 }
 
+/**
+ * One (service, endpoint) of a request family, looked up once: its in-flight row and its series
+ * by code, so a request costs two Map lookups by the names it has, no key strings or label arrays.
+ */
+interface Bound {
+  readonly flight: GaugeRow
+  readonly byCode: Map<number, Series>
+}
+
 /** A request side (server or client): the counter, the histogram and the in-flight gauge. */
 class RequestFamily {
   readonly done: SeriesTable
   readonly flight: GaugeTable
+  /** service → endpoint → Bound; no larger than the in-flight table, which maxSeries bounds. */
+  private readonly bound = new Map<string, Map<string, Bound>>()
 
   constructor(buckets: readonly number[], maxSeries: number) {
     this.done = new SeriesTable(buckets, maxSeries)
     this.flight = new GaugeTable(maxSeries)
   }
 
+  /** The binding of (service, endpoint); undefined once the in-flight table is full. */
+  private bind(service: string, endpoint: string): Bound | undefined {
+    let endpoints = this.bound.get(service)
+    const known = endpoints?.get(endpoint)
+    if (known) return known
+    const flight = this.flight.row(`${service}\u0000${endpoint}`, [service, endpoint])
+    if (!flight) return undefined
+    const bound: Bound = { flight, byCode: new Map() }
+    if (!endpoints) {
+      endpoints = new Map()
+      this.bound.set(service, endpoints)
+    }
+    endpoints.set(endpoint, bound)
+    return bound
+  }
+
   started(service: string, endpoint: string): void {
-    this.flight.add(`${service}\u0000${endpoint}`, [service, endpoint], 1)
+    const bound = this.bind(service, endpoint)
+    if (bound) bound.flight.value++
   }
 
   finished(service: string, endpoint: string, code: number, seconds: number): void {
-    this.flight.add(`${service}\u0000${endpoint}`, [service, endpoint], -1)
-    const s = this.done.series(`${service}\u0000${endpoint}\u0000${code}`, [
-      service,
-      endpoint,
-      status(code),
-      String(code),
-    ])
-    if (s) this.done.observe(s, seconds)
+    const bound = this.bind(service, endpoint)
+    if (bound) bound.flight.value--
+    let s = bound?.byCode.get(code)
+    if (!s) {
+      s = this.done.series(`${service}\u0000${endpoint}\u0000${code}`, [
+        service,
+        endpoint,
+        status(code),
+        String(code),
+      ])
+      if (!s) return
+      bound?.byCode.set(code, s)
+    }
+    this.done.observe(s, seconds)
   }
 
   register(registry: Registry, name: string, what: string): void {

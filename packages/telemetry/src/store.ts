@@ -48,19 +48,29 @@ export class SeriesTable {
   }
 }
 
+/** One label set of a gauge. */
+export interface GaugeRow {
+  readonly labels: readonly string[]
+  value: number
+}
+
 /** A gauge keyed by label values (requests in flight). */
 export class GaugeTable {
-  private readonly rows = new Map<string, { labels: readonly string[]; value: number }>()
+  private readonly rows = new Map<string, GaugeRow>()
 
   constructor(private readonly maxSeries: number) {}
 
-  add(key: string, labels: readonly string[], delta: number): void {
-    const row = this.rows.get(key)
-    if (row) row.value += delta
-    else if (this.rows.size < this.maxSeries) this.rows.set(key, { labels, value: delta })
+  /** The row for `labels`, made (at 0) on first use; undefined once the table is full. */
+  row(key: string, labels: readonly string[]): GaugeRow | undefined {
+    let row = this.rows.get(key)
+    if (row) return row
+    if (this.rows.size >= this.maxSeries) return undefined
+    row = { labels, value: 0 }
+    this.rows.set(key, row)
+    return row
   }
 
-  values(): IterableIterator<{ labels: readonly string[]; value: number }> {
+  values(): IterableIterator<GaugeRow> {
     return this.rows.values()
   }
 }

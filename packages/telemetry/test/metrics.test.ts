@@ -237,4 +237,48 @@ describe('metrics options and their absence', () => {
     expect(sampleValue(m, 'micro_broker_publish_total', { topic: 'b' })).toBe(1)
     expect(sampleValue(m, 'micro_broker_publish_total', { topic: 'c' })).toBeUndefined()
   })
+
+  it('requests past maxSeries: known (service, endpoint, code) sets keep counting, new ones are not made', async () => {
+    const metrics = prometheusMetrics({ maxSeries: 3, defaultMetrics: false })
+    const serve = (endpoint: string, code: number) => {
+      metrics.serverStarted('s', endpoint)
+      metrics.serverFinished('s', endpoint, code, 0.002)
+    }
+    serve('A', 200)
+    serve('A', 500)
+    serve('B', 200)
+    // The series table is full (A/200, A/500, B/200); C still gets an in-flight row, the third.
+    serve('C', 200)
+    serve('A', 200)
+    serve('B', 404)
+    metrics.serverStarted('s', 'A')
+    metrics.serverStarted('s', 'C')
+    metrics.serverStarted('s', 'D')
+    const m = parseMetrics((await metrics.scrape()).body)
+    const total = (endpoint: string, code: string) =>
+      sampleValue(m, 'micro_request_total', { service: 's', endpoint, code })
+    expect(total('A', '200')).toBe(2)
+    expect(total('A', '500')).toBe(1)
+    expect(total('B', '200')).toBe(1)
+    expect(total('B', '404')).toBeUndefined()
+    expect(total('C', '200')).toBeUndefined()
+    expect(sampleValue(m, 'micro_request_duration_seconds_count', { endpoint: 'A', code: '200' })).toBe(2)
+    expect(
+      sampleValue(m, 'micro_request_duration_seconds_bucket', { endpoint: 'A', code: '200', le: '0.0025' }),
+    ).toBe(2)
+    expect(
+      sampleValue(m, 'micro_request_duration_seconds_bucket', { endpoint: 'A', code: '200', le: '0.001' }),
+    ).toBe(0)
+    const flight = (endpoint: string) => sampleValue(m, 'micro_request_in_flight', { service: 's', endpoint })
+    expect(flight('A')).toBe(1)
+    expect(flight('B')).toBe(0)
+    expect(flight('C')).toBe(1)
+    expect(flight('D')).toBeUndefined()
+    // The client side is a family of its own, with its own bound.
+    metrics.clientStarted('s', 'A')
+    metrics.clientFinished('s', 'A', 200, 0.002)
+    const after = parseMetrics((await metrics.scrape()).body)
+    expect(sampleValue(after, 'micro_client_request_total', { endpoint: 'A', code: '200' })).toBe(1)
+    expect(sampleValue(after, 'micro_client_request_in_flight', { endpoint: 'A' })).toBe(0)
+  })
 })
