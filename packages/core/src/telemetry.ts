@@ -89,13 +89,54 @@ export function tracingDisabled(env: Record<string, string | undefined>): boolea
 /** The RPC system name on every RPC span (the protocol go-micro's RPC speaks). */
 const RPC_SYSTEM = 'go-micro'
 
-/** `host:port` → server.address / server.port. */
-function serverAttributes(address: string): Attributes {
+/** `host:port` parsed for server.address / server.port. */
+interface Peer {
+  host: string
+  port?: number
+}
+
+/**
+ * Parsed peers by address: a client calls the same few nodes over and over. Bounded: emptied
+ * when full, so a stream of new addresses costs a parse each, never memory.
+ */
+const peers = new Map<string, Peer>()
+const MAX_PEERS = 1024
+
+function peerOf(address: string): Peer {
+  let peer = peers.get(address)
+  if (peer) return peer
   const i = address.lastIndexOf(':')
-  if (i < 0) return { 'server.address': address }
-  const port = Number(address.slice(i + 1))
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '')
-  return Number.isInteger(port) ? { 'server.address': host, 'server.port': port } : { 'server.address': host }
+  if (i < 0) peer = { host: address }
+  else {
+    const port = Number(address.slice(i + 1))
+    const host = unbracket(address, 0, i)
+    peer = Number.isInteger(port) ? { host, port } : { host }
+  }
+  if (peers.size >= MAX_PEERS) peers.clear()
+  peers.set(address, peer)
+  return peer
+}
+
+/** `s.slice(start, end)` without one leading `[` and one trailing `]` (an IPv6 host). */
+function unbracket(s: string, start: number, end: number): string {
+  if (start < end && s.charCodeAt(start) === 0x5b) start++
+  if (start < end && s.charCodeAt(end - 1) === 0x5d) end--
+  return s.slice(start, end)
+}
+
+/** A peer's `host:port` (as a transport gives it) without the port and brackets: `network.peer.address`. */
+function peerAddress(remote: string): string {
+  let end = remote.length
+  let i = end - 1
+  while (i >= 0 && remote.charCodeAt(i) >= 0x30 && remote.charCodeAt(i) <= 0x39) i--
+  if (i >= 0 && i < end - 1 && remote.charCodeAt(i) === 0x3a) end = i
+  return unbracket(remote, 0, end)
+}
+
+function setServerAttributes(attributes: Attributes, address: string): void {
+  const peer = peerOf(address)
+  attributes['server.address'] = peer.host
+  if (peer.port !== undefined) attributes['server.port'] = peer.port
 }
 
 /**
@@ -112,27 +153,23 @@ export function startClientSpan(
 ): { span: Span; ctx: Context } {
   const parent = context.active()
   const method = `${service}/${endpoint}`
-  const span = tracer.startSpan(
-    method,
-    {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        'rpc.system.name': RPC_SYSTEM,
-        'rpc.method': method,
-        'micro.service': service,
-        'micro.endpoint': endpoint,
-        'micro.transport': transport,
-        ...(address ? serverAttributes(address) : undefined),
-      },
-    },
-    parent,
-  )
+  const attributes: Attributes = {
+    'rpc.system.name': RPC_SYSTEM,
+    'rpc.method': method,
+    'micro.service': service,
+    'micro.endpoint': endpoint,
+    'micro.transport': transport,
+  }
+  if (address) setServerAttributes(attributes, address)
+  const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, parent)
   return { span, ctx: trace.setSpan(parent, span) }
 }
 
 /** Where the call went, once the selector picked a node. */
 export function setPeer(span: Span, address: string): void {
-  span.setAttributes(serverAttributes(address))
+  const peer = peerOf(address)
+  span.setAttribute('server.address', peer.host)
+  if (peer.port !== undefined) span.setAttribute('server.port', peer.port)
 }
 
 /**
@@ -159,7 +196,7 @@ export function startServerSpan(
   }
   if (known) attributes['micro.endpoint'] = endpoint
   else if (endpoint !== undefined) attributes['rpc.method_original'] = `${service}/${endpoint}`
-  if (remote) attributes['network.peer.address'] = remote.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
+  if (remote) attributes['network.peer.address'] = peerAddress(remote)
   const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent)
   return { span, ctx: trace.setSpan(parent, span) }
 }

@@ -11,7 +11,8 @@ import {
   type RpcServerStream,
   silentLogger,
 } from '@micro-ts/core'
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { activeTracer, setPeer, startClientSpan, startServerSpan } from '@micro-ts/core/telemetry'
+import { type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startTracing, type Tracing } from '../src/tracing.js'
@@ -288,5 +289,54 @@ describe('logs and switches', () => {
     )
     await s.client.call('disabled', 'P.Ping', {})
     expect(spans()).toEqual([])
+  })
+})
+
+describe('peer attributes', () => {
+  function attributesOf(make: (tracer: Tracer) => Span): ReadableSpan['attributes'] {
+    const tracer = activeTracer()
+    if (!tracer) throw new Error('no SDK registered')
+    exporter.reset()
+    make(tracer).end()
+    expect(spans()).toHaveLength(1)
+    return spans()[0].attributes
+  }
+
+  it('server.address and server.port from host:port, an IPv6 host without its brackets', () => {
+    const cases: [string, string, number | undefined][] = [
+      ['127.0.0.1:8080', '127.0.0.1', 8080],
+      ['[::1]:9090', '::1', 9090],
+      ['example.com', 'example.com', undefined],
+      ['example.com:http', 'example.com', undefined],
+    ]
+    for (const [address, host, port] of cases) {
+      for (let i = 0; i < 2; i++) {
+        // Given at the start of the call, then (the second time) known already.
+        const given = attributesOf((t) => startClientSpan(t, 'peer', '', 'tcp', address).span)
+        expect([given['server.address'], given['server.port']]).toEqual([host, port])
+        const picked = attributesOf((t) => {
+          const { span } = startClientSpan(t, 'peer', '', 'tcp')
+          setPeer(span, address)
+          return span
+        })
+        expect([picked['server.address'], picked['server.port']]).toEqual([host, port])
+      }
+    }
+  })
+
+  it('network.peer.address: the remote address without its port and brackets', () => {
+    const cases: [string, string][] = [
+      ['127.0.0.1:51234', '127.0.0.1'],
+      ['[::1]:51234', '::1'],
+      ['[fe80::1%eth0]:7', 'fe80::1%eth0'],
+      ['10.1.2.3', '10.1.2.3'],
+      ['host:', 'host:'],
+    ]
+    for (const [remote, peer] of cases) {
+      const attributes = attributesOf(
+        (t) => startServerSpan(t, 'peer', undefined, false, {}, 'tcp', remote).span,
+      )
+      expect(attributes['network.peer.address']).toBe(peer)
+    }
   })
 })
