@@ -29,7 +29,7 @@ interface Contender {
 const SLOW_CONTENDERS: Contender[] = [
   {
     name: 'p2c',
-    what: 'least loaded of two (EWMA latency × in flight)',
+    what: 'least loaded of two (EWMA latency × (1 + 0.1 × in flight))',
     strategy: 'p2c',
     budget: true,
     ejection: true,

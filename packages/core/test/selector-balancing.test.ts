@@ -96,6 +96,43 @@ describe('p2c', () => {
     expect(seen.get('n0')).toBeGreaterThan(1)
   })
 
+  it('one slow answer of a fast node does not make it look slow (the EWMA is not peak-sensitive)', async () => {
+    const selector = await setup(2, { strategy: 'p2c' })
+    const [fast, steady] = nodes(2)
+    const time = async (node: Node, ms: number) => {
+      const done = selector.begin!('s', node)
+      await delay(ms)
+      done('answered')
+    }
+    await time(steady, 10)
+    await time(fast, 1)
+    await time(fast, 60) // a pause: blended in by its share of the last second, not taken whole
+    expect(await picks(selector, 10)).toEqual(new Map([['n0', 10]]))
+  })
+
+  it('calls in flight weigh less than latency: a queueing fast node still beats one 50 ms slower', async () => {
+    const queueOnFast = async (slowMs: number) => {
+      const selector = await setup(2, { strategy: 'p2c' })
+      const [fast, slow] = nodes(2)
+      const time = async (node: Node, ms: number) => {
+        const done = selector.begin!('s', node)
+        await delay(ms)
+        done('answered')
+      }
+      await time(slow, slowMs)
+      await time(fast, 5)
+      // 30 calls waiting on the fast node: its latency samples already hold that queue, so it
+      // is not counted again in full (Finagle's weight of 1 would send these to the slow node).
+      const queued = Array.from({ length: 30 }, () => selector.begin!('s', fast))
+      const seen = await picks(selector, 10)
+      for (const done of queued) done('answered')
+      return seen
+    }
+    expect(await queueOnFast(50)).toEqual(new Map([['n0', 10]]))
+    // ...while a node only twice as slow takes them.
+    expect(await queueOnFast(10)).toEqual(new Map([['n1', 10]]))
+  })
+
   it('with three nodes, one much slower gets only the rare call', async () => {
     const selector = await setup(3, { strategy: 'p2c' })
     // Each node answers once at its own speed, then the calls go on.

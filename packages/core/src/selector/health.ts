@@ -46,8 +46,10 @@ export class NodeHealth {
 
   constructor(
     options: EjectionOptions | false,
-    /** p2c's decay: how fast a latency sample is forgotten, ms. */
+    /** p2c: how fast an idle node's latency is forgotten, ms. */
     private readonly decayMs: number,
+    /** p2c: over how long newer samples replace older ones, ms. */
+    private readonly smoothingMs: number,
     private readonly logger: Logger,
   ) {
     const o = options === false ? { baseMs: 0 } : options
@@ -122,13 +124,18 @@ export class NodeHealth {
     return s.ewma * Math.exp(-Math.max(0, now - s.stamp) / this.decayMs)
   }
 
-  /** Peak-sensitive EWMA: a slower sample is taken at once, faster ones are blended in over time. */
+  /**
+   * A time-weighted EWMA over `smoothingMs`: a sample that comes long after the last one counts
+   * for more. Not peak-sensitive (Finagle's takes a slower sample at once): measured in the
+   * balance bench, one pause of a fast node then made it look slow for seconds, and p2c sent
+   * 3–5 % of calls to a node 50 ms slower.
+   */
   private sample(s: NodeState, ms: number): void {
     const now = performance.now()
     const rtt = Math.max(ms, 0.001)
-    if (s.ewma === 0 || rtt > s.ewma) s.ewma = rtt
+    if (s.ewma === 0) s.ewma = rtt
     else {
-      const w = Math.exp(-Math.max(0, now - s.stamp) / this.decayMs)
+      const w = Math.exp(-Math.max(0, now - s.stamp) / this.smoothingMs)
       s.ewma = s.ewma * w + rtt * (1 - w)
     }
     s.stamp = now

@@ -31,8 +31,10 @@ export interface SelectorOptions {
   setAsideMs?: number
   /** Outlier ejection: when a failing node is set aside and for how long; `false` turns it off. */
   ejection?: EjectionOptions | false
-  /** p2c: how fast a latency sample is forgotten, ms (default 10 000): a node left alone that long looks e times faster. */
+  /** p2c: how fast an idle node's latency is forgotten, ms (default 10 000): a node left alone that long looks e times faster. */
   decayMs?: number
+  /** p2c: over how long newer latency samples replace older ones, ms (default 1 000). */
+  smoothingMs?: number
   logger?: Logger
 }
 
@@ -73,7 +75,12 @@ export class RegistrySelector implements Selector {
       options.ejection === false
         ? false
         : { ...options.ejection, baseMs: options.ejection?.baseMs ?? options.setAsideMs }
-    this.health = new NodeHealth(ejection, Math.max(1, options.decayMs ?? 10_000), this.logger)
+    this.health = new NodeHealth(
+      ejection,
+      Math.max(1, options.decayMs ?? 10_000),
+      Math.max(1, options.smoothingMs ?? 1_000),
+      this.logger,
+    )
     this.cache = new RegistryCache(options.registry, { ttl: options.cacheTtl, logger: this.logger })
   }
 
@@ -181,9 +188,9 @@ export class RegistrySelector implements Selector {
 
   /**
    * Power of two choices (as Finagle and Envoy balance): two distinct nodes at random, and the
-   * one whose latency EWMA times (calls in flight + 1) is lower. A node never timed is costed at
-   * the other's latency, so the two compare by calls in flight alone; idle nodes' latency decays,
-   * so a node that was slow is tried again after a while.
+   * one whose latency EWMA × (1 + INFLIGHT_WEIGHT × calls in flight) is lower. A node never
+   * timed is costed at the other's latency, so the two compare by calls in flight alone; idle
+   * nodes' latency decays, so a node that was slow is tried again after a while.
    */
   private leastLoaded(service: string, nodes: readonly Node[]): Node {
     const i = Math.floor(Math.random() * nodes.length)
@@ -196,12 +203,21 @@ export class RegistrySelector implements Selector {
     const now = performance.now()
     const la = this.health.latency(sa, now)
     const lb = this.health.latency(sb, now)
-    const ca = (la || lb || 1) * ((sa?.inflight ?? 0) + 1)
-    const cb = (lb || la || 1) * ((sb?.inflight ?? 0) + 1)
+    const ca = (la || lb || 1) * (1 + INFLIGHT_WEIGHT * (sa?.inflight ?? 0))
+    const cb = (lb || la || 1) * (1 + INFLIGHT_WEIGHT * (sb?.inflight ?? 0))
     if (ca === cb) return Math.random() < 0.5 ? a : b
     return ca < cb ? a : b
   }
 }
+
+/**
+ * What one call in flight adds to a node's cost, relative to its latency. Finagle's 1 assumes
+ * latency is the node's service time; ours is timed by the client around the whole call, so it
+ * already holds the node's queue, and weight 1 counted the queue twice: under load the fast
+ * nodes, queueing, looked as dear as a node 50 ms slower (bench/README.md, balance). Between
+ * nodes of the same latency the weight changes nothing: the one with fewer calls in flight wins.
+ */
+const INFLIGHT_WEIGHT = 0.1
 
 /** A selector named after its strategy (`random`, `roundrobin` or `p2c`). */
 export function createSelector(options: SelectorOptions): RegistrySelector {
