@@ -6,8 +6,8 @@
  * beyond a remote error's status: what a hop costs before a gateway does any work of its own.
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
+import { listenLoopback } from './http-listen.js'
 import type { BenchServer, ServerConfig } from './types.js'
 
 export async function start(config: ServerConfig): Promise<BenchServer> {
@@ -57,14 +57,5 @@ export async function start(config: ServerConfig): Promise<BenchServer> {
     })
   })
   server.keepAliveTimeout = 65_000
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    info: { address: `127.0.0.1:${port}` },
-    async close() {
-      server.closeAllConnections()
-      await new Promise((r) => server.close(r))
-      await pool.close()
-    },
-  }
+  return listenLoopback(server, 0, () => pool.close())
 }

@@ -1,7 +1,7 @@
 /** The raw HTTP server both raw clients load: node:http, POST /hello and /echo, JSON by hand. */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { echo, hello } from '../payloads.js'
+import { listenLoopback } from './http-listen.js'
 import type { BenchServer } from './types.js'
 
 export async function start(config: { port?: number } = {}): Promise<BenchServer> {
@@ -27,13 +27,5 @@ export async function start(config: { port?: number } = {}): Promise<BenchServer
     })
   })
   server.keepAliveTimeout = 60_000
-  await new Promise<void>((resolve) => server.listen(config.port ?? 0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    info: { address: `127.0.0.1:${port}` },
-    async close() {
-      server.closeAllConnections()
-      await new Promise((r) => server.close(r))
-    },
-  }
+  return listenLoopback(server, config.port)
 }
