@@ -9,6 +9,7 @@ import {
   type Listener,
   MicroError,
   type MicroService,
+  type RpcServerStream,
   rawCodec,
   type TransportMessage,
 } from '../src/index.js'
@@ -17,6 +18,11 @@ import { clientService, startService } from './helpers.js'
 class Greeter {
   async Hello(req: { name: string }) {
     return { greeting: `Hello ${req.name}` }
+  }
+
+  /** Answers each message with what the handler decoded from it. */
+  async Echo(stream: RpcServerStream<unknown, { got: unknown }>) {
+    for await (const msg of stream) await stream.send({ got: msg })
   }
 }
 
@@ -156,7 +162,7 @@ describe('CallOptions.codec over the http transport', () => {
   it("reaches a real service's JSON handler and returns its answer as bytes", async () => {
     const registry = createMemoryRegistry()
     const server = await startService(registry, { name: 'greeter' })
-    server.handle(new Greeter())
+    server.handle(new Greeter(), { endpoints: { Echo: { stream: true } } })
     const c = await clientService(registry)
     open.push({ close: () => server.stop() }, { close: () => c.stop() })
     const rsp = await c.client.call('greeter', 'Greeter.Hello', utf8('{"name":"Zoë"}'), {
@@ -164,5 +170,21 @@ describe('CallOptions.codec over the http transport', () => {
     })
     expect(rsp).toBeInstanceOf(Uint8Array)
     expect(JSON.parse(Buffer.from(rsp as Uint8Array).toString('utf8'))).toEqual({ greeting: 'Hello Zoë' })
+  })
+
+  it("a stream's messages go out as the bytes given and come back as the answer's bytes", async () => {
+    const registry = createMemoryRegistry()
+    const server = await startService(registry, { name: 'greeter' })
+    server.handle(new Greeter(), { endpoints: { Echo: { stream: true } } })
+    const c = await clientService(registry)
+    open.push({ close: () => server.stop() }, { close: () => c.stop() })
+    const stream = await c.client.stream('greeter', 'Greeter.Echo', { codec: rawCodec('application/json') })
+    await stream.send(utf8('{ "n" : 1, "s": "\\u00e9" }'))
+    const first = await stream.recv()
+    expect(first).toBeInstanceOf(Uint8Array)
+    expect(JSON.parse(Buffer.from(first as Uint8Array).toString('utf8'))).toEqual({ got: { n: 1, s: 'é' } })
+    await stream.closeSend()
+    expect(await stream.recv()).toBeUndefined()
+    await stream.close()
   })
 })
