@@ -139,12 +139,23 @@ async function call(ctx: Ctx, service: string, path: string): Promise<RouteResul
   if (raw === undefined)
     return { body: await ctx.gateway.call(service, endpoint, await ctx.json(), ctx.callOptions()) }
   const rsp = await ctx.gateway.call(service, endpoint, raw, ctx.callOptions(RAW_JSON))
-  if (!(rsp instanceof Uint8Array)) return { body: rsp }
-  return { body: rsp.length === 0 ? EMPTY_OBJECT : rsp, headers: JSON_TYPE }
+  if (!(rsp instanceof JsonAnswer)) return { body: rsp }
+  return { body: rsp.bytes.length === 0 ? EMPTY_OBJECT : rsp.bytes, headers: JSON_TYPE }
 }
 
-/** Call options of a call whose request and answer are JSON bytes. */
-const RAW_JSON = { codec: rawCodec('application/json') }
+/**
+ * An answer in JSON, as its bytes. Its own type, because an answer in another content type (a
+ * service answering `application/octet-stream`) is decoded by that type's codec, also to bytes,
+ * and must keep its own label.
+ */
+class JsonAnswer {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** Call options of a call whose request is JSON bytes and whose JSON answer stays bytes. */
+const RAW_JSON = {
+  codec: { ...rawCodec('application/json'), decode: (bytes: Uint8Array) => new JsonAnswer(bytes) },
+}
 const JSON_TYPE = { 'Content-Type': 'application/json' }
 /** An empty answer reads as `{}` (the JSON codec decodes nothing so). */
 const EMPTY_OBJECT = Buffer.from('{}')

@@ -223,6 +223,21 @@ describe.runIf(up)('gateway: a JSON body and its answer as bytes', () => {
     expect(r.text).toBe(answer)
   })
 
+  it("labels a service's octet-stream answer as it came, not as JSON", async () => {
+    rawAnswer = {
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: Buffer.from([0xff, 0x00, 0x41]),
+    }
+    const res = await fetch(`${base}/${rawName}/Raw.Bytes`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('application/octet-stream')
+    expect(Buffer.from(await res.arrayBuffer()).toString('hex')).toBe('ff0041')
+  })
+
   it('an empty body reaches the service as {} and an empty answer comes back as {}', async () => {
     rawAnswer = { headers: { 'Content-Type': 'application/json' }, body: new Uint8Array(0) }
     const r = await postText(`/${rawName}/Raw.Empty`, '')
