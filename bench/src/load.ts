@@ -71,7 +71,7 @@ function pick(sorted: Float64Array, q: number): number {
 export async function runLoad(
   call: () => Promise<void>,
   options: RunOptions,
-  log: LatencyLog,
+  log: Pick<LatencyLog, 'add'>,
 ): Promise<RunResult> {
   const concurrency = Math.max(1, options.concurrency)
   const limit = options.calls ?? Number.POSITIVE_INFINITY
