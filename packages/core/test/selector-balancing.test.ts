@@ -45,6 +45,13 @@ async function call(selector: Selector, outcome: CallOutcome = 'answered', ms = 
   return node.id
 }
 
+/** One call made on `node` (not picked) that answers after `ms`: a latency sample of that node. */
+async function time(selector: Selector, node: Node, ms: number): Promise<void> {
+  const done = selector.begin!('s', node)
+  await delay(ms)
+  done('answered')
+}
+
 async function picks(selector: Selector, count: number): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (let i = 0; i < count; i++) {
@@ -75,13 +82,8 @@ describe('p2c', () => {
   it('prefers the faster node, and still tries the slow one once its latency has decayed', async () => {
     const selector = await setup(2, { strategy: 'p2c', decayMs: 20 })
     const [fast, slow] = nodes(2)
-    const time = async (node: Node, ms: number) => {
-      const done = selector.begin!('s', node)
-      await delay(ms)
-      done('answered')
-    }
-    await time(slow, 60)
-    await time(fast, 0)
+    await time(selector, slow, 60)
+    await time(selector, fast, 0)
     // Right after the samples the fast node wins every comparison.
     expect(await picks(selector, 10)).toEqual(new Map([['n0', 10]]))
     // Keep calling: the fast node's latency stays fresh while the slow one's decays until it is
@@ -99,14 +101,9 @@ describe('p2c', () => {
   it('one slow answer of a fast node does not make it look slow (the EWMA is not peak-sensitive)', async () => {
     const selector = await setup(2, { strategy: 'p2c' })
     const [fast, steady] = nodes(2)
-    const time = async (node: Node, ms: number) => {
-      const done = selector.begin!('s', node)
-      await delay(ms)
-      done('answered')
-    }
-    await time(steady, 10)
-    await time(fast, 1)
-    await time(fast, 60) // a pause: blended in by its share of the last second, not taken whole
+    await time(selector, steady, 10)
+    await time(selector, fast, 1)
+    await time(selector, fast, 60) // a pause: blended in by its share of the last second, not taken whole
     expect(await picks(selector, 10)).toEqual(new Map([['n0', 10]]))
   })
 
@@ -114,13 +111,8 @@ describe('p2c', () => {
     const queueOnFast = async (slowMs: number) => {
       const selector = await setup(2, { strategy: 'p2c' })
       const [fast, slow] = nodes(2)
-      const time = async (node: Node, ms: number) => {
-        const done = selector.begin!('s', node)
-        await delay(ms)
-        done('answered')
-      }
-      await time(slow, slowMs)
-      await time(fast, 5)
+      await time(selector, slow, slowMs)
+      await time(selector, fast, 5)
       // 30 calls waiting on the fast node: its latency samples already hold that queue, so it
       // is not counted again in full (Finagle's weight of 1 would send these to the slow node).
       const queued = Array.from({ length: 30 }, () => selector.begin!('s', fast))
