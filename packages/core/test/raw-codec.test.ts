@@ -94,6 +94,21 @@ describe('CallOptions.codec over the http transport', () => {
     return c
   }
 
+  it("sends the call's own headers, odd names too, and no inherited ones", async () => {
+    const { seen, address } = await recorder({
+      headers: { 'Content-Type': 'application/json' },
+      body: utf8('{}'),
+    })
+    const c = await client()
+    const headers = Object.create({ inherited: 'no' }) as Record<string, string>
+    headers['x-odd_%'] = 'v'
+    headers["x-quote'"] = '"é"'
+    await c.client.call('raw', 'Raw.Echo', {}, { address, headers })
+    expect(seen[0].headers['x-odd_%']).toBe('v')
+    expect(seen[0].headers["x-quote'"]).toBe('"é"')
+    expect(seen[0].headers.inherited).toBeUndefined()
+  })
+
   it('sends the bytes as given with the codec content type, and resolves to the answer bytes', async () => {
     const answer = utf8('{ "b" : 12345678901234567890,\n  "a": "é" }')
     const { seen, address } = await recorder({

@@ -424,7 +424,9 @@ export class RpcClient implements Client {
  */
 function copyHeaders(headers: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const k in headers) out[k] = headers[k]
+  if (headers === undefined) return out
+  // Own names only, as a spread copies (a for-in would send inherited ones too).
+  for (const k of Object.keys(headers)) out[k] = headers[k]
   return out
 }
 
