@@ -14,7 +14,7 @@ import {
 import type { BenchEnv } from './env.js'
 import type { PayloadKind } from './payloads.js'
 import { type Child, type Reply, RssSampler } from './proc.js'
-import { unstalled } from './rounds.js'
+import { logRerun, unstalled } from './rounds.js'
 import { median } from './steady.js'
 
 export interface Settings {
@@ -237,9 +237,7 @@ export async function runRpcInterleaved(
                 () => rpcRound(r, payload, concurrency, s),
                 (ms) => {
                   reruns.set(r, (reruns.get(r) ?? 0) + 1)
-                  progress(
-                    `rpc ${r.contender.name} ${payload} c=${concurrency}: round ${round + 1} again, the machine stalled ${Math.round(ms)} ms`,
-                  )
+                  logRerun(progress, `rpc ${payload} c=${concurrency}`)(r.contender, round, ms)
                 },
               )
               results.set(r, [...(results.get(r) ?? []), res])
@@ -428,9 +426,7 @@ export async function runPubSubInterleaved(
               () => pubsubRound(r, payload, s.roundMs, s),
               (ms) => {
                 reruns.set(r, (reruns.get(r) ?? 0) + 1)
-                progress(
-                  `pubsub ${r.contender.name} ${payload}: round ${round + 1} again, the machine stalled ${Math.round(ms)} ms`,
-                )
+                logRerun(progress, `pubsub ${payload}`)(r.contender, round, ms)
               },
             )
             const a = acc.get(r) ?? { rates: [], cpu: [], rss: [], published: 0, lost: 0 }

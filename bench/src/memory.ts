@@ -12,7 +12,7 @@ import type { DriverConfig, MoleculerSettings } from './clients/types.js'
 import { type BenchEnv, nodeChild } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import { type Child, socketCount } from './proc.js'
-import { interleave } from './rounds.js'
+import { interleave, logRerun } from './rounds.js'
 import type { ServerConfig } from './servers/types.js'
 import { formatSpread, median, spreadOf } from './steady.js'
 
@@ -154,6 +154,7 @@ export async function runMemory(
   onFailed: (c: MemoryContender, reason: string) => void,
 ): Promise<MemoryRow[]> {
   const results = await interleave({
+    onRerun: logRerun(progress, 'memory'),
     contenders,
     rounds: Math.min(3, s.rounds),
     round: (c) => memoryRound(env, c),

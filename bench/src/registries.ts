@@ -14,7 +14,7 @@ import type { Progress, Settings } from './measure.js'
 import type { Child } from './proc.js'
 import type { RegistriesConfig, RegistriesKind } from './registries-driver.js'
 import { etcdAddress } from './registry.js'
-import { firstLine, interleave } from './rounds.js'
+import { firstLine, interleave, logRerun } from './rounds.js'
 import { formatRatio, formatSpread, median, pairedRatio, spreadOf } from './steady.js'
 
 export type RegistryBackend = 'etcd' | 'consul' | 'kubernetes'
@@ -215,6 +215,7 @@ export async function runRegistries(
       }
 
       const lookups = await interleave({
+        onRerun: logRerun(progress, 'registry lookup'),
         contenders: group.filter((c) => drivers.has(c)),
         rounds: s.rounds,
         warm: async (c) => {
@@ -231,6 +232,7 @@ export async function runRegistries(
       for (const watchers of FANOUT_WATCHERS) {
         const cell: RegistriesCell = `fanout ${watchers}`
         const fan = await interleave({
+          onRerun: logRerun(progress, 'registry fan-out'),
           contenders: group.filter((c) => drivers.has(c)),
           rounds: s.rounds,
           warm: async (c) => {

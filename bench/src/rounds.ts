@@ -58,6 +58,15 @@ export async function unstalled<R>(
   }
 }
 
+/** An `onRerun` that says so in the progress log, naming the scenario, contender and round. */
+export function logRerun(
+  progress: (line: string) => void,
+  scenario: string,
+): (c: { name: string }, index: number, stallMs: number) => void {
+  return (c, index, stallMs) =>
+    progress(`${scenario} ${c.name}: round ${index + 1} again, the machine stalled ${Math.round(stallMs)} ms`)
+}
+
 export interface Interleave<C, R> {
   contenders: readonly C[]
   rounds: number

@@ -12,7 +12,7 @@ import { type BenchEnv, nodeChild, nodeFlags } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import type { Child } from './proc.js'
 import { etcdAddress, etcdMissing } from './registry.js'
-import { firstLine, interleave } from './rounds.js'
+import { firstLine, interleave, logRerun } from './rounds.js'
 import type { ServerConfig } from './servers/types.js'
 import type { StartupConfig } from './startup-driver.js'
 import { formatRatio, formatSpread, median, pairedRatio, spreadOf } from './steady.js'
@@ -92,6 +92,7 @@ export async function runStartup(
     }
     let round = 0
     const results = await interleave({
+      onRerun: logRerun(progress, 'startup'),
       contenders: contenders.filter((c) => drivers.has(c)),
       // One more than measured: the first spawn of each pays for cold file caches.
       rounds: s.rounds + 1,

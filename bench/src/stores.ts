@@ -8,7 +8,7 @@ import { type BenchEnv, nodeChild, nodeFlags } from './env.js'
 import type { Progress, Settings } from './measure.js'
 import type { Child } from './proc.js'
 import type { Target } from './report.js'
-import { firstLine, interleave } from './rounds.js'
+import { firstLine, interleave, logRerun } from './rounds.js'
 import {
   bothVerdict,
   formatRatio,
@@ -170,6 +170,7 @@ export async function runStores(
         for (const concurrency of STORE_CONCURRENCY) {
           const live = group.filter((c) => drivers.has(c))
           const results = await interleave({
+            onRerun: logRerun(progress, 'store'),
             contenders: live,
             rounds: s.rounds,
             warm: async (c) => {

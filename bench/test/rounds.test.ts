@@ -4,7 +4,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { interleave, MAX_RERUNS, STALL_MS, unstalled } from '../src/rounds.js'
+import { interleave, logRerun, MAX_RERUNS, STALL_MS, unstalled } from '../src/rounds.js'
 
 /** Holds this process's event loop, as a machine-wide stall holds every process. */
 function hold(ms: number): void {
@@ -53,6 +53,26 @@ describe('unstalled', () => {
       return tries
     })
     expect(r).toBe(MAX_RERUNS + 1)
+  })
+
+  it('interleave runs a stalled round again and logs it, naming scenario, contender and round', async () => {
+    const lines: string[] = []
+    let tries = 0
+    const results = await interleave({
+      contenders: [{ name: 'pg' }],
+      rounds: 1,
+      round: async () => {
+        tries++
+        await delay(5)
+        if (tries === 1) hold(STALL_MS + 100)
+        return tries
+      },
+      onFailed: () => {},
+      onRerun: logRerun((line) => lines.push(line), 'store read'),
+    })
+    expect([...results.values()]).toEqual([[2]])
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^store read pg: round 1 again, the machine stalled \d+ ms$/)
   })
 
   it('a round that throws is not retried: the error goes to interleave, which leaves the contender out', async () => {
