@@ -100,9 +100,11 @@ function settingsFrom(values: Record<string, string | boolean | string[] | undef
   const payloads = list(values.payload as string[] | undefined)
   if (payloads.some((p) => p !== 'greeter' && p !== 'big'))
     throw new Error('--payload takes greeter and/or big')
+  const rounds = n('rounds', quick ? 2 : 5)
   return {
-    rounds: n('rounds', quick ? 2 : 5),
-    busyRounds: n('busy-rounds', values.rounds !== undefined ? n('rounds', 5) : quick ? 2 : 9),
+    rounds,
+    // An explicit --rounds (or --quick) holds for the busy cells too, unless they get their own.
+    busyRounds: n('busy-rounds', values.rounds !== undefined || quick ? rounds : 9),
     roundMs: n('round-ms', quick ? 1000 : 2000),
     warmupMs: n('warmup-ms', quick ? 500 : 1000),
     concurrency: concurrency.length ? concurrency : [1, 64],

@@ -163,8 +163,8 @@ export class RouteContext<G extends ContextOwner = ContextOwner> {
   }
 }
 
-/** `{}`, what an empty body is sent as (go-micro's gateway does the same). */
-const EMPTY_OBJECT: Uint8Array = Buffer.from('{}')
+/** `{}`: what an empty body is sent as (go-micro's gateway does the same) and an empty JSON answer reads as. */
+export const EMPTY_OBJECT: Uint8Array = Buffer.from('{}')
 
 function parseJson(text: string): unknown {
   try {

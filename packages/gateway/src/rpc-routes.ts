@@ -7,7 +7,7 @@
  */
 import { MicroError, rawCodec, type Service } from '@micro-ts/core'
 import type { WebSocket } from 'ws'
-import type { RouteContext, RouteResult } from './context.js'
+import { EMPTY_OBJECT, type RouteContext, type RouteResult } from './context.js'
 import { GATEWAY_ERROR_ID, gatewayErrors, httpStatus, toMicroError } from './errors.js'
 import { closeWithError, type Gateway } from './gateway.js'
 
@@ -157,8 +157,6 @@ const RAW_JSON = {
   codec: { ...rawCodec('application/json'), decode: (bytes: Uint8Array) => new JsonAnswer(bytes) },
 }
 const JSON_TYPE = { 'Content-Type': 'application/json' }
-/** An empty answer reads as `{}` (the JSON codec decodes nothing so). */
-const EMPTY_OBJECT = Buffer.from('{}')
 
 /** A GET call's request: the query parameters as a JSON object of strings (`timeout` aside). */
 function queryBody(ctx: Ctx): Record<string, string> {
