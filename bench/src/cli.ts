@@ -39,6 +39,7 @@ import {
   runRegistry,
 } from './registry.js'
 import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
+import { raiseShield, shield } from './shield.js'
 import { runStartup, STARTUP_CONTENDERS, type StartupRow } from './startup.js'
 import { runStores, STORE_CONTENDERS, type StoreRow, storeTargets } from './stores.js'
 
@@ -72,6 +73,8 @@ Options:
   --callgrind-warmup n uncounted calls before them (default 3000)
   --quick             2 rounds × 1000 ms, 500 ms warm-up, 20000 soak calls
   --profile           run every Node process with --cpu-prof (results/profiles/<contender>-<role>.*.cpuprofile)
+  --unshielded        run at the normal priority and let the scheduler place the processes (by default the
+                      run takes nice -20 and pins an RPC contender's client to CPU 0, its server to CPU 1)
   --out file          JSON output (default results/latest.json; the tables go beside it as .md)
   --list              print the job names and exit
 Environment: BENCH_NATS_URL (default nats://127.0.0.1:4222), BENCH_ETCD_ADDRESS (default 127.0.0.1:2379),
@@ -133,6 +136,7 @@ async function main(): Promise<number> {
       'callgrind-warmup': { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
+      unshielded: { type: 'boolean' },
       out: { type: 'string' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -165,6 +169,8 @@ async function main(): Promise<number> {
   if (!jobs.some(selected)) throw new Error(`--filter ${filters.join(',')} matches no job; see --list`)
 
   const log = (line: string) => process.stderr.write(`${line}\n`)
+  const shielded = values.unshielded ? shield() : raiseShield()
+  for (const note of shielded.notes) log(`warning: ${note}`)
   const started = Date.now()
   const loadStart = os.loadavg()[0]
   if (loadStart > 1.5)
@@ -393,7 +399,11 @@ async function main(): Promise<number> {
   const partial = {
     startedAt: new Date(started).toISOString(),
     durationSec: (Date.now() - started) / 1000,
-    machine: { ...describeMachine(), loadAverage: { start: loadStart, end: os.loadavg()[0] } },
+    machine: {
+      ...describeMachine(),
+      loadAverage: { start: loadStart, end: os.loadavg()[0] },
+      shield: shielded,
+    },
     settings,
     filters,
     contenders,

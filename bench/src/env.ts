@@ -10,6 +10,7 @@ import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Child } from './proc.js'
+import type { Shield } from './shield.js'
 
 /** bench/dist (where the compiled children live) and bench/. */
 export const distDir = dirname(fileURLToPath(import.meta.url))
@@ -87,6 +88,8 @@ export interface Machine {
   natsServer?: string
   /** 1-minute load average when the run started and ended: other work on the machine skews every number. */
   loadAverage?: { start: number; end: number }
+  /** The run's priority and pinning (shield.ts); absent in runs from before it existed. */
+  shield?: Shield
 }
 
 export function describeMachine(): Machine {

@@ -15,6 +15,7 @@ import type { BenchEnv } from './env.js'
 import type { PayloadKind } from './payloads.js'
 import { type Child, type Reply, RssSampler } from './proc.js'
 import { logRerun, unstalled } from './rounds.js'
+import { placeRpc } from './shield.js'
 import { median } from './steady.js'
 
 export interface Settings {
@@ -58,6 +59,8 @@ export interface RpcRow {
   serverCpuUs?: number[]
   /** Rounds run again because the machine stalled during them (rounds.ts `unstalled`). */
   reruns?: number
+  /** Client on CPU 0 and server on CPU 1 (shield.ts); false: where the scheduler put them. */
+  pinned?: boolean
 }
 
 export interface Unavailable {
@@ -120,6 +123,8 @@ async function stopAll(children: Child[]): Promise<void> {
 interface Running {
   contender: RpcContender
   started: Started
+  /** Client and server pinned to a CPU each (see shield.ts). */
+  pinned: boolean
   failed?: string
 }
 
@@ -210,7 +215,13 @@ export async function runRpcInterleaved(
   try {
     for (const contender of contenders) {
       try {
-        running.push({ contender, started: await contender.start(env) })
+        const started = await contender.start(env)
+        try {
+          running.push({ contender, started, pinned: placeRpc(started.driver, started.servers) })
+        } catch (e) {
+          await stopAll([started.driver, ...started.servers])
+          throw e
+        }
       } catch (e) {
         const reason = (e as Error).message.split('\n')[0].slice(0, 400)
         progress(`rpc ${contender.name}: FAILED to start: ${reason}`)
@@ -268,6 +279,7 @@ export async function runRpcInterleaved(
             clientCpuUs: rs.map((x) => x.clientCpuUs),
             serverCpuUs: rs.map((x) => x.serverCpuUs),
             reruns: reruns.get(r) ?? 0,
+            pinned: r.pinned,
           }
           rows.push(row)
           const cpu = median(rs.map((x) => x.clientCpuUs + x.serverCpuUs))

@@ -55,6 +55,11 @@ export class Child {
     return this.proc.pid
   }
 
+  /** Started and not exited yet. */
+  get running(): boolean {
+    return this.proc.pid !== undefined && this.exited === undefined
+  }
+
   /** The first `{ready: true}` line (rejects if the child dies or takes longer than `timeoutMs`). */
   ready(timeoutMs = childDefaults.readyMs): Promise<Reply> {
     this.readyLine ??= new Promise<Reply>((resolve, reject) => {

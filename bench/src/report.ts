@@ -11,6 +11,7 @@ import { type MemoryRow, memoryTable } from './memory.js'
 import type { PayloadKind } from './payloads.js'
 import { type RegistriesRow, registriesTable } from './registries.js'
 import { type RegistryRow, registryTable } from './registry.js'
+import type { Shield } from './shield.js'
 import { type StartupRow, startupTable } from './startup.js'
 import {
   bothVerdict,
@@ -348,6 +349,13 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
+function describeShield(sh: Shield): string {
+  const placed = sh.pinned
+    ? 'each one-client-one-server RPC contender with its client pinned to CPU 0 and its server to CPU 1'
+    : 'processes where the scheduler put them'
+  return `Priority nice ${sh.nice}, ${placed}.${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
+}
+
 export function renderMarkdown(r: Results): string {
   const out: string[] = []
   const m = r.machine
@@ -357,7 +365,8 @@ export function renderMarkdown(r: Results): string {
       (m.loadAverage
         ? ` Load average ${m.loadAverage.start.toFixed(1)} at start, ${m.loadAverage.end.toFixed(1)} at end.`
         : '') +
-      ` ${r.settings.rounds} rounds × ${r.settings.roundMs} ms after ${r.settings.warmupMs} ms warm-up per cell; calls/s is the median round, p50/p99 over all measured calls.` +
+      (m.shield ? ` ${describeShield(m.shield)}` : '') +
+      ` ${r.settings.rounds} rounds × ${r.settings.roundMs} ms after ${r.settings.warmupMs} ms warm-up per cell; calls/s, p50 and p99 are the median round's.` +
       (r.filters.length ? ` Filter: ${r.filters.join(', ')}.` : ''),
   )
 

@@ -1,0 +1,68 @@
+/**
+ * The run's shield: the priority it takes and the CPUs it pins an RPC contender's processes to,
+ * read back from the kernel (/proc), not from what the code believes it did.
+ */
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { afterAll, describe, expect, it } from 'vitest'
+import { Child } from '../src/proc.js'
+import { placeRpc, raiseShield, SHIELD_NICE, shield } from '../src/shield.js'
+
+const allowed = (pid: number) =>
+  /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+
+const before = os.getPriority()
+const children: Child[] = []
+const sleeper = (name: string) => {
+  const c = new Child(name, 'sleep', ['30'])
+  children.push(c)
+  return c
+}
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop()))
+  os.setPriority(before) // this test process's priority, as it was
+})
+
+describe('shield', () => {
+  const sh = raiseShield()
+  const canRaise = process.getuid?.() === 0
+
+  it('takes nice -20 where it may, and says why where it may not', () => {
+    expect(shield()).toEqual(sh)
+    if (canRaise) {
+      expect(sh.nice).toBe(SHIELD_NICE)
+      expect(os.getPriority()).toBe(SHIELD_NICE)
+    } else {
+      expect(sh.notes.join(' ')).toMatch(/priority stays at nice/)
+    }
+  })
+
+  it('pins a one-client-one-server contender to CPU 0 and CPU 1, and leaves a hop of two servers alone', () => {
+    const driver = sleeper('driver')
+    const server = sleeper('server')
+    if (!sh.pinned) {
+      expect(sh.notes.join(' ')).toMatch(/not pinned/)
+      expect(placeRpc(driver, [server])).toBe(false)
+      return
+    }
+    expect(placeRpc(driver, [server])).toBe(true)
+    expect(allowed(driver.pid!)).toBe('0')
+    expect(allowed(server.pid!)).toBe('1')
+
+    const hopDriver = sleeper('hop driver')
+    const hopServers = [sleeper('gateway'), sleeper('greeter')]
+    const everyCpu = allowed(hopDriver.pid!)
+    expect(placeRpc(hopDriver, hopServers)).toBe(false)
+    expect(allowed(hopDriver.pid!)).toBe(everyCpu)
+    expect(hopServers.map((s) => allowed(s.pid!))).toEqual([everyCpu, everyCpu])
+  })
+
+  it('fails loudly when a process cannot be pinned', async () => {
+    const gone = sleeper('gone')
+    const server = sleeper('server')
+    await gone.stop()
+    if (sh.pinned) expect(() => placeRpc(gone, [server])).toThrow(/could not pin gone/)
+    else expect(placeRpc(gone, [server])).toBe(false)
+  })
+})
