@@ -39,7 +39,7 @@ import {
   runRegistry,
 } from './registry.js'
 import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
-import { raiseShield, shield } from './shield.js'
+import { raiseShield, shield, startOwnNats } from './shield.js'
 import { runStartup, STARTUP_CONTENDERS, type StartupRow } from './startup.js'
 import { runStores, STORE_CONTENDERS, type StoreRow, storeTargets } from './stores.js'
 
@@ -179,7 +179,18 @@ async function main(): Promise<number> {
     )
   const profileDir = join(benchDir, 'results', 'profiles')
   if (values.profile) mkdirSync(profileDir, { recursive: true })
-  const natsUrl = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222'
+  let natsUrl = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222'
+  const needsNats = jobs.filter(selected).some((j) => /nats|startup/.test(j))
+  if (!process.env.BENCH_NATS_URL && needsNats && !values.unshielded) {
+    const own = await startOwnNats(canConnect)
+    if ('url' in own) {
+      natsUrl = own.url
+      shielded.ownNats = true
+    } else {
+      shielded.notes.push(`NATS: the machine's own at ${natsUrl}, as ${own.missing}`)
+      log(`warning: ${shielded.notes.at(-1)}`)
+    }
+  }
   const natsHost = new URL(natsUrl)
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(natsHost.hostname)) {
     throw new Error(`BENCH_NATS_URL must be on loopback, got ${natsUrl}`)

@@ -353,7 +353,8 @@ function describeShield(sh: Shield): string {
   const placed = sh.pinned
     ? 'each one-client-one-server RPC contender with its client pinned to CPU 0 and its server to CPU 1'
     : 'processes where the scheduler put them'
-  return `Priority nice ${sh.nice}, ${placed}.${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
+  const nats = sh.ownNats ? " NATS is a nats-server of the run's own, at that priority." : ''
+  return `Priority nice ${sh.nice}, ${placed}.${nats}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
 }
 
 export function renderMarkdown(r: Results): string {

@@ -9,21 +9,26 @@
  * - the orchestrator raises its own priority to nice -20, which every child inherits: a process at
  *   the normal priority then gets only the CPU time our processes leave idle;
  * - an RPC contender of one client and one server gets the client pinned to the first CPU and the
- *   server to the second (`taskset`), so its layout is the same on a quiet machine and a busy one.
+ *   server to the second (`taskset`), so its layout is the same on a quiet machine and a busy one;
+ * - NATS is a `nats-server` of the run's own (unless BENCH_NATS_URL names one), so it too runs at
+ *   that priority.
  *
  * Both need privileges or a second CPU; what could not be done is reported, never silently skipped.
  * `--unshielded` runs as before (normal priority, the scheduler's layout).
  */
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import os from 'node:os'
-import type { Child } from './proc.js'
+import { Child } from './proc.js'
 
 export interface Shield {
   /** The nice value the run's processes have (-20 when it could be raised, else what it was). */
   nice: number
   /** Whether one-client-one-server contenders are pinned (client on CPU 0, server on CPU 1). */
   pinned: boolean
+  /** NATS is a nats-server the run started (at its priority), not the machine's own. */
+  ownNats?: boolean
   /** What could not be done, and why; empty when fully shielded or when shielding was turned off. */
   notes: string[]
 }
@@ -80,4 +85,38 @@ export function placeRpc(driver: Child, servers: Child[]): boolean {
   pin(driver, 0)
   pin(servers[0], 1)
   return true
+}
+
+/** Any free loopback port (closed again at once; the server that takes it follows right after). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * A `nats-server` of the run's own on a free loopback port, started as a child so that it runs at
+ * the run's priority and carries no one else's traffic (the machine's own NATS, at the normal
+ * priority, would share its CPU with whatever else runs). Returns its URL, or why it could not
+ * start (the caller then uses the machine's NATS and says so).
+ */
+export async function startOwnNats(
+  canConnect: (host: string, port: number) => Promise<boolean>,
+): Promise<{ url: string; server: Child } | { missing: string }> {
+  const which = spawnSync('nats-server', ['--version'], { encoding: 'utf8' })
+  if (which.error || which.status !== 0) return { missing: 'nats-server is not installed' }
+  const port = await freePort()
+  const server = new Child('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', String(port)])
+  for (let waited = 0; waited < 5000; waited += 50) {
+    if (await canConnect('127.0.0.1', port)) return { url: `nats://127.0.0.1:${port}`, server }
+    if (!server.running) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await server.stop()
+  return { missing: `nats-server on 127.0.0.1:${port} did not answer within 5 s` }
 }

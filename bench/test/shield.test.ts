@@ -4,9 +4,10 @@
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
+import { canConnect } from '@micro-ts/conformance/testing'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Child } from '../src/proc.js'
-import { placeRpc, raiseShield, SHIELD_NICE, shield } from '../src/shield.js'
+import { Child, stopAll } from '../src/proc.js'
+import { placeRpc, raiseShield, SHIELD_NICE, shield, startOwnNats } from '../src/shield.js'
 
 const allowed = (pid: number) =>
   /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
@@ -64,5 +65,18 @@ describe('shield', () => {
     await gone.stop()
     if (sh.pinned) expect(() => placeRpc(gone, [server])).toThrow(/could not pin gone/)
     else expect(placeRpc(gone, [server])).toBe(false)
+  })
+
+  it("starts a nats-server of the run's own on a free loopback port, at the run's priority", async () => {
+    const own = await startOwnNats(canConnect)
+    // nats-server comes with every machine the bench runs on (scripts/backends.sh checks it).
+    if ('missing' in own) throw new Error(own.missing)
+    expect(os.getPriority(own.server.pid)).toBe(os.getPriority())
+    const port = Number(new URL(own.url).port)
+    expect(own.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/)
+    expect(port).not.toBe(4222)
+    expect(await canConnect('127.0.0.1', port)).toBe(true)
+    await stopAll()
+    expect(await canConnect('127.0.0.1', port)).toBe(false)
   })
 })
