@@ -5,10 +5,29 @@
  * Prints Markdown; exits 0 (the tables are the answer, not a pass or a failure).
  */
 import { readFileSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { registriesRatios } from './registries.js'
 import type { Results } from './report.js'
-import type { Spread } from './steady.js'
+import { startupRatios } from './startup.js'
+import type { PrintedRatio, Spread } from './steady.js'
+import { storeRatios } from './stores.js'
 
-type Run = Pick<Results, 'ratios' | 'targets' | 'startedAt'>
+type Run = Pick<Results, 'ratios' | 'targets' | 'startedAt'> &
+  Partial<Pick<Results, 'stores' | 'registries' | 'startup'>>
+
+/** Every ratio a run's tables print with a spread: RPC, pub/sub, selector, then stores, registries, start-up. */
+export function printedRatios(run: Run): PrintedRatio[] {
+  const out: PrintedRatio[] = []
+  for (const r of run.ratios)
+    for (const [cell, spread] of Object.entries(r.spreads ?? {}))
+      if (spread) out.push({ label: r.label, cell, spread })
+  out.push(
+    ...storeRatios(run.stores ?? []),
+    ...registriesRatios(run.registries ?? []),
+    ...startupRatios(run.startup ?? []),
+  )
+  return out
+}
 
 const fmt = (s: Spread) =>
   s.n > 1 ? `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})` : `${s.median.toFixed(2)}×`
@@ -33,17 +52,14 @@ function main() {
     '| --- | --- | --- | --- | --- |',
   ]
   const count = { both: 0, one: 0, no: 0 }
-  for (const ra of a.ratios) {
-    const rb = b.ratios.find((r) => r.label === ra.label)
+  const inB = printedRatios(b)
+  for (const ra of printedRatios(a)) {
+    const rb = inB.find((r) => r.label === ra.label && r.cell === ra.cell)
     if (!rb) continue
-    for (const [cell, sa] of Object.entries(ra.spreads ?? {})) {
-      const sb = rb.spreads?.[cell]
-      if (!sa || !sb) continue
-      const ag = agreement(sa, sb)
-      count[ag]++
-      const word = ag === 'both' ? 'yes' : ag === 'one' ? '**one way**' : '**no**'
-      out.push(`| ${ra.label} | ${cell} | ${fmt(sa)} | ${fmt(sb)} | ${word} |`)
-    }
+    const ag = agreement(ra.spread, rb.spread)
+    count[ag]++
+    const word = ag === 'both' ? 'yes' : ag === 'one' ? '**one way**' : '**no**'
+    out.push(`| ${ra.label} | ${ra.cell} | ${fmt(ra.spread)} | ${fmt(rb.spread)} | ${word} |`)
   }
   out.push(
     '',
@@ -68,4 +84,5 @@ function main() {
   console.log(out.join('\n'))
 }
 
-main()
+// Run as a program, not when a test imports printedRatios and agreement.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main()

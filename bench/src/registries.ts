@@ -15,7 +15,7 @@ import type { Child } from './proc.js'
 import type { RegistriesConfig, RegistriesKind } from './registries-driver.js'
 import { etcdAddress } from './registry.js'
 import { firstLine, interleave, logRerun } from './rounds.js'
-import { formatRatio, formatSpread, median, pairedRatio, spreadOf } from './steady.js'
+import { formatRatio, formatSpread, median, type PrintedRatio, pairedRatio, spreadOf } from './steady.js'
 
 export type RegistryBackend = 'etcd' | 'consul' | 'kubernetes'
 
@@ -272,6 +272,19 @@ const RAW_OF: Record<RegistryBackend, [string, string]> = {
 }
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2))
+
+/** Every ours ÷ raw ratio the table prints, for compare.ts. */
+export function registriesRatios(rows: RegistriesRow[]): PrintedRatio[] {
+  const out: PrintedRatio[] = []
+  for (const q of rows) {
+    const [ours, raw] = RAW_OF[q.backend]
+    const r = rows.find((z) => z.contender === raw && z.cell === q.cell)
+    const spread = q.contender === ours && r ? pairedRatio(q.rounds, r.rounds) : undefined
+    const unit = q.cell === 'lookup' ? 'lookups/s' : 'time per change'
+    if (spread) out.push({ label: `registry ${ours} ÷ ${raw}, ${unit}`, cell: q.cell, spread })
+  }
+  return out
+}
 
 /** The table: one row per contender and cell; ours ÷ raw per round (lookups/s, or time per change). */
 export function registriesTable(rows: RegistriesRow[]): { title: string; head: string[]; rows: string[][] } {

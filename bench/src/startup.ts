@@ -15,7 +15,7 @@ import { etcdAddress, etcdMissing } from './registry.js'
 import { firstLine, interleave, logRerun } from './rounds.js'
 import type { ServerConfig } from './servers/types.js'
 import type { StartupConfig } from './startup-driver.js'
-import { formatRatio, formatSpread, median, pairedRatio, spreadOf } from './steady.js'
+import { formatRatio, formatSpread, median, type PrintedRatio, pairedRatio, spreadOf } from './steady.js'
 
 export interface StartupContender {
   name: string
@@ -155,6 +155,19 @@ export async function runStartup(
     await Promise.all([...drivers.values()].map((d) => d.stop()))
   }
   return rows
+}
+
+/** Every ratio the start-up table prints (ours ÷ each reference, time), for compare.ts. */
+export function startupRatios(rows: StartupRow[]): PrintedRatio[] {
+  const out: PrintedRatio[] = []
+  for (const q of rows.filter((z) => z.group === 'ours'))
+    for (const ref of ['moleculer-nats', 'raw-http']) {
+      const r = rows.find((z) => z.contender === ref)
+      const spread = r ? pairedRatio(q.rounds, r.rounds) : undefined
+      if (spread)
+        out.push({ label: `start-up ${q.contender} ÷ ${ref}, time`, cell: 'first answered call', spread })
+    }
+  return out
 }
 
 export function startupTable(rows: StartupRow[]): { title: string; head: string[]; rows: string[][] } {

@@ -18,6 +18,13 @@ export interface Spread {
   n: number
 }
 
+/** A ratio a table prints, by name and cell, with its per-round spread (what compare.ts checks). */
+export interface PrintedRatio {
+  label: string
+  cell: string
+  spread: Spread
+}
+
 /** The middle value (the mean of the two middle ones for an even count); 0 for none. */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b)

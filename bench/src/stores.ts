@@ -14,6 +14,7 @@ import {
   formatRatio,
   formatSpread,
   median,
+  type PrintedRatio,
   pairedRatio,
   type Spread,
   verdictOf,
@@ -285,6 +286,23 @@ export function storeTable(rows: StoreRow[]): { title: string; head: string[]; r
       ]
     }),
   }
+}
+
+/** Every ours ÷ raw ratio the store table prints (ops/s and client CPU), for compare.ts. */
+export function storeRatios(rows: StoreRow[]): PrintedRatio[] {
+  const out: PrintedRatio[] = []
+  for (const q of rows) {
+    const [ours, raw] = RAW_OF[q.backend]
+    if (q.contender !== ours) continue
+    const r = rows.find((z) => z.contender === raw && z.op === q.op && z.concurrency === q.concurrency)
+    if (!r) continue
+    const cell = `${q.op} c=${q.concurrency}`
+    const ops = pairedRatio(q.rounds, r.rounds)
+    const cpu = pairedRatio(q.clientCpuUs, r.clientCpuUs)
+    if (ops) out.push({ label: `store ${ours} ÷ ${raw}, ops/s`, cell, spread: ops })
+    if (cpu) out.push({ label: `store ${ours} ÷ ${raw}, client CPU`, cell, spread: cpu })
+  }
+  return out
 }
 
 /** Every store ≥ 0.9× its raw driver: each cell's spread decides; the store's verdict is all of them. */
