@@ -351,7 +351,7 @@ function table(head: string[], rows: string[][]): string {
 
 function describeShield(sh: Shield): string {
   const placed = sh.pinned
-    ? 'each one-client-one-server RPC contender with its client pinned to CPU 0 and its server to CPU 1'
+    ? `each one-client-one-server RPC contender with its client pinned to CPU ${sh.cpus?.[0] ?? 0} and its server to CPU ${sh.cpus?.[1] ?? 1}`
     : 'processes where the scheduler put them'
   const nats = sh.ownNats ? " NATS is a nats-server of the run's own, at that priority." : ''
   return `Priority nice ${sh.nice}, ${placed}.${nats}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`

@@ -27,6 +27,8 @@ export interface Shield {
   nice: number
   /** Whether one-client-one-server contenders are pinned (client on CPU 0, server on CPU 1). */
   pinned: boolean
+  /** The two CPUs they are pinned to, client's first (0 and 1 unless a cpuset leaves them out). */
+  cpus?: [number, number]
   /** NATS is a nats-server the run started (at its priority), not the machine's own. */
   ownNats?: boolean
   /** What could not be done, and why; empty when fully shielded or when shielding was turned off. */
@@ -37,6 +39,18 @@ export interface Shield {
 export const SHIELD_NICE = -20
 
 let current: Shield = { nice: os.getPriority(), pinned: false, notes: [] }
+/** The CPUs a pinned contender's client and server run on. */
+let cpus: [number, number] = [0, 1]
+
+/** `0-2,5` → [0, 1, 2, 5]: a CPU list as taskset and /proc print it. */
+export function cpuList(text: string): number[] {
+  const out: number[] = []
+  for (const part of text.trim().split(',').filter(Boolean)) {
+    const [lo, hi = lo] = part.split('-').map(Number)
+    for (let c = lo; c <= hi; c++) out.push(c)
+  }
+  return out
+}
 
 /** Raise the priority (inherited by every child started after) and turn pinning on where possible. */
 export function raiseShield(): Shield {
@@ -49,14 +63,17 @@ export function raiseShield(): Shield {
     notes.push(`priority stays at nice ${nice}: ${(e as Error).message} (needs root or CAP_SYS_NICE)`)
   }
   let pinned = false
-  if (os.cpus().length < 2) notes.push('not pinned: one CPU')
+  // The first two CPUs this process may run on (a cpuset may leave out CPU 0).
+  const probe = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' })
+  const usable = probe.status === 0 ? cpuList(probe.stdout.split(':').at(-1) ?? '') : []
+  if (probe.error || probe.status !== 0)
+    notes.push(`not pinned: taskset does not run (${probe.error?.message ?? probe.stderr.trim()})`)
+  else if (usable.length < 2) notes.push(`not pinned: this process may use only CPU ${usable.join(',')}`)
   else {
-    const probe = spawnSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' })
-    if (probe.error || probe.status !== 0)
-      notes.push(`not pinned: taskset does not run (${probe.error?.message ?? probe.stderr.trim()})`)
-    else pinned = true
+    pinned = true
+    cpus = [usable[0], usable[1]]
   }
-  current = { nice, pinned, notes }
+  current = pinned ? { nice, pinned, cpus, notes } : { nice, pinned, notes }
   return current
 }
 
@@ -72,18 +89,18 @@ function pin(child: Child, cpu: number): void {
   if (r.error || r.status !== 0)
     throw new Error(`could not pin ${child.name}: ${r.error?.message ?? r.stderr.trim()}`)
   const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]
-  if (allowed !== String(cpu)) throw new Error(`could not pin ${child.name}: it may run on ${allowed}`)
+  if (allowed !== String(cpu)) throw new Error(`could not pin ${child.name}: it may run on CPUs ${allowed}`)
 }
 
 /**
- * Lay out a started RPC contender: client on CPU 0, server on CPU 1, when pinning is on and it is
+ * Lay out a started RPC contender: client on the first usable CPU, server on the second, when pinning is on and it is
  * one client and one server. A contender of more processes (a gateway hop) is left to the
  * scheduler: two of them on one CPU would measure the layout, not the hop. Returns whether it pinned.
  */
 export function placeRpc(driver: Child, servers: Child[]): boolean {
   if (!current.pinned || servers.length !== 1) return false
-  pin(driver, 0)
-  pin(servers[0], 1)
+  pin(driver, cpus[0])
+  pin(servers[0], cpus[1])
   return true
 }
 

@@ -7,7 +7,7 @@ import os from 'node:os'
 import { canConnect } from '@micro-ts/conformance/testing'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Child, stopAll } from '../src/proc.js'
-import { placeRpc, raiseShield, SHIELD_NICE, shield, startOwnNats } from '../src/shield.js'
+import { cpuList, placeRpc, raiseShield, SHIELD_NICE, shield, startOwnNats } from '../src/shield.js'
 
 const allowed = (pid: number) =>
   /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
@@ -23,6 +23,14 @@ const sleeper = (name: string) => {
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop()))
   os.setPriority(before) // this test process's priority, as it was
+})
+
+describe('cpuList', () => {
+  it('reads ranges and single CPUs as taskset and /proc print them', () => {
+    expect(cpuList('0-2,5\n')).toEqual([0, 1, 2, 5])
+    expect(cpuList(' 3')).toEqual([3])
+    expect(cpuList('')).toEqual([])
+  })
 })
 
 describe('shield', () => {
@@ -48,8 +56,9 @@ describe('shield', () => {
       return
     }
     expect(placeRpc(driver, [server])).toBe(true)
-    expect(allowed(driver.pid!)).toBe('0')
-    expect(allowed(server.pid!)).toBe('1')
+    expect(allowed(driver.pid!)).toBe(String(sh.cpus![0]))
+    expect(allowed(server.pid!)).toBe(String(sh.cpus![1]))
+    expect(sh.cpus![0]).not.toBe(sh.cpus![1])
 
     const hopDriver = sleeper('hop driver')
     const hopServers = [sleeper('gateway'), sleeper('greeter')]
