@@ -59,7 +59,7 @@ export interface RpcRow {
   serverCpuUs?: number[]
   /** Rounds run again because the machine stalled during them (rounds.ts `unstalled`). */
   reruns?: number
-  /** Client on CPU 0 and server on CPU 1 (shield.ts); false: where the scheduler put them. */
+  /** Client and server pinned to a CPU each (shield.ts, `machine.shield.cpus`); false: where the scheduler put them. */
   pinned?: boolean
 }
 

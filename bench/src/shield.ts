@@ -39,8 +39,6 @@ export interface Shield {
 export const SHIELD_NICE = -20
 
 let current: Shield = { nice: os.getPriority(), pinned: false, notes: [] }
-/** The CPUs a pinned contender's client and server run on. */
-let cpus: [number, number] = [0, 1]
 
 /** `0-2,5` → [0, 1, 2, 5]: a CPU list as taskset and /proc print it. */
 export function cpuList(text: string): number[] {
@@ -62,18 +60,15 @@ export function raiseShield(): Shield {
   } catch (e) {
     notes.push(`priority stays at nice ${nice}: ${(e as Error).message} (needs root or CAP_SYS_NICE)`)
   }
-  let pinned = false
+  let cpus: [number, number] | undefined
   // The first two CPUs this process may run on (a cpuset may leave out CPU 0).
   const probe = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' })
   const usable = probe.status === 0 ? cpuList(probe.stdout.split(':').at(-1) ?? '') : []
   if (probe.error || probe.status !== 0)
     notes.push(`not pinned: taskset does not run (${probe.error?.message ?? probe.stderr.trim()})`)
   else if (usable.length < 2) notes.push(`not pinned: this process may use only CPU ${usable.join(',')}`)
-  else {
-    pinned = true
-    cpus = [usable[0], usable[1]]
-  }
-  current = pinned ? { nice, pinned, cpus, notes } : { nice, pinned, notes }
+  else cpus = [usable[0], usable[1]]
+  current = cpus ? { nice, pinned: true, cpus, notes } : { nice, pinned: false, notes }
   return current
 }
 
@@ -98,9 +93,9 @@ function pin(child: Child, cpu: number): void {
  * scheduler: two of them on one CPU would measure the layout, not the hop. Returns whether it pinned.
  */
 export function placeRpc(driver: Child, servers: Child[]): boolean {
-  if (!current.pinned || servers.length !== 1) return false
-  pin(driver, cpus[0])
-  pin(servers[0], cpus[1])
+  if (!current.cpus || servers.length !== 1) return false
+  pin(driver, current.cpus[0])
+  pin(servers[0], current.cpus[1])
   return true
 }
 

@@ -297,7 +297,7 @@ export function storeRatios(rows: StoreRow[]): PrintedRatio[] {
     const r = rows.find((z) => z.contender === raw && z.op === q.op && z.concurrency === q.concurrency)
     if (!r) continue
     const cell = `${q.op} c=${q.concurrency}`
-    const ops = pairedRatio(q.rounds, r.rounds)
+    const ops = storeRatio(rows, q.backend, q.op, q.concurrency)
     const cpu = pairedRatio(q.clientCpuUs, r.clientCpuUs)
     if (ops) out.push({ label: `store ${ours} ÷ ${raw}, ops/s`, cell, spread: ops })
     if (cpu) out.push({ label: `store ${ours} ÷ ${raw}, client CPU`, cell, spread: cpu })
