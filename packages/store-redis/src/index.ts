@@ -18,6 +18,7 @@ export {
 export {
   createRedisStore,
   decodeEnvelope,
+  type Envelope,
   encodeEnvelope,
   encodeName,
   escapeGlob,

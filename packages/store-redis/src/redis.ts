@@ -41,36 +41,71 @@ export function escapeGlob(text: string): string {
 
 /**
  * How a record is stored in one Redis string (so `SET ... PX` writes value, metadata and TTL in one
- * atomic command): a format byte (1), the metadata's length as a 4-byte big-endian integer (0 when
- * the record has none), the metadata as UTF-8 JSON, then the value's bytes.
+ * atomic command, and one `GET` reads them back): a format byte (2), the absolute expiry in Unix
+ * milliseconds as a big-endian double (0 when the record has none), the metadata's length as a
+ * 4-byte big-endian integer (0 when it has none), the metadata as UTF-8 JSON, then the value's
+ * bytes. Format 1, written before 0.2, has no expiry field: its TTL lives only in Redis (`PTTL`).
  */
-const FORMAT = 1
-const HEADER = 5
+const FORMAT = 2
+const HEADER = 13
+const LEGACY_FORMAT = 1
+const LEGACY_HEADER = 5
 
-export function encodeEnvelope(value: Uint8Array, metadata: string | null): Buffer {
+/** A decoded record string. */
+export interface Envelope {
+  value: Uint8Array
+  metadata?: Record<string, unknown>
+  /** When the record expires (Unix ms, the writer's clock); absent when it never does. */
+  expiresAt?: number
+  /** Written in format 1, which keeps the TTL only in Redis: the reader asks `PTTL`. */
+  legacy?: true
+}
+
+export function encodeEnvelope(value: Uint8Array, metadata: string | null, expiresAt?: number): Buffer {
   const meta = metadata === null ? Buffer.alloc(0) : Buffer.from(metadata, 'utf8')
   const out = Buffer.allocUnsafe(HEADER + meta.length + value.byteLength)
   out[0] = FORMAT
-  out.writeUInt32BE(meta.length, 1)
+  out.writeDoubleBE(expiresAt ?? 0, 1)
+  out.writeUInt32BE(meta.length, 9)
   meta.copy(out, HEADER)
   out.set(value, HEADER + meta.length)
   return out
 }
 
-export function decodeEnvelope(data: Buffer): { value: Uint8Array; metadata?: Record<string, unknown> } {
-  if (data.length < HEADER || data[0] !== FORMAT) {
+export function decodeEnvelope(data: Buffer): Envelope {
+  const format = data[0]
+  const header = format === FORMAT ? HEADER : LEGACY_HEADER
+  if (data.length < header || (format !== FORMAT && format !== LEGACY_FORMAT)) {
     throw errors.internal('a value under this key was not written by this store')
   }
-  const metaLength = data.readUInt32BE(1)
-  if (HEADER + metaLength > data.length) throw errors.internal('a stored record is truncated')
-  const value = new Uint8Array(data.subarray(HEADER + metaLength))
-  if (metaLength === 0) return { value }
+  const metaLength = data.readUInt32BE(header - 4)
+  if (header + metaLength > data.length) throw errors.internal('a stored record is truncated')
+  const envelope: Envelope = { value: new Uint8Array(data.subarray(header + metaLength)) }
+  if (format === LEGACY_FORMAT) envelope.legacy = true
+  else {
+    const expiresAt = data.readDoubleBE(1)
+    if (expiresAt > 0) envelope.expiresAt = expiresAt
+  }
+  if (metaLength === 0) return envelope
   try {
-    const metadata = JSON.parse(data.toString('utf8', HEADER, HEADER + metaLength)) as Record<string, unknown>
-    return { value, metadata }
+    const json = data.toString('utf8', header, header + metaLength)
+    envelope.metadata = JSON.parse(json) as Record<string, unknown>
+    return envelope
   } catch (err) {
     throw errors.internal('a stored record has corrupt metadata', err)
   }
+}
+
+/**
+ * The record a decoded string holds. The remaining time is counted from the envelope's expiry on
+ * this process's clock; Redis, which expires the key on its own clock, still holds it, so the
+ * record is live and reports at least 1 ms even when clocks disagree.
+ */
+function toRecord(key: string, envelope: Envelope, now: number): StoreRecord {
+  const record: StoreRecord = { key, value: envelope.value }
+  if (envelope.metadata !== undefined) record.metadata = envelope.metadata
+  if (envelope.expiresAt !== undefined) record.expiry = Math.max(1, Math.ceil(envelope.expiresAt - now))
+  return record
 }
 
 /** Errors after which the same command may simply be sent again once the connection is back. */
@@ -100,26 +135,6 @@ function isAuthError(err: unknown): boolean {
   )
 }
 
-/**
- * One record by key, value and TTL read atomically in one command (a MULTI/GET/PTTL/EXEC
- * transaction is four commands and cost a read about half its speed): a nil reply when the key
- * is gone, else `[value, pttl]`.
- */
-const READ_ONE = `local v = redis.call('GET', KEYS[1])
-if not v then return false end
-return {v, redis.call('PTTL', KEYS[1])}`
-
-/** The script as ioredis' defineCommand adds it (EVALSHA, loading it again after NOSCRIPT). */
-interface ScriptedRedis {
-  microStoreReadBuffer(key: string): Promise<[Buffer, number] | null>
-}
-
-/** Scripting refused (an ACL without @scripting, a proxy without EVAL): reads go back to MULTI. */
-function scriptsRefused(err: unknown): boolean {
-  const m = (err as { message?: string })?.message ?? ''
-  return /^NOPERM\b/.test(m) || /unknown command/i.test(m) || /^NOSCRIPT\b/.test(m)
-}
-
 interface Waiter {
   resolve(): void
   reject(err: MicroError): void
@@ -140,8 +155,6 @@ export class RedisStore implements Store {
   private readonly waiters = new Set<Waiter>()
   private lastError: Error | undefined
   private closed = false
-  /** Whether single-key reads use the READ_ONE script (false once the server refused it). */
-  private scripts = true
   /** The namespace of the configured database and table, worked out on first use. */
   private defaultNamespace: string | undefined
 
@@ -165,7 +178,6 @@ export class RedisStore implements Store {
       // Only when TLS is on (rediss:// or tls options): the material, or {} for the system's roots.
       ...(this.resolvedOptions.tls ? { tls: { ...this.resolvedOptions.tls } } : {}),
     })
-    this.redis.defineCommand('microStoreRead', { numberOfKeys: 1, lua: READ_ONE })
     this.redis.on('ready', () => {
       this.lastError = undefined
       for (const w of this.waiters) w.resolve()
@@ -190,7 +202,7 @@ export class RedisStore implements Store {
     const offset = checkCount('offset', options.offset)
     const ns = this.namespace(options)
     if (!options.prefix && !options.suffix) {
-      const record = this.scripts ? await this.fetchOne(ns, key) : (await this.fetch(ns, [key]))[0]
+      const [record] = await this.fetch(ns, [key])
       if (!record) throw notFound()
       return [record]
     }
@@ -210,7 +222,6 @@ export class RedisStore implements Store {
     this.checkOpen()
     checkRecord(record)
     const { key, value, metadata } = record
-    const envelope = encodeEnvelope(value, encodeMetadata(metadata))
     const redisKey = this.namespace(options) + key
     const now = Date.now()
     const expiry = resolveExpiry(record, options, now)
@@ -220,6 +231,7 @@ export class RedisStore implements Store {
       return
     }
     const { at } = expiry
+    const envelope = encodeEnvelope(value, encodeMetadata(metadata), at)
     if (at === undefined) await this.run((r) => r.set(redisKey, envelope))
     else await this.run((r) => r.set(redisKey, envelope, 'PX', Math.ceil(at - now)))
   }
@@ -298,33 +310,44 @@ export class RedisStore implements Store {
     return suffix ? keys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix)) : keys
   }
 
-  /** One record (undefined when gone) in one scripted command; MULTI when scripting is refused. */
-  private async fetchOne(ns: string, key: string): Promise<StoreRecord | undefined> {
-    let reply: [Buffer, number] | null
-    try {
-      reply = await this.run((r) => (r as unknown as ScriptedRedis).microStoreReadBuffer(ns + key))
-    } catch (err) {
-      const cause = err instanceof MicroError ? err.cause : err
-      if (!scriptsRefused(cause)) throw err
-      this.logger.warn(
-        { err: (cause as Error)?.message },
-        'redis refused the read script; reading with MULTI',
-      )
-      this.scripts = false
-      return (await this.fetch(ns, [key]))[0]
-    }
-    if (!reply) return undefined
-    const [data, pttl] = reply
-    const { value, metadata } = decodeEnvelope(data)
-    const record: StoreRecord = { key, value }
-    if (metadata !== undefined) record.metadata = metadata
-    if (typeof pttl === 'number' && pttl > 0) record.expiry = pttl
-    return record
-  }
-
-  /** The records under `keys` (undefined where a key is gone), value and TTL read atomically. */
+  /**
+   * The records under `keys` (undefined where a key is gone): one `GET` for one key, one `MGET`
+   * for more, each record whole with its expiry. Records of the legacy format are read again with
+   * their `PTTL`.
+   */
   private async fetch(ns: string, keys: string[]): Promise<(StoreRecord | undefined)[]> {
     if (keys.length === 0) return []
+    const data =
+      keys.length === 1
+        ? [await this.run((r) => r.getBuffer(ns + keys[0]))]
+        : await this.run((r) => r.mgetBuffer(keys.map((key) => ns + key)))
+    const now = Date.now()
+    const records: (StoreRecord | undefined)[] = []
+    const legacy: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const d = data[i]
+      if (!Buffer.isBuffer(d)) {
+        records.push(undefined)
+        continue
+      }
+      const envelope = decodeEnvelope(d)
+      if (envelope.legacy) legacy.push(i)
+      records.push(toRecord(keys[i], envelope, now))
+    }
+    if (legacy.length > 0) {
+      const again = await this.fetchWithTtl(
+        ns,
+        legacy.map((i) => keys[i]),
+      )
+      legacy.forEach((i, j) => {
+        records[i] = again[j]
+      })
+    }
+    return records
+  }
+
+  /** Records of the legacy format: value and `PTTL` read atomically in one `MULTI`. */
+  private async fetchWithTtl(ns: string, keys: string[]): Promise<(StoreRecord | undefined)[]> {
     const replies = await this.run(async (r) => {
       const tx = r.multi()
       for (const key of keys) tx.getBuffer(ns + key).pttl(ns + key)
@@ -338,9 +361,7 @@ export class RedisStore implements Store {
       if (getErr) throw this.toMicroError(getErr)
       if (ttlErr) throw this.toMicroError(ttlErr)
       if (!Buffer.isBuffer(data)) return undefined
-      const { value, metadata } = decodeEnvelope(data)
-      const record: StoreRecord = { key, value }
-      if (metadata !== undefined) record.metadata = metadata
+      const record = toRecord(key, decodeEnvelope(data), 0)
       if (typeof pttl === 'number' && pttl > 0) record.expiry = pttl
       return record
     })

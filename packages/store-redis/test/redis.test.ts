@@ -50,7 +50,17 @@ describe('encodings', () => {
       value: new Uint8Array(0),
       metadata: {},
     })
+    expect(decodeEnvelope(encodeEnvelope(value, null, 1_800_000_000_123))).toEqual({
+      value,
+      expiresAt: 1_800_000_000_123,
+    })
     expect(() => decodeEnvelope(Buffer.from('plain string'))).toThrow(MicroError)
+    expect(() => decodeEnvelope(encodeEnvelope(value, '{"a":1}').subarray(0, 15))).toThrow(/truncated/)
+  })
+
+  it('a format-1 envelope (before 0.2: no expiry field) still decodes, marked legacy', () => {
+    const legacy = Buffer.concat([Buffer.from([1, 0, 0, 0, 7]), Buffer.from('{"m":1}'), Buffer.from('v')])
+    expect(decodeEnvelope(legacy)).toEqual({ value: utf8('v'), metadata: { m: 1 }, legacy: true })
   })
 })
 
@@ -64,7 +74,12 @@ describe.runIf(up)('store-redis against Redis', () => {
       const r = await raw()
       const redisKey = `${keyPrefix}db/tbl/a/b`
       expect(await r.type(redisKey)).toBe('string')
-      expect(decodeEnvelope((await r.getBuffer(redisKey))!)).toEqual({ value: utf8('v'), metadata: { m: 1 } })
+      const before = Date.now()
+      const envelope = decodeEnvelope((await r.getBuffer(redisKey))!)
+      expect(envelope).toMatchObject({ value: utf8('v'), metadata: { m: 1 } })
+      expect(envelope.expiresAt).toBeGreaterThan(before + 55_000)
+      expect(envelope.expiresAt).toBeLessThanOrEqual(before + 60_000)
+      expect(decodeEnvelope((await r.getBuffer(`${keyPrefix}db/tbl/plain`))!).expiresAt).toBeUndefined()
       const pttl = await r.pttl(redisKey)
       expect(pttl).toBeGreaterThan(55_000)
       expect(pttl).toBeLessThanOrEqual(60_000)
@@ -194,7 +209,7 @@ describe.runIf(up)('store-redis against Redis', () => {
       expect(Buffer.compare(Buffer.from(record.value), Buffer.from(value))).toBe(0)
       expect(record.metadata).toEqual({ size: 1024 * 1024 })
       const stored = await (await raw()).strlen(`${keyPrefix}micro/micro/big`)
-      expect(stored).toBe(5 + JSON.stringify({ size: 1024 * 1024 }).length + 1024 * 1024)
+      expect(stored).toBe(13 + JSON.stringify({ size: 1024 * 1024 }).length + 1024 * 1024)
     })
 
     it('100 concurrent writers all land', async () => {
@@ -218,6 +233,30 @@ describe.runIf(up)('store-redis against Redis', () => {
       expect((await s.read('forever'))[0].expiry).toBeUndefined()
       await s.write({ key: 'forever', value: utf8('y') }, { ttl: 0 })
       await storeError(s.read('forever'), 404)
+    })
+
+    it('records of the format-1 envelope (TTL only in Redis) read with their PTTL, alone and by prefix', async () => {
+      const keyPrefix = prefix('legacy')
+      const s = store({ keyPrefix })
+      const r = await raw()
+      const legacy = (value: string) => Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), Buffer.from(value)])
+      await r.set(`${keyPrefix}micro/micro/old-ttl`, legacy('a'), 'PX', 40_000)
+      await r.set(`${keyPrefix}micro/micro/old-plain`, legacy('b'))
+      await s.write({ key: 'old-new', value: utf8('c') }, { ttl: 20_000 })
+      const [one] = await s.read('old-ttl')
+      expect(text(one.value)).toBe('a')
+      expect(one.expiry).toBeGreaterThan(35_000)
+      expect(one.expiry).toBeLessThanOrEqual(40_000)
+      const all = await s.read('old-', { prefix: true })
+      expect(all.map((x) => [x.key, text(x.value)])).toEqual([
+        ['old-new', 'c'],
+        ['old-plain', 'b'],
+        ['old-ttl', 'a'],
+      ])
+      expect(all[0].expiry).toBeGreaterThan(15_000)
+      expect(all[0].expiry).toBeLessThanOrEqual(20_000)
+      expect(all[1].expiry).toBeUndefined()
+      expect(all[2].expiry).toBeGreaterThan(35_000)
     })
 
     it('a TTL Redis cannot hold is a 400', async () => {
