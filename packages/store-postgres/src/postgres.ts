@@ -142,8 +142,8 @@ const MISSING_TABLE = new Set(['42P01', '3F000'])
 /**
  * A store on PostgreSQL in go-micro's layout: each database is a schema, each table a table
  * `(key text primary key, value bytea, metadata jsonb, expiry timestamptz)`. Keys are ordered
- * bytewise (`COLLATE "C"`), expired rows are never returned and are deleted as reads meet them
- * and by a periodic sweep.
+ * bytewise (`COLLATE "C"`), expired rows are never returned and are deleted by a read of their
+ * key and by a periodic sweep.
  */
 export class PostgresStore implements Store {
   readonly name = 'postgres'
@@ -307,8 +307,9 @@ export class PostgresStore implements Store {
 
   /**
    * Live rows matching prefix and suffix, in key order, after offset and then limit (0 = no
-   * limit), all in SQL. The same statement deletes the expired rows it meets, skipping rows
-   * another session holds, so concurrent readers never wait for each other.
+   * limit), all in SQL. A plain SELECT: the expired rows it passes over are left to the sweep,
+   * since deleting them in the same statement (a DELETE ... FOR UPDATE SKIP LOCKED beside it)
+   * walked the range twice and cost a list a third of its speed.
    */
   private async range<R extends pg.QueryResultRow>(
     t: Target,
@@ -334,10 +335,7 @@ export class PostgresStore implements Store {
     const n = params.length
     return this.query<R>(
       t,
-      `WITH swept AS (
-         DELETE FROM ${t.qualified} WHERE key IN (
-           SELECT key FROM ${t.qualified} WHERE ${where} AND expiry <= now() FOR UPDATE SKIP LOCKED))
-       SELECT ${columns} FROM ${t.qualified} WHERE ${where} AND ${LIVE}
+      `SELECT ${columns} FROM ${t.qualified} WHERE ${where} AND ${LIVE}
        ORDER BY key COLLATE "C" LIMIT $${n - 1} OFFSET $${n}`,
       params,
     )

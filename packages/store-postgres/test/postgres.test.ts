@@ -326,7 +326,7 @@ describe.runIf(up)('store-postgres against PostgreSQL', () => {
       expect(record.expiry).toBeLessThanOrEqual(30_000)
     })
 
-    it('an expired row is never returned, and the read that meets it deletes it', async () => {
+    it('an expired row is never returned; a read of its key deletes it, a list skips it for the sweep', async () => {
       const database = db('lazy')
       const s = store({ database })
       await s.write({ key: 'gone', value: utf8('x') }, { ttl: 100 })
@@ -344,6 +344,9 @@ describe.runIf(up)('store-postgres against PostgreSQL', () => {
       await storeError(s.read('gone'), 404)
       expect(await count()).toBe(1)
       expect(await s.list()).toEqual(['stays'])
+      expect(await s.read('', { prefix: true })).toHaveLength(1)
+      expect(await count()).toBe(1)
+      await s.sweep()
       expect(await count()).toBe(0)
     })
 
