@@ -5,6 +5,7 @@
  * Prints Markdown; exits 0 (the tables are the answer, not a pass or a failure).
  */
 import { readFileSync } from 'node:fs'
+import { basename } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { registriesRatios } from './registries.js'
 import type { Results } from './report.js'
@@ -45,10 +46,12 @@ function main() {
   if (!fa || !fb) throw new Error('usage: compare A.json B.json')
   const a = JSON.parse(readFileSync(fa, 'utf8')) as Run
   const b = JSON.parse(readFileSync(fb, 'utf8')) as Run
+  // The runs are named after their files (run-h.json → run-h), as the README names them.
+  const [na, nb] = [fa, fb].map((f) => basename(f, '.json'))
   const out: string[] = [
-    `Run A ${a.startedAt}, run B ${b.startedAt}.`,
+    `${na}: ${a.startedAt}; ${nb}: ${b.startedAt}.`,
     '',
-    '| ratio | cell | run A | run B | medians within the other range |',
+    `| ratio | cell | ${na} | ${nb} | medians within the other range |`,
     '| --- | --- | --- | --- | --- |',
   ]
   const count = { both: 0, one: 0, no: 0 }
@@ -65,22 +68,28 @@ function main() {
     '',
     `${count.both} ratios agree both ways, ${count.one} one way only, ${count.no} not at all.`,
     '',
-    '| target | run A | run B | verdicts |',
+    `| target | ${na} | ${nb} | verdicts |`,
     '| --- | --- | --- | --- |',
   )
   let same = 0
   let differ = 0
+  // A verdict met in one run and missed in the other: worse than one decided and one undecided.
+  let opposite = 0
   for (const ta of a.targets) {
     const tb = b.targets.find((t) => t.target === ta.target)
     if (!tb || !ta.verdict || !tb.verdict) continue
     const agree = ta.verdict === tb.verdict
+    const opposed = !agree && ta.verdict !== 'undecided' && tb.verdict !== 'undecided'
     if (agree) same++
     else differ++
-    out.push(
-      `| ${ta.target} | ${ta.verdict}: ${ta.measured} | ${tb.verdict}: ${tb.measured} | ${agree ? 'agree' : '**differ**'} |`,
-    )
+    if (opposed) opposite++
+    const word = agree ? 'agree' : opposed ? '**opposite**' : '**differ**'
+    out.push(`| ${ta.target} | ${ta.verdict}: ${ta.measured} | ${tb.verdict}: ${tb.measured} | ${word} |`)
   }
-  out.push('', `${same} targets' verdicts agree, ${differ} differ.`)
+  out.push(
+    '',
+    `${same} targets' verdicts agree, ${differ} differ (${opposite} met in one run and missed in the other).`,
+  )
   console.log(out.join('\n'))
 }
 
