@@ -41,6 +41,15 @@ export function agreement(a: Spread, b: Spread): 'both' | 'one' | 'no' {
   return ab && ba ? 'both' : ab || ba ? 'one' : 'no'
 }
 
+/**
+ * Two runs' verdicts of one target: `agree`, `differ` (decided in one, undecided in the other), or
+ * `opposite` (met in one, missed in the other: the worse disagreement, counted apart).
+ */
+export function verdictAgreement(a: string, b: string): 'agree' | 'differ' | 'opposite' {
+  if (a === b) return 'agree'
+  return a === 'undecided' || b === 'undecided' ? 'differ' : 'opposite'
+}
+
 function main() {
   const [fa, fb] = process.argv.slice(2)
   if (!fa || !fb) throw new Error('usage: compare A.json B.json')
@@ -71,24 +80,19 @@ function main() {
     `| target | ${na} | ${nb} | verdicts |`,
     '| --- | --- | --- | --- |',
   )
-  let same = 0
-  let differ = 0
-  // A verdict met in one run and missed in the other: worse than one decided and one undecided.
-  let opposite = 0
+  const verdicts = { agree: 0, differ: 0, opposite: 0 }
   for (const ta of a.targets) {
     const tb = b.targets.find((t) => t.target === ta.target)
     if (!tb || !ta.verdict || !tb.verdict) continue
-    const agree = ta.verdict === tb.verdict
-    const opposed = !agree && ta.verdict !== 'undecided' && tb.verdict !== 'undecided'
-    if (agree) same++
-    else differ++
-    if (opposed) opposite++
-    const word = agree ? 'agree' : opposed ? '**opposite**' : '**differ**'
+    const v = verdictAgreement(ta.verdict, tb.verdict)
+    verdicts[v]++
+    const word = v === 'agree' ? 'agree' : `**${v}**`
     out.push(`| ${ta.target} | ${ta.verdict}: ${ta.measured} | ${tb.verdict}: ${tb.measured} | ${word} |`)
   }
   out.push(
     '',
-    `${same} targets' verdicts agree, ${differ} differ (${opposite} met in one run and missed in the other).`,
+    `${verdicts.agree} targets' verdicts agree, ${verdicts.differ + verdicts.opposite} differ ` +
+      `(${verdicts.opposite} met in one run and missed in the other).`,
   )
   console.log(out.join('\n'))
 }

@@ -4,7 +4,7 @@
  * each pair by whether each median lies within the other run's range.
  */
 import { describe, expect, it } from 'vitest'
-import { agreement, printedRatios } from '../src/compare.js'
+import { agreement, printedRatios, verdictAgreement } from '../src/compare.js'
 import type { RegistriesRow } from '../src/registries.js'
 import type { StartupRow } from '../src/startup.js'
 import type { StoreRow } from '../src/stores.js'
@@ -98,5 +98,15 @@ describe('agreement', () => {
     expect(agreement(s(1, 0.9, 1.1), s(1.05, 0.95, 1.2))).toBe('both')
     expect(agreement(s(1, 0.9, 1.1), s(1.05, 1.02, 1.2))).toBe('one')
     expect(agreement(s(1, 0.9, 1.1), s(2, 1.5, 2.5))).toBe('no')
+  })
+})
+
+describe('verdictAgreement', () => {
+  it('tells a decided-against-undecided pair from one met in one run and missed in the other', () => {
+    expect(verdictAgreement('met', 'met')).toBe('agree')
+    expect(verdictAgreement('undecided', 'undecided')).toBe('agree')
+    expect(verdictAgreement('missed', 'undecided')).toBe('differ')
+    expect(verdictAgreement('undecided', 'met')).toBe('differ')
+    expect(verdictAgreement('met', 'missed')).toBe('opposite')
   })
 })
