@@ -331,8 +331,11 @@ export class RedisStore implements Store {
         continue
       }
       const envelope = decodeEnvelope(d)
-      if (envelope.legacy) legacy.push(i)
-      records.push(toRecord(keys[i], envelope, now))
+      if (envelope.legacy) {
+        // Filled in below, from the MULTI that also reads its PTTL.
+        legacy.push(i)
+        records.push(undefined)
+      } else records.push(toRecord(keys[i], envelope, now))
     }
     if (legacy.length > 0) {
       const again = await this.fetchWithTtl(

@@ -28,6 +28,14 @@ function prefix(label: string): string {
 const store = useStores(() => ({ address: REDIS_URL, keyPrefix: prefix('store') }))
 const raw = (url = REDIS_URL) => store.raw(url)
 
+/** A record string in format 1 (before 0.2): format byte, metadata length, metadata, value. */
+function legacyEnvelope(value: string, metadata = ''): Buffer {
+  const meta = Buffer.from(metadata)
+  const head = Buffer.from([1, 0, 0, 0, 0])
+  head.writeUInt32BE(meta.length, 1)
+  return Buffer.concat([head, meta, Buffer.from(value)])
+}
+
 afterAll(async () => {
   if (up) await deleteMatching(REDIS_URL, `${escapeGlob(PREFIX)}*`)
 })
@@ -59,8 +67,11 @@ describe('encodings', () => {
   })
 
   it('a format-1 envelope (before 0.2: no expiry field) still decodes, marked legacy', () => {
-    const legacy = Buffer.concat([Buffer.from([1, 0, 0, 0, 7]), Buffer.from('{"m":1}'), Buffer.from('v')])
-    expect(decodeEnvelope(legacy)).toEqual({ value: utf8('v'), metadata: { m: 1 }, legacy: true })
+    expect(decodeEnvelope(legacyEnvelope('v', '{"m":1}'))).toEqual({
+      value: utf8('v'),
+      metadata: { m: 1 },
+      legacy: true,
+    })
   })
 })
 
@@ -239,9 +250,8 @@ describe.runIf(up)('store-redis against Redis', () => {
       const keyPrefix = prefix('legacy')
       const s = store({ keyPrefix })
       const r = await raw()
-      const legacy = (value: string) => Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), Buffer.from(value)])
-      await r.set(`${keyPrefix}micro/micro/old-ttl`, legacy('a'), 'PX', 40_000)
-      await r.set(`${keyPrefix}micro/micro/old-plain`, legacy('b'))
+      await r.set(`${keyPrefix}micro/micro/old-ttl`, legacyEnvelope('a'), 'PX', 40_000)
+      await r.set(`${keyPrefix}micro/micro/old-plain`, legacyEnvelope('b'))
       await s.write({ key: 'old-new', value: utf8('c') }, { ttl: 20_000 })
       const [one] = await s.read('old-ttl')
       expect(text(one.value)).toBe('a')
