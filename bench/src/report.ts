@@ -354,7 +354,10 @@ function describeShield(sh: Shield): string {
     ? `each one-client-one-server RPC contender with its client pinned to CPU ${sh.cpus?.[0] ?? 0} and its server to CPU ${sh.cpus?.[1] ?? 1}`
     : 'processes where the scheduler put them'
   const nats = sh.ownNats ? " NATS is a nats-server of the run's own, at that priority." : ''
-  return `Priority nice ${sh.nice}, ${placed}.${nats}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
+  const stores = sh.ownStores?.length
+    ? ` The store rows ran against servers of the run's own, at that priority: ${sh.ownStores.join(', ')}.`
+    : ''
+  return `Priority nice ${sh.nice}, ${placed}.${nats}${stores}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
 }
 
 export function renderMarkdown(r: Results): string {

@@ -11,7 +11,7 @@
  * - an RPC contender of one client and one server gets the client pinned to the first CPU and the
  *   server to the second (`taskset`), so its layout is the same on a quiet machine and a busy one;
  * - NATS is a `nats-server` of the run's own (unless BENCH_NATS_URL names one), so it too runs at
- *   that priority.
+ *   that priority; so are the store rows' PostgreSQL, MariaDB and Redis (own-stores.ts).
  *
  * Both need privileges or a second CPU; what could not be done is reported, never silently skipped.
  * `--unshielded` runs as before (normal priority, the scheduler's layout).
@@ -23,6 +23,8 @@ import os from 'node:os'
 import { Child } from './proc.js'
 
 export interface Shield {
+  /** The run asked for the shield (not `--unshielded`); absent in runs from before it was recorded. */
+  raised?: boolean
   /** The nice value the run's processes have (-20 when it could be raised, else what it was). */
   nice: number
   /** Whether one-client-one-server contenders are pinned (client on CPU 0, server on CPU 1). */
@@ -31,6 +33,8 @@ export interface Shield {
   cpus?: [number, number]
   /** NATS is a nats-server the run started (at its priority), not the machine's own. */
   ownNats?: boolean
+  /** The store rows' database servers the run started itself (own-stores.ts), at its priority. */
+  ownStores?: string[]
   /** What could not be done, and why; empty when fully shielded or when shielding was turned off. */
   notes: string[]
 }
@@ -68,7 +72,9 @@ export function raiseShield(): Shield {
     notes.push(`not pinned: taskset does not run (${probe.error?.message ?? probe.stderr.trim()})`)
   else if (usable.length < 2) notes.push(`not pinned: this process may use only CPU ${usable.join(',')}`)
   else cpus = [usable[0], usable[1]]
-  current = cpus ? { nice, pinned: true, cpus, notes } : { nice, pinned: false, notes }
+  current = cpus
+    ? { raised: true, nice, pinned: true, cpus, notes }
+    : { raised: true, nice, pinned: false, notes }
   return current
 }
 
@@ -100,7 +106,7 @@ export function placeRpc(driver: Child, servers: Child[]): boolean {
 }
 
 /** Any free loopback port (closed again at once; the server that takes it follows right after). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)

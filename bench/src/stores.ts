@@ -6,9 +6,11 @@
 import { canConnect } from '@micro-ts/conformance/testing'
 import { type BenchEnv, nodeChild, nodeFlags } from './env.js'
 import type { Progress, Settings } from './measure.js'
+import { startOwnStore } from './own-stores.js'
 import type { Child } from './proc.js'
 import type { Target } from './report.js'
 import { firstLine, interleave, logRerun } from './rounds.js'
+import { shield } from './shield.js'
 import {
   bothVerdict,
   formatRatio,
@@ -93,9 +95,13 @@ export function storeAddress(b: Backend): string {
   return e.BENCH_REDIS_URL ?? e.MICRO_TEST_REDIS_ADDRESS ?? 'redis://127.0.0.1:6379'
 }
 
-/** Why a backend cannot be used, or undefined when it answers on loopback. */
-export async function storeMissing(b: Backend): Promise<string | undefined> {
-  const address = storeAddress(b)
+/** BENCH_<NAME>_URL names the server to use: then the run starts none of its own for that backend. */
+export function storeNamed(b: Backend): boolean {
+  return Boolean(process.env[`BENCH_${b.toUpperCase()}_URL`])
+}
+
+/** Why the server at `address` cannot be used, or undefined when it answers on loopback. */
+export async function storeMissing(b: Backend, address = storeAddress(b)): Promise<string | undefined> {
   const url = new URL(address)
   const host = url.hostname.replace(/^\[|\]$/g, '')
   if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return `${b} must be on loopback, got ${address}`
@@ -103,6 +109,30 @@ export async function storeMissing(b: Backend): Promise<string | undefined> {
   return (await canConnect(host, port))
     ? undefined
     : `no ${b} server answers at ${host}:${port} (bash scripts/backends.sh ${b === 'mysql' ? 'mariadb' : b})`
+}
+
+/**
+ * The server a backend's rows run against: one of the run's own when it is shielded and no
+ * BENCH_<NAME>_URL names one (own-stores.ts), else storeAddress's. A server of its own that cannot
+ * start is a note in the shield (and a warning), and the machine's is used.
+ */
+async function serverFor(
+  b: Backend,
+  progress: Progress,
+): Promise<{ address: string; stop(): Promise<void> }> {
+  const sh = shield()
+  if (!sh.raised || storeNamed(b)) return { address: storeAddress(b), stop: async () => {} }
+  const own = await startOwnStore(b)
+  if ('missing' in own) {
+    sh.notes.push(
+      `${b}: the machine's own at ${storeAddress(b)}, as its own server did not start: ${own.missing}`,
+    )
+    progress(`warning: ${sh.notes.at(-1)}`)
+    return { address: storeAddress(b), stop: async () => {} }
+  }
+  sh.ownStores = [...(sh.ownStores ?? []), own.what]
+  progress(`store ${b}: ${own.what} of the run's own at ${own.url}`)
+  return { address: own.url, stop: own.stop }
 }
 
 export interface StoreRow {
@@ -137,18 +167,19 @@ export async function runStores(
   for (const backend of ['postgres', 'mysql', 'redis'] as const) {
     const group = contenders.filter((c) => c.backend === backend)
     if (group.length === 0) continue
-    const missing = await storeMissing(backend)
+    const server = await serverFor(backend, progress)
+    const missing = await storeMissing(backend, server.address)
     if (missing) {
       for (const c of group) onFailed(c, missing)
+      await server.stop()
       continue
     }
     const drivers = new Map<StoreContender, Child>()
     try {
       for (const c of group) {
         const config: StoreConfig = {
-          address: storeAddress(backend),
-          database:
-            backend === 'mysql' ? new URL(storeAddress(backend)).pathname.slice(1) || 'test' : 'bench',
+          address: server.address,
+          database: backend === 'mysql' ? new URL(server.address).pathname.slice(1) || 'test' : 'bench',
           table: `bench_${env.runId}_${c.kind.replace(/-/g, '_')}`,
           connections: POOL,
         }
@@ -225,6 +256,7 @@ export async function runStores(
       }
     } finally {
       await Promise.all([...drivers.values()].map((d) => d.stop()))
+      await server.stop()
     }
   }
   return rows
