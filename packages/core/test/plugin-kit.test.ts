@@ -16,6 +16,7 @@ import {
   option,
   optionEnvName,
   optionsTable,
+  ownedBytes,
   parseBrokerEnvelope,
   parseOptions,
   parseUrl,
@@ -314,5 +315,31 @@ describe('setLongTimeout', () => {
     process.off('warning', onWarning)
     expect(fired).toBe(1)
     expect(warnings).not.toContain('TimeoutOverflowWarning')
+  })
+})
+
+describe('ownedBytes', () => {
+  it('copies the range into memory of its own: later writes to the source do not reach it', () => {
+    const reply = Buffer.from('hdr:value:trailer')
+    const value = ownedBytes(reply, 4, 9)
+    expect(value.constructor).toBe(Uint8Array) // a plain Uint8Array, not a Buffer
+    expect(Buffer.from(value).toString()).toBe('value')
+    reply.fill(0)
+    expect(Buffer.from(value).toString()).toBe('value')
+  })
+
+  it('copies all of a Uint8Array by default, clamps a range past the end, and takes empty ones', () => {
+    const source = new Uint8Array([1, 2, 3])
+    expect([...ownedBytes(source)]).toEqual([1, 2, 3])
+    expect([...ownedBytes(source, 1, 99)]).toEqual([2, 3])
+    expect(ownedBytes(source, 3).byteLength).toBe(0)
+    expect(ownedBytes(new Uint8Array()).byteLength).toBe(0)
+  })
+
+  it('a large value is copied whole', () => {
+    const big = Buffer.alloc(100_000, 7)
+    const copy = ownedBytes(big, 10)
+    expect(copy.byteLength).toBe(99_990)
+    expect(copy.every((b) => b === 7)).toBe(true)
   })
 })

@@ -15,6 +15,7 @@ import {
   checkName,
   checkRecord,
   encodeMetadata,
+  ownedBytes,
   pluginErrors,
   resolveExpiry,
   sleep,
@@ -427,7 +428,11 @@ export class MySQLStore implements Store {
 }
 
 function toRecord(row: Row): StoreRecord {
-  const record: StoreRecord = { key: row.key.toString('utf8'), value: new Uint8Array(row.value ?? []) }
+  // mysql2 hands a blob out as a view on its packet: the value gets bytes of its own.
+  const record: StoreRecord = {
+    key: row.key.toString('utf8'),
+    value: row.value ? ownedBytes(row.value) : new Uint8Array(),
+  }
   if (row.metadata !== null && row.metadata !== undefined) {
     record.metadata = JSON.parse(row.metadata) as Record<string, unknown>
   }

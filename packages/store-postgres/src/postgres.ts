@@ -496,7 +496,10 @@ function isConnectionError(err: unknown): boolean {
 function toRecord(row: Row): StoreRecord {
   const record: StoreRecord = {
     key: row.key,
-    value: row.value ? new Uint8Array(row.value) : new Uint8Array(),
+    // pg decodes bytea from its hex text into a Buffer of its own: hand it out as a Uint8Array, uncopied.
+    value: row.value
+      ? new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength)
+      : new Uint8Array(),
   }
   if (row.metadata !== null && row.metadata !== undefined) record.metadata = row.metadata
   // Never 0 for a live row: 0 would read as "already expired".

@@ -16,6 +16,7 @@ import {
   checkName,
   checkRecord,
   encodeMetadata,
+  ownedBytes,
   pluginErrors,
   resolveExpiry,
   sleep,
@@ -80,7 +81,8 @@ export function decodeEnvelope(data: Buffer): Envelope {
   }
   const metaLength = data.readUInt32BE(header - 4)
   if (header + metaLength > data.length) throw errors.internal('a stored record is truncated')
-  const envelope: Envelope = { value: new Uint8Array(data.subarray(header + metaLength)) }
+  // ioredis hands a reply out as a view on its socket read: the value gets bytes of its own.
+  const envelope: Envelope = { value: ownedBytes(data, header + metaLength) }
   if (format === LEGACY_FORMAT) envelope.legacy = true
   else {
     const expiresAt = data.readDoubleBE(1)

@@ -79,6 +79,8 @@ export {
 } from '../util/address.js'
 // Timing: back-off, sleeps, long timers, deadlines and cancellation
 export { type Backoff, type BackoffOptions, backoff } from '../util/backoff.js'
+// Bytes: a value a caller owns, copied out of a driver's reply
+export { ownedBytes } from '../util/bytes.js'
 export { parseDuration } from '../util/duration.js'
 export {
   formatTimeoutHeader,
