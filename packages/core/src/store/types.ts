@@ -2,6 +2,11 @@
 
 export interface StoreRecord {
   key: string
+  /**
+   * The bytes. A value read is the caller's own (a store never hands out a view on a driver's
+   * buffer), but a small one may sit in Node's shared Buffer pool, as `Buffer.from`'s do: read it
+   * through `byteOffset` and `byteLength`, never through `.buffer` alone.
+   */
   value: Uint8Array
   metadata?: Record<string, unknown>
   /**
