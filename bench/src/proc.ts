@@ -15,18 +15,6 @@ const live = new Set<Child>()
 /** How long a child may take to print its ready line by default (raised for runs under valgrind). */
 export const childDefaults = { readyMs: 15_000 }
 
-/** How a child that is not one of ours (a database server) is run and stopped. */
-export interface ChildOptions {
-  /** Run as this user and group (a database server that refuses to run as root). */
-  uid?: number
-  gid?: number
-  /**
-   * Stop it with this signal at once (it speaks no line protocol to ask it to exit), e.g. SIGINT,
-   * PostgreSQL's fast shutdown; SIGKILL follows if it lingers.
-   */
-  stopSignal?: NodeJS.Signals
-}
-
 export class Child {
   readonly name: string
   private readonly proc: ChildProcess
@@ -36,22 +24,12 @@ export class Child {
   private stderrTail = ''
   private exited?: number | string
   private readyLine?: Promise<Reply>
-  private readonly stopSignal?: NodeJS.Signals
 
-  constructor(
-    name: string,
-    command: string,
-    args: string[],
-    env: Record<string, string> = {},
-    options: ChildOptions = {},
-  ) {
+  constructor(name: string, command: string, args: string[], env: Record<string, string> = {}) {
     this.name = name
-    this.stopSignal = options.stopSignal
     this.proc = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
-      uid: options.uid,
-      gid: options.gid,
     })
     live.add(this)
     const lines = createInterface({ input: this.proc.stdout!, crlfDelay: Number.POSITIVE_INFINITY })
@@ -82,11 +60,6 @@ export class Child {
 
   get pid(): number | undefined {
     return this.proc.pid
-  }
-
-  /** The last line it wrote to stderr (or why it could not be started). */
-  lastError(): string {
-    return this.stderrTail.trim().split('\n').at(-1) ?? ''
   }
 
   /** Started and not exited yet. */
@@ -176,24 +149,14 @@ export class Child {
     return processCpuMs(this.proc.pid)
   }
 
-  /**
-   * Ask it to exit, close its stdin, then SIGTERM and finally SIGKILL if it lingers. A child with a
-   * `stopSignal` gets that signal at once, and SIGKILL after 10 s.
-   */
+  /** Ask it to exit, close its stdin, then SIGTERM and finally SIGKILL if it lingers. */
   async stop(): Promise<void> {
     if (!this.running) return // exited, or never started (no pid: spawn failed)
     const gone = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()))
-    const wait = (ms: number) =>
-      Promise.race([gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
-    if (this.stopSignal) {
-      this.proc.kill(this.stopSignal)
-      if (await wait(10_000)) return
-      this.proc.kill('SIGKILL')
-      await gone
-      return
-    }
     this.request('exit', {}, 3000).catch(() => {})
     this.proc.stdin!.end()
+    const wait = (ms: number) =>
+      Promise.race([gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
     if (await wait(3000)) return
     this.proc.kill('SIGTERM')
     if (await wait(3000)) return
