@@ -10,9 +10,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { canConnect, hasCommand, requireBackend, testAddress } from '@micro-ts/conformance/testing'
+import { RedisServer } from '@micro-ts/conformance/testing/redis'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RedisServer } from './redis-server.js'
 
 const dist = (f: string) => fileURLToPath(new URL(`../dist/${f}`, import.meta.url))
 const out = mkdtempSync(path.join(os.tmpdir(), 'micro-bundle-'))

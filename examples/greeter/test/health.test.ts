@@ -5,8 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { eventually, hasCommand, requireThat } from '@micro-ts/conformance/testing'
+import { RedisServer } from '@micro-ts/conformance/testing/redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RedisServer } from './redis-server.js'
 
 const service = fileURLToPath(new URL('../dist/service.js', import.meta.url))
 const can = requireThat(
