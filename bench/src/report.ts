@@ -355,7 +355,11 @@ function describeShield(sh: Shield): string {
     : 'processes where the scheduler put them'
   const nats = sh.ownNats ? " NATS is a nats-server of the run's own, at that priority." : ''
   const stores = sh.ownStores?.length
-    ? ` The store rows ran against servers of the run's own, at that priority: ${sh.ownStores.join(', ')}.`
+    ? ` The store rows ran against servers of the run's own, at that priority: ${sh.ownStores.join(', ')}${
+        sh.storesPinned
+          ? `, each on CPU ${sh.cpus?.[1] ?? 1} with the drivers on CPU ${sh.cpus?.[0] ?? 0}`
+          : ''
+      }.`
     : ''
   return `Priority nice ${sh.nice}, ${placed}.${nats}${stores}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
 }

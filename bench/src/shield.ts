@@ -11,13 +11,15 @@
  * - an RPC contender of one client and one server gets the client pinned to the first CPU and the
  *   server to the second (`taskset`), so its layout is the same on a quiet machine and a busy one;
  * - NATS is a `nats-server` of the run's own (unless BENCH_NATS_URL names one), so it too runs at
- *   that priority; so are the store rows' PostgreSQL, MariaDB and Redis (own-stores.ts).
+ *   that priority; so are the store rows' PostgreSQL, MariaDB and Redis (own-stores.ts), each
+ *   pinned as an RPC server is, its drivers on the first CPU (runs M and N: with the servers
+ *   at that priority but left to the scheduler, a hog still moved the store ratios at c=1).
  *
  * Both need privileges or a second CPU; what could not be done is reported, never silently skipped.
  * `--unshielded` runs as before (normal priority, the scheduler's layout).
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { type AddressInfo, createServer } from 'node:net'
 import os from 'node:os'
 import { Child } from './proc.js'
@@ -35,6 +37,8 @@ export interface Shield {
   ownNats?: boolean
   /** The store rows' database servers the run started itself (own-stores.ts), at its priority. */
   ownStores?: string[]
+  /** The store rows' drivers ran on the first of `cpus` and their database server on the second. */
+  storesPinned?: boolean
   /** What could not be done, and why; empty when fully shielded or when shielding was turned off. */
   notes: string[]
 }
@@ -86,11 +90,25 @@ export function shield(): Shield {
 function pin(child: Child, cpu: number): void {
   // taskset -a on a pid that is gone pins no thread and still succeeds: check first, read back after.
   if (!child.running) throw new Error(`could not pin ${child.name}: it is not running`)
-  const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(child.pid)], { encoding: 'utf8' })
+  pinPid(child.name, child.pid!, cpu)
+}
+
+function pinPid(name: string, pid: number, cpu: number): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' })
   if (r.error || r.status !== 0)
-    throw new Error(`could not pin ${child.name}: ${r.error?.message ?? r.stderr.trim()}`)
-  const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]
-  if (allowed !== String(cpu)) throw new Error(`could not pin ${child.name}: it may run on CPUs ${allowed}`)
+    throw new Error(`could not pin ${name}: ${r.error?.message ?? r.stderr.trim()}`)
+  const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+  if (allowed !== String(cpu)) throw new Error(`could not pin ${name}: it may run on CPUs ${allowed}`)
+}
+
+/** The processes `pid` has forked and not yet reaped, from /proc (every thread's list). */
+export function childPids(pid: number): number[] {
+  const pids = new Set<number>()
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+    for (const word of text.split(/\s+/)) if (word) pids.add(Number(word))
+  }
+  return [...pids]
 }
 
 /**
@@ -102,6 +120,29 @@ export function placeRpc(driver: Child, servers: Child[]): boolean {
   if (!current.cpus || servers.length !== 1) return false
   pin(driver, current.cpus[0])
   pin(servers[0], current.cpus[1])
+  return true
+}
+
+/**
+ * Lay out a backend's store rows as an RPC contender is laid out: its drivers on the first usable
+ * CPU (they take turns: one runs a round while the others wait) and the database server of the
+ * run's own on the second, with every process it has forked (PostgreSQL's connection backends and
+ * helpers); connections made later inherit the server's CPU. Call it once the drivers have
+ * connected. Returns whether it pinned; a server of the machine's (no pid) is left alone.
+ */
+export function placeStore(drivers: Child[], serverPid: number | undefined): boolean {
+  if (!current.cpus || serverPid === undefined) return false
+  for (const driver of drivers) pin(driver, current.cpus[0])
+  pinPid(`database server ${serverPid}`, serverPid, current.cpus[1])
+  for (const pid of childPids(serverPid)) {
+    try {
+      pinPid(`database process ${pid}`, pid, current.cpus[1])
+    } catch (e) {
+      // A helper that exited since it was listed (an autovacuum worker) needs no CPU.
+      if (readdirSync('/proc').includes(String(pid))) throw e
+    }
+  }
+  current.storesPinned = true
   return true
 }
 

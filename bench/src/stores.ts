@@ -10,7 +10,7 @@ import { startOwnStore } from './own-stores.js'
 import type { Child } from './proc.js'
 import type { Target } from './report.js'
 import { firstLine, interleave, logRerun } from './rounds.js'
-import { shield } from './shield.js'
+import { placeStore, shield } from './shield.js'
 import {
   bothVerdict,
   formatRatio,
@@ -119,7 +119,7 @@ export async function storeMissing(b: Backend, address = storeAddress(b)): Promi
 async function serverFor(
   b: Backend,
   progress: Progress,
-): Promise<{ address: string; stop(): Promise<void> }> {
+): Promise<{ address: string; pid?: number; stop(): Promise<void> }> {
   const sh = shield()
   if (!sh.raised || storeNamed(b)) return { address: storeAddress(b), stop: async () => {} }
   const own = await startOwnStore(b)
@@ -132,7 +132,7 @@ async function serverFor(
   }
   sh.ownStores = [...(sh.ownStores ?? []), own.what]
   progress(`store ${b}: ${own.what} of the run's own at ${own.url}`)
-  return { address: own.url, stop: own.stop }
+  return { address: own.url, pid: own.pid, stop: own.stop }
 }
 
 export interface StoreRow {
@@ -197,6 +197,15 @@ export async function runStores(
           await child.stop()
           onFailed(c, firstLine(e))
         }
+      }
+      try {
+        if (placeStore([...drivers.values()], server.pid))
+          progress(
+            `store ${backend}: drivers on CPU ${shield().cpus?.[0]}, the server on CPU ${shield().cpus?.[1]}`,
+          )
+      } catch (e) {
+        shield().notes.push(`${backend} store rows not pinned: ${firstLine(e)}`)
+        progress(`warning: ${shield().notes.at(-1)}`)
       }
       for (const op of STORE_OPS) {
         for (const concurrency of STORE_CONCURRENCY) {

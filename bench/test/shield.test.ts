@@ -7,7 +7,16 @@ import os from 'node:os'
 import { canConnect } from '@micro-ts/conformance/testing'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Child, stopAll } from '../src/proc.js'
-import { cpuList, placeRpc, raiseShield, SHIELD_NICE, shield, startOwnNats } from '../src/shield.js'
+import {
+  childPids,
+  cpuList,
+  placeRpc,
+  placeStore,
+  raiseShield,
+  SHIELD_NICE,
+  shield,
+  startOwnNats,
+} from '../src/shield.js'
 
 const allowed = (pid: number) =>
   /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
@@ -66,6 +75,35 @@ describe('shield', () => {
     expect(placeRpc(hopDriver, hopServers)).toBe(false)
     expect(allowed(hopDriver.pid!)).toBe(everyCpu)
     expect(hopServers.map((s) => allowed(s.pid!))).toEqual([everyCpu, everyCpu])
+  })
+
+  it("pins the store drivers to CPU 0 and a database server of the run's own to CPU 1, with the processes it forked", async () => {
+    const drivers = [sleeper('ours store driver'), sleeper('raw store driver')]
+    // A server that has forked a helper, as PostgreSQL's postmaster has its backends.
+    const server = new Child('database', 'sh', ['-c', 'sleep 30 & wait'])
+    children.push(server)
+    let helpers: number[] = []
+    for (let i = 0; i < 100 && helpers.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      helpers = childPids(server.pid!)
+    }
+    expect(helpers).toHaveLength(1)
+    try {
+      const everyCpu = allowed(server.pid!)
+      expect(placeStore(drivers, undefined)).toBe(false) // the machine's server: nothing moves
+      expect(allowed(drivers[0].pid!)).toBe(everyCpu)
+      if (!sh.pinned) {
+        expect(placeStore(drivers, server.pid)).toBe(false)
+        return
+      }
+      expect(placeStore(drivers, server.pid)).toBe(true)
+      expect(drivers.map((d) => allowed(d.pid!))).toEqual([String(sh.cpus![0]), String(sh.cpus![0])])
+      expect(allowed(server.pid!)).toBe(String(sh.cpus![1]))
+      expect(allowed(helpers[0])).toBe(String(sh.cpus![1]))
+      expect(shield().storesPinned).toBe(true)
+    } finally {
+      process.kill(helpers[0])
+    }
   })
 
   it('fails loudly when a process cannot be pinned', async () => {
