@@ -19,7 +19,7 @@
  * `--unshielded` runs as before (normal priority, the scheduler's layout).
  */
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { type AddressInfo, createServer } from 'node:net'
 import os from 'node:os'
 import { Child } from './proc.js'
@@ -105,7 +105,12 @@ function pinPid(name: string, pid: number, cpu: number): void {
 export function childPids(pid: number): number[] {
   const pids = new Set<number>()
   for (const task of readdirSync(`/proc/${pid}/task`)) {
-    const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+    let text = ''
+    try {
+      text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+    } catch {
+      continue // a thread that ended since it was listed (MariaDB's come and go)
+    }
     for (const word of text.split(/\s+/)) if (word) pids.add(Number(word))
   }
   return [...pids]
@@ -139,7 +144,7 @@ export function placeStore(drivers: Child[], serverPid: number | undefined): boo
       pinPid(`database process ${pid}`, pid, current.cpus[1])
     } catch (e) {
       // A helper that exited since it was listed (an autovacuum worker) needs no CPU.
-      if (readdirSync('/proc').includes(String(pid))) throw e
+      if (existsSync(`/proc/${pid}`)) throw e
     }
   }
   current.storesPinned = true
