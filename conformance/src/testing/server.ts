@@ -71,7 +71,7 @@ export function canConnect(host: string, port: number, timeoutMs = 1000): Promis
     }
     socket.setTimeout(timeoutMs, () => done(false))
     socket.once('connect', () => done(true))
-    socket.on('error', () => done(false)) // on, not once: a TLS alert can follow the first error
+    socket.once('error', () => done(false))
   })
 }
 

@@ -180,7 +180,7 @@ export function amqpAnswers(host: string, port: number, timeoutMs = 2000): Promi
       resolve(ok)
     }
     socket.setTimeout(timeoutMs, () => done(false))
-    socket.on('error', () => done(false)) // on, not once: a TLS alert can follow the first error
+    socket.once('error', () => done(false))
     socket.once('connect', () => socket.write(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1')))
     socket.once('data', (d: Buffer) => done(d[0] === 1))
   })

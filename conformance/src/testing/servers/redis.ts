@@ -79,7 +79,7 @@ export class RedisServer extends PrivateServer {
       socket.setTimeout(1000, () => done(false))
       socket.once(o ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'))
       socket.once('data', (d) => done(/^[+-]/.test(d.toString())))
-      socket.on('error', () => done(false)) // on, not once: a TLS alert can follow the first error
+      socket.once('error', () => done(false))
     })
   }
 }
