@@ -22,6 +22,7 @@ import {
   sleep,
 } from '@micro-ts/core/plugin'
 import { Redis } from 'ioredis'
+import { lastingErrorConnector } from './connector.js'
 import { errors, type RedisStoreOptions, type ResolvedRedisOptions, resolveOptions } from './options.js'
 
 /** go-micro's store error for a missing key is exactly `not found`, without a label. */
@@ -177,6 +178,9 @@ export class RedisStore implements Store {
       autoResendUnfulfilledCommands: false,
       retryStrategy: reconnectDelay,
       connectionName: 'micro-ts-store',
+      Connector: lastingErrorConnector((err) =>
+        this.logger.debug({ err: err.message }, 'redis connection error after the first on the same socket'),
+      ),
       // Only when TLS is on (rediss:// or tls options): the material, or {} for the system's roots.
       ...(this.resolvedOptions.tls ? { tls: { ...this.resolvedOptions.tls } } : {}),
     })
