@@ -39,7 +39,7 @@ import {
   runRegistry,
 } from './registry.js'
 import { computeRatios, computeTargets, type Results, renderMarkdown } from './report.js'
-import { raiseShield, shield, startOwnNats } from './shield.js'
+import { fillIdle, raiseShield, shield, startOwnNats } from './shield.js'
 import { runStartup, STARTUP_CONTENDERS, type StartupRow } from './startup.js'
 import { runStores, STORE_CONTENDERS, type StoreRow, storeTargets } from './stores.js'
 
@@ -75,6 +75,8 @@ Options:
   --profile           run every Node process with --cpu-prof (results/profiles/<contender>-<role>.*.cpuprofile)
   --unshielded        run at the normal priority and let the scheduler place the processes (by default the
                       run takes nice -20 and pins an RPC contender's client to CPU 0, its server to CPU 1)
+  --no-idle-fill      let an idle CPU halt (by default, shielded runs keep each CPU spinning at SCHED_IDLE
+                      when nothing else wants it, so a CPU wakes as fast on a quiet machine as beside a hog)
   --out file          JSON output (default results/latest.json; the tables go beside it as .md)
   --list              print the job names and exit
 Environment: BENCH_NATS_URL (default nats://127.0.0.1:4222), BENCH_ETCD_ADDRESS (default 127.0.0.1:2379),
@@ -137,6 +139,7 @@ async function main(): Promise<number> {
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
       unshielded: { type: 'boolean' },
+      'no-idle-fill': { type: 'boolean' },
       out: { type: 'string' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -177,6 +180,11 @@ async function main(): Promise<number> {
     log(
       `warning: load average ${loadStart.toFixed(1)} on ${os.cpus().length} CPUs: other work will skew the numbers`,
     )
+  // After the load average is read: the fillers add one to it for each CPU.
+  if (!values.unshielded && !values['no-idle-fill']) {
+    await fillIdle()
+    if (!shielded.idleFilled) log(`warning: ${shielded.notes.at(-1)}`)
+  }
   const profileDir = join(benchDir, 'results', 'profiles')
   if (values.profile) mkdirSync(profileDir, { recursive: true })
   let natsUrl = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222'

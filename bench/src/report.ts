@@ -353,6 +353,9 @@ function describeShield(sh: Shield): string {
   const placed = sh.pinned
     ? `each one-client-one-server RPC contender with its client pinned to CPU ${sh.cpus?.[0] ?? 0} and its server to CPU ${sh.cpus?.[1] ?? 1}`
     : 'processes where the scheduler put them'
+  const fill = sh.idleFilled?.length
+    ? ` Each of CPUs ${sh.idleFilled.join(' and ')} had an idle filler, spinning at SCHED_IDLE (it adds ${sh.idleFilled.length} to the end's load average).`
+    : ''
   const nats = sh.ownNats ? " NATS is a nats-server of the run's own, at that priority." : ''
   const stores = sh.ownStores?.length
     ? ` The store rows ran against servers of the run's own, at that priority: ${sh.ownStores.join(', ')}${
@@ -361,7 +364,7 @@ function describeShield(sh: Shield): string {
           : ''
       }.`
     : ''
-  return `Priority nice ${sh.nice}, ${placed}.${nats}${stores}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
+  return `Priority nice ${sh.nice}, ${placed}.${fill}${nats}${stores}${sh.notes.length ? ` (${sh.notes.join('; ')})` : ''}`
 }
 
 export function renderMarkdown(r: Results): string {

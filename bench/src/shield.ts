@@ -13,7 +13,11 @@
  * - NATS is a `nats-server` of the run's own (unless BENCH_NATS_URL names one), so it too runs at
  *   that priority; so are the store rows' PostgreSQL, MariaDB and Redis (own-stores.ts), each
  *   pinned as an RPC server is, its drivers on the first CPU (runs M and N: with the servers
- *   at that priority but left to the scheduler, a hog still moved the store ratios at c=1).
+ *   at that priority but left to the scheduler, a hog still moved the store ratios at c=1);
+ * - each of the two CPUs gets an idle filler (fillIdle): a spinning process at SCHED_IDLE, so that
+ *   a CPU with nothing to run spins instead of halting, whether or not another process spins too.
+ *   On this VM a halted CPU takes tens of µs to wake (a ping-pong at c=1 ran 11k round trips/s on
+ *   halting CPUs, 15k beside a hog, 20k beside the fillers): the hog's gain, not our code's cost.
  *
  * Both need privileges or a second CPU; what could not be done is reported, never silently skipped.
  * `--unshielded` runs as before (normal priority, the scheduler's layout).
@@ -39,6 +43,8 @@ export interface Shield {
   ownStores?: string[]
   /** The store rows' drivers ran on the first of `cpus` and their database server on the second. */
   storesPinned?: boolean
+  /** The CPUs that had an idle filler (a spinning process at SCHED_IDLE) for the whole run. */
+  idleFilled?: number[]
   /** What could not be done, and why; empty when fully shielded or when shielding was turned off. */
   notes: string[]
 }
@@ -149,6 +155,71 @@ export function placeStore(drivers: Child[], serverPid: number | undefined): boo
   }
   current.storesPinned = true
   return true
+}
+
+/** The scheduling policy number of SCHED_IDLE, as /proc/<pid>/stat's 41st field prints it. */
+const SCHED_IDLE = 5
+
+/** A process's scheduling policy, from /proc/<pid>/stat (the command name may hold spaces: read after its ')'). */
+export function schedPolicy(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the name start at field 3 (state); policy is field 41.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3])
+}
+
+/**
+ * An idle filler's program (`node -e`): it spins in 20 ms slices and lets its event loop turn
+ * between them, so that it exits as soon as its stdin closes, when the run stops it and when the
+ * run dies without stopping it.
+ */
+export const IDLE_FILLER = `
+const spin = () => { const end = Date.now() + 20; while (Date.now() < end); setImmediate(spin) }
+process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0)).resume()
+spin()`
+
+/**
+ * Start an idle filler on each CPU of the layout (IDLE_FILLER: a spinning node process, pinned
+ * with taskset, at SCHED_IDLE with chrt), so that neither CPU ever halts: every process of the run
+ * preempts it at once, and a hog at the normal priority only takes its place. Checks each one's
+ * CPU and policy from /proc; what cannot be done is a note, and the run goes on without fillers.
+ * They stop with the run (stopAll).
+ */
+export async function fillIdle(): Promise<Child[]> {
+  if (!current.cpus) {
+    current.notes.push('no idle fillers: they need two CPUs to pin to')
+    return []
+  }
+  const fillers = current.cpus.map(
+    (cpu) =>
+      new Child(`idle filler on CPU ${cpu}`, 'taskset', [
+        '-c',
+        String(cpu),
+        'chrt',
+        '--idle',
+        '0',
+        process.execPath,
+        '-e',
+        IDLE_FILLER,
+      ]),
+  )
+  // taskset and chrt exec into node: give the pid a moment to be node's, then read it back.
+  await new Promise((r) => setTimeout(r, 200))
+  try {
+    current.cpus.forEach((cpu, i) => {
+      const filler = fillers[i]
+      if (!filler.running) throw new Error(`${filler.name} exited at once (are taskset and chrt there?)`)
+      const status = readFileSync(`/proc/${filler.pid}/status`, 'utf8')
+      const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1]
+      if (allowed !== String(cpu)) throw new Error(`${filler.name} may run on CPUs ${allowed}`)
+      if (schedPolicy(filler.pid!) !== SCHED_IDLE) throw new Error(`${filler.name} is not at SCHED_IDLE`)
+    })
+  } catch (e) {
+    await Promise.all(fillers.map((f) => f.stop()))
+    current.notes.push(`no idle fillers: ${(e as Error).message}`)
+    return []
+  }
+  current.idleFilled = [...current.cpus]
+  return fillers
 }
 
 /** Any free loopback port (closed again at once; the server that takes it follows right after). */

@@ -2,6 +2,7 @@
  * The run's shield: the priority it takes and the CPUs it pins an RPC contender's processes to,
  * read back from the kernel (/proc), not from what the code believes it did.
  */
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { canConnect } from '@micro-ts/conformance/testing'
@@ -10,10 +11,13 @@ import { Child, stopAll } from '../src/proc.js'
 import {
   childPids,
   cpuList,
+  fillIdle,
+  IDLE_FILLER,
   placeRpc,
   placeStore,
   raiseShield,
   SHIELD_NICE,
+  schedPolicy,
   shield,
   startOwnNats,
 } from '../src/shield.js'
@@ -112,6 +116,36 @@ describe('shield', () => {
     await gone.stop()
     if (sh.pinned) expect(() => placeRpc(gone, [server])).toThrow(/could not pin gone/)
     else expect(placeRpc(gone, [server])).toBe(false)
+  })
+
+  it('keeps each CPU busy with an idle filler pinned to it at SCHED_IDLE, gone after stop', async () => {
+    expect(schedPolicy(process.pid)).toBe(0) // SCHED_OTHER: the reading is of the field it names
+    const fillers = await fillIdle()
+    if (!sh.pinned) {
+      expect(fillers).toEqual([])
+      expect(sh.notes.join(' ')).toMatch(/no idle fillers/)
+      return
+    }
+    expect(sh.idleFilled).toEqual(sh.cpus)
+    expect(fillers.map((f) => allowed(f.pid!))).toEqual(sh.cpus!.map(String))
+    expect(fillers.map((f) => schedPolicy(f.pid!))).toEqual([5, 5])
+    // Spinning: always runnable (R), never asleep, whatever else the machine runs (its share of the
+    // CPU depends on that: under a loaded test run it gets next to none, as it should).
+    const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0]
+    for (let i = 0; i < 5; i++) {
+      expect(fillers.map((f) => state(f.pid!))).toEqual(['R', 'R'])
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await Promise.all(fillers.map((f) => f.stop()))
+    expect(fillers.some((f) => f.running)).toBe(false)
+  })
+
+  it('has an idle filler end by itself when the run dies (its stdin closes)', async () => {
+    const orphan = spawn(process.execPath, ['-e', IDLE_FILLER], { stdio: ['pipe', 'ignore', 'ignore'] })
+    await new Promise((r) => setTimeout(r, 200))
+    const exited = new Promise<number | null>((r) => orphan.once('exit', (code) => r(code)))
+    orphan.stdin.end()
+    expect(await exited).toBe(0)
   })
 
   it("starts a nats-server of the run's own on a free loopback port, at the run's priority", async () => {
