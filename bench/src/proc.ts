@@ -186,12 +186,19 @@ export class Child {
 /** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`: 100 on Linux x86_64 and arm64). */
 const CLK_TCK = 100
 
+/**
+ * The fields of /proc/<pid>/stat after the command name (which may hold spaces): index 0 is
+ * `state`, field 3 in proc(5), so field n is at index n - 3.
+ */
+export function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
 /** User + system CPU time of a process (all its threads), ms; undefined when it cannot be read. */
 export function processCpuMs(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may hold spaces) start at `state`, field 3.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const fields = statFields(pid)
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
   } catch {
     return undefined

@@ -26,7 +26,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { type AddressInfo, createServer } from 'node:net'
 import os from 'node:os'
-import { Child } from './proc.js'
+import { Child, statFields } from './proc.js'
 
 export interface Shield {
   /** The run asked for the shield (not `--unshielded`); absent in runs from before it was recorded. */
@@ -99,11 +99,16 @@ function pin(child: Child, cpu: number): void {
   pinPid(child.name, child.pid!, cpu)
 }
 
+/** The CPUs a process may run on, as /proc/<pid>/status lists them (`0-1`, `1`). */
+export function allowedCpus(pid: number): string | undefined {
+  return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+}
+
 function pinPid(name: string, pid: number, cpu: number): void {
   const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' })
   if (r.error || r.status !== 0)
     throw new Error(`could not pin ${name}: ${r.error?.message ?? r.stderr.trim()}`)
-  const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+  const allowed = allowedCpus(pid)
   if (allowed !== String(cpu)) throw new Error(`could not pin ${name}: it may run on CPUs ${allowed}`)
 }
 
@@ -160,11 +165,9 @@ export function placeStore(drivers: Child[], serverPid: number | undefined): boo
 /** The scheduling policy number of SCHED_IDLE, as /proc/<pid>/stat's 41st field prints it. */
 const SCHED_IDLE = 5
 
-/** A process's scheduling policy, from /proc/<pid>/stat (the command name may hold spaces: read after its ')'). */
+/** A process's scheduling policy: field 41 of /proc/<pid>/stat. */
 export function schedPolicy(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the name start at field 3 (state); policy is field 41.
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3])
+  return Number(statFields(pid)[41 - 3])
 }
 
 /**
@@ -208,8 +211,7 @@ export async function fillIdle(): Promise<Child[]> {
     current.cpus.forEach((cpu, i) => {
       const filler = fillers[i]
       if (!filler.running) throw new Error(`${filler.name} exited at once (are taskset and chrt there?)`)
-      const status = readFileSync(`/proc/${filler.pid}/status`, 'utf8')
-      const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1]
+      const allowed = allowedCpus(filler.pid!)
       if (allowed !== String(cpu)) throw new Error(`${filler.name} may run on CPUs ${allowed}`)
       if (schedPolicy(filler.pid!) !== SCHED_IDLE) throw new Error(`${filler.name} is not at SCHED_IDLE`)
     })

@@ -3,13 +3,14 @@
  * the process that started it (so the shield's nice -20 reaches it), has the settings of the
  * machine's own that change what a query costs, and is gone after stop().
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import os from 'node:os'
 import { Redis } from 'ioredis'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type OwnServer, startOwnStore } from '../src/own-stores.js'
+import { statFields } from '../src/proc.js'
 import type { Backend } from '../src/stores.js'
 
 const started: OwnServer[] = []
@@ -18,10 +19,7 @@ afterAll(async () => {
 })
 
 /** The nice value of a process, field 19 of /proc/<pid>/stat. */
-const niceOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
-}
+const niceOf = (pid: number) => Number(statFields(pid)[19 - 3])
 
 const KEY = "a'%_/ü"
 

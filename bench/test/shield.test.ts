@@ -3,12 +3,12 @@
  * read back from the kernel (/proc), not from what the code believes it did.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { canConnect } from '@micro-ts/conformance/testing'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Child, stopAll } from '../src/proc.js'
+import { Child, statFields, stopAll } from '../src/proc.js'
 import {
+  allowedCpus as allowed,
   childPids,
   cpuList,
   fillIdle,
@@ -21,9 +21,6 @@ import {
   shield,
   startOwnNats,
 } from '../src/shield.js'
-
-const allowed = (pid: number) =>
-  /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
 
 const before = os.getPriority()
 const children: Child[] = []
@@ -131,7 +128,7 @@ describe('shield', () => {
     expect(fillers.map((f) => schedPolicy(f.pid!))).toEqual([5, 5])
     // Spinning: always runnable (R), never asleep, whatever else the machine runs (its share of the
     // CPU depends on that: under a loaded test run it gets next to none, as it should).
-    const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0]
+    const state = (pid: number) => statFields(pid)[0]
     for (let i = 0; i < 5; i++) {
       expect(fillers.map((f) => state(f.pid!))).toEqual(['R', 'R'])
       await new Promise((r) => setTimeout(r, 50))
